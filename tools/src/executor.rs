@@ -1,0 +1,199 @@
+//! Running commands: the `Executor` trait and the local (no sandbox) implementation.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use thiserror::Error;
+use tokio::io::AsyncReadExt;
+
+/// One command to run.
+#[derive(Debug, Clone)]
+pub struct ExecRequest {
+    /// A shell command line, run with `bash -c`.
+    pub command: String,
+    /// Working directory; `None` means the repository root (or the sandbox's workdir).
+    pub workdir: Option<String>,
+    pub timeout: Duration,
+    /// Bytes kept from each of stdout and stderr; the rest is dropped and counted.
+    pub output_cap: usize,
+    pub env: Vec<(String, String)>,
+}
+
+impl ExecRequest {
+    pub fn new(command: impl Into<String>) -> Self {
+        Self {
+            command: command.into(),
+            workdir: None,
+            timeout: Duration::from_secs(120),
+            output_cap: 1 << 20,
+            env: Vec::new(),
+        }
+    }
+
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
+/// What a finished (or timed-out) command produced.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ExecOutput {
+    /// `None` when the process was killed (timeout, signal).
+    pub exit_code: Option<i64>,
+    pub stdout: String,
+    pub stderr: String,
+    pub duration_ms: u64,
+    pub timed_out: bool,
+    /// Bytes dropped because of the output cap.
+    pub dropped_bytes: u64,
+}
+
+impl ExecOutput {
+    pub fn success(&self) -> bool {
+        self.exit_code == Some(0)
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ExecError {
+    /// The executor itself is unusable (engine gone, cannot spawn a shell).
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+#[async_trait]
+pub trait Executor: Send + Sync {
+    async fn exec(&self, request: ExecRequest) -> Result<ExecOutput, ExecError>;
+    /// A short description for logs and trajectories, e.g. `local:/repo` or `docker:abc123`.
+    fn describe(&self) -> String;
+}
+
+/// Runs commands on the host, in the repository. For users who opt out of Docker.
+#[derive(Debug, Clone)]
+pub struct LocalExecutor {
+    root: PathBuf,
+}
+
+impl LocalExecutor {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+}
+
+#[async_trait]
+impl Executor for LocalExecutor {
+    async fn exec(&self, request: ExecRequest) -> Result<ExecOutput, ExecError> {
+        let started = Instant::now();
+        let workdir = match &request.workdir {
+            Some(dir) => self.root.join(dir),
+            None => self.root.clone(),
+        };
+        let mut command = tokio::process::Command::new("bash");
+        command
+            .arg("-c")
+            .arg(&request.command)
+            .current_dir(&workdir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        for (k, v) in &request.env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().map_err(|e| {
+            ExecError::Unavailable(format!("cannot start bash in {}: {e}", workdir.display()))
+        })?;
+        let pid = child.id();
+        let mut stdout = child.stdout.take();
+        let mut stderr = child.stderr.take();
+        let cap = request.output_cap;
+        let read_out = async move { read_capped(stdout.as_mut(), cap).await };
+        let read_err = async move { read_capped(stderr.as_mut(), cap).await };
+        let run = async {
+            let (out, err, status) = tokio::join!(read_out, read_err, child.wait());
+            (out, err, status)
+        };
+        match tokio::time::timeout(request.timeout, run).await {
+            Ok((out, err, status)) => {
+                let status =
+                    status.map_err(|e| ExecError::Io(format!("waiting for command: {e}")))?;
+                Ok(ExecOutput {
+                    exit_code: status.code().map(i64::from),
+                    stdout: out.text,
+                    stderr: err.text,
+                    duration_ms: started.elapsed().as_millis() as u64,
+                    timed_out: false,
+                    dropped_bytes: out.dropped + err.dropped,
+                })
+            }
+            Err(_) => {
+                // Kill the whole process group so background children die too.
+                if let Some(pid) = pid {
+                    kill_process_group(pid);
+                }
+                Ok(ExecOutput {
+                    exit_code: None,
+                    stdout: String::new(),
+                    stderr: format!(
+                        "command timed out after {}s and was killed",
+                        request.timeout.as_secs()
+                    ),
+                    duration_ms: started.elapsed().as_millis() as u64,
+                    timed_out: true,
+                    dropped_bytes: 0,
+                })
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("local:{}", self.root.display())
+    }
+}
+
+fn kill_process_group(pid: u32) {
+    // `kill -KILL -PGID` through the shell avoids an unsafe libc call.
+    let _ = std::process::Command::new("kill")
+        .arg("-KILL")
+        .arg(format!("-{pid}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+struct Captured {
+    text: String,
+    dropped: u64,
+}
+
+async fn read_capped<R: tokio::io::AsyncRead + Unpin>(
+    reader: Option<&mut R>,
+    cap: usize,
+) -> Captured {
+    let mut kept = Vec::new();
+    let mut dropped = 0u64;
+    if let Some(reader) = reader {
+        let mut buf = [0u8; 8192];
+        loop {
+            match reader.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let room = cap.saturating_sub(kept.len());
+                    let take = room.min(n);
+                    kept.extend_from_slice(&buf[..take]);
+                    dropped += (n - take) as u64;
+                }
+            }
+        }
+    }
+    Captured {
+        text: String::from_utf8_lossy(&kept).into_owned(),
+        dropped,
+    }
+}

@@ -1,0 +1,149 @@
+//! The `Tool` trait and what a call returns.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::error::{ToolError, ToolResult};
+use crate::executor::Executor;
+use crate::jail::PathJail;
+
+/// What every tool call can reach: the repository (through the path jail) and the executor.
+#[derive(Clone)]
+pub struct ToolContext {
+    pub jail: PathJail,
+    pub executor: Arc<dyn Executor>,
+}
+
+impl ToolContext {
+    pub fn new(jail: PathJail, executor: Arc<dyn Executor>) -> Self {
+        Self { jail, executor }
+    }
+
+    pub fn repo_root(&self) -> &std::path::Path {
+        self.jail.root()
+    }
+}
+
+/// A signal from a tool to the session loop, beyond the observation text.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Control {
+    /// The model is done; the run ends with this summary.
+    Submit { summary: String },
+    /// The model revised its plan.
+    UpdatePlan { plan: String },
+}
+
+/// The successful result of a tool call.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ToolOutput {
+    /// The observation shown to the model.
+    pub text: String,
+    /// Files (relative to the repository root) this call changed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed_files: Vec<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<Control>,
+}
+
+impl ToolOutput {
+    pub fn text(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            ..Self::default()
+        }
+    }
+
+    pub fn with_changed(mut self, path: impl Into<PathBuf>) -> Self {
+        self.changed_files.push(path.into());
+        self
+    }
+
+    pub fn with_control(mut self, control: Control) -> Self {
+        self.control = Some(control);
+        self
+    }
+}
+
+/// A tool as the registry and the session see it: untyped JSON in, observation out.
+#[async_trait]
+pub trait Tool: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// The description the model sees.
+    fn description(&self) -> &'static str;
+    /// JSON schema of the arguments object.
+    fn parameters_schema(&self) -> Value;
+    async fn call_json(&self, ctx: &ToolContext, args: Value) -> ToolResult<ToolOutput>;
+    /// Called after any tool call changed files (paths relative to the repository root), so
+    /// tools with state (the symbol index) can update incrementally.
+    async fn files_changed(&self, _ctx: &ToolContext, _paths: &[std::path::PathBuf]) {}
+}
+
+/// A tool with a typed argument struct. Its schema is derived from the same struct that
+/// deserializes the arguments, so the two cannot drift apart.
+#[async_trait]
+pub trait TypedTool: Send + Sync {
+    type Args: DeserializeOwned + JsonSchema + Send;
+    const NAME: &'static str;
+    const DESCRIPTION: &'static str;
+    async fn call(&self, ctx: &ToolContext, args: Self::Args) -> ToolResult<ToolOutput>;
+    async fn files_changed(&self, _ctx: &ToolContext, _paths: &[std::path::PathBuf]) {}
+}
+
+#[async_trait]
+impl<T: TypedTool> Tool for T {
+    fn name(&self) -> &'static str {
+        T::NAME
+    }
+
+    fn description(&self) -> &'static str {
+        T::DESCRIPTION
+    }
+
+    fn parameters_schema(&self) -> Value {
+        schema_for::<T::Args>()
+    }
+
+    async fn call_json(&self, ctx: &ToolContext, args: Value) -> ToolResult<ToolOutput> {
+        // Some models send `null` or a JSON string holding the object; accept both.
+        let args = match args {
+            Value::Null => Value::Object(Default::default()),
+            Value::String(s) => serde_json::from_str(&s).map_err(|e| {
+                ToolError::model(format!(
+                    "arguments for `{}` are not a JSON object: {e}",
+                    T::NAME
+                ))
+            })?,
+            other => other,
+        };
+        let typed: T::Args = serde_json::from_value(args)
+            .map_err(|e| ToolError::model(format!("invalid arguments for `{}`: {e}", T::NAME)))?;
+        self.call(ctx, typed).await
+    }
+
+    async fn files_changed(&self, ctx: &ToolContext, paths: &[std::path::PathBuf]) {
+        TypedTool::files_changed(self, ctx, paths).await
+    }
+}
+
+/// The parameters schema of an argument struct, in the shape function-calling APIs expect:
+/// an object schema without the `$schema`/`title` noise.
+pub fn schema_for<A: JsonSchema>() -> Value {
+    let settings = schemars::generate::SchemaSettings::draft07().with(|s| {
+        s.inline_subschemas = true;
+    });
+    let schema = settings.into_generator().into_root_schema_for::<A>();
+    let mut value = schema.to_value();
+    if let Value::Object(map) = &mut value {
+        map.remove("$schema");
+        map.remove("title");
+        map.entry("properties")
+            .or_insert_with(|| Value::Object(Default::default()));
+    }
+    value
+}
