@@ -9,7 +9,9 @@ pub mod builtin;
 pub mod error;
 pub mod executor;
 pub mod jail;
+pub mod lang;
 pub mod registry;
+pub mod symbols;
 pub mod text;
 pub mod tool;
 

@@ -1,0 +1,1 @@
+//! The symbol index: definitions and references across the repository, from tree-sitter.
