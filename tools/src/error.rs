@@ -12,6 +12,10 @@ pub type ToolResult<T> = std::result::Result<T, ToolError>;
 /// (the Docker engine is gone, the disk is full): they end the run with a clear message.
 #[derive(Debug, Error)]
 pub enum ToolError {
+    /// The call itself was malformed (arguments missing or of the wrong type). The session counts
+    /// these separately from ordinary failures: several in a row end the run.
+    #[error("{0}")]
+    BadArguments(String),
     #[error("{0}")]
     Model(String),
     #[error("{0}")]

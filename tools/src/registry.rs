@@ -72,7 +72,7 @@ impl ToolRegistry {
                 }
                 Ok(output)
             }
-            None => Err(ToolError::model(format!(
+            None => Err(ToolError::BadArguments(format!(
                 "unknown tool `{name}`; available tools: {}",
                 self.order.join(", ")
             ))),

@@ -114,7 +114,7 @@ impl<T: TypedTool> Tool for T {
         let args = match args {
             Value::Null => Value::Object(Default::default()),
             Value::String(s) => serde_json::from_str(&s).map_err(|e| {
-                ToolError::model(format!(
+                ToolError::BadArguments(format!(
                     "arguments for `{}` are not a JSON object: {e}",
                     T::NAME
                 ))
@@ -122,7 +122,7 @@ impl<T: TypedTool> Tool for T {
             other => other,
         };
         let typed: T::Args = serde_json::from_value(args)
-            .map_err(|e| ToolError::model(format!("invalid arguments for `{}`: {e}", T::NAME)))?;
+            .map_err(|e| ToolError::BadArguments(format!("invalid arguments for `{}`: {e}", T::NAME)))?;
         self.call(ctx, typed).await
     }
 
