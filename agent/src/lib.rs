@@ -1,1 +1,11 @@
-//! placeholder
+//! The agent: configuration, the model client, the session loop, trajectories and the commands
+//! the `agent` binary runs.
+
+pub mod cli;
+pub mod config;
+pub mod model;
+pub mod printer;
+pub mod prompts;
+pub mod session;
+pub mod trajectory;
+pub mod workspace;

@@ -1,1 +1,7 @@
-//! placeholder
+//! Shared test support: a scripted OpenAI-compatible model server, fixture repositories, and
+//! helpers to run the real `agent` binary.
+
+pub mod fixtures;
+pub mod scripted_server;
+
+pub use scripted_server::{Reply, ScriptedServer};

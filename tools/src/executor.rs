@@ -73,6 +73,15 @@ pub trait Executor: Send + Sync {
     fn describe(&self) -> String;
 }
 
+/// Environment variables that hold credentials: never passed to commands the model runs.
+pub const SECRET_ENV_VARS: &[&str] = &[
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+    "AGENT_API_KEY",
+];
+
 /// Runs commands on the host, in the repository. For users who opt out of Docker.
 #[derive(Debug, Clone)]
 pub struct LocalExecutor {
@@ -103,6 +112,9 @@ impl Executor for LocalExecutor {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
+        for name in SECRET_ENV_VARS {
+            command.env_remove(name);
+        }
         for (k, v) in &request.env {
             command.env(k, v);
         }

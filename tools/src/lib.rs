@@ -16,7 +16,7 @@ pub mod text;
 pub mod tool;
 
 pub use error::{ToolError, ToolResult};
-pub use executor::{ExecError, ExecOutput, ExecRequest, Executor, LocalExecutor};
+pub use executor::{ExecError, ExecOutput, ExecRequest, Executor, LocalExecutor, SECRET_ENV_VARS};
 pub use jail::{JailError, PathJail};
 pub use registry::ToolRegistry;
 pub use tool::{Control, Tool, ToolContext, ToolOutput, TypedTool};

@@ -1,0 +1,72 @@
+//! Command-line definitions (clap) and dispatch. One file per subcommand.
+
+mod fix;
+mod replay;
+mod tools;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::printer::Printer;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "agent",
+    version,
+    about = "An autonomous repository-level coding agent"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Fix an issue in a repository: plan, explore, edit, test, and leave a reviewed diff.
+    Fix(Box<fix::FixArgs>),
+    /// Re-apply the tool calls recorded in a trajectory, with no model, and print the diff.
+    Replay(replay::ReplayArgs),
+    /// Run one of the agent's tools directly, e.g. `agent tools grep --pattern foo`.
+    Tools(tools::ToolsArgs),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let printer = Printer::stderr();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            printer.error(&format!("cannot start the async runtime: {e}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Fix(args) => fix::run(*args, &printer).await,
+            Command::Replay(args) => replay::run(args, &printer).await,
+            Command::Tools(args) => tools::run(args, &printer).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            printer.error(&format!("{e:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

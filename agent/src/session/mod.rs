@@ -1,0 +1,641 @@
+//! The session loop: prompts → model → tool calls → observations, until `submit` or a budget ends.
+
+mod budget;
+mod repetition;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use minijinja::context;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::watch;
+
+use agent_tools::{Control, ToolContext, ToolError, ToolRegistry};
+
+use crate::config::{Price, ToolMode};
+use crate::model::text_actions::parse_action;
+use crate::model::{ChatRequest, Message, ModelClient, ModelError, ToolCall, Usage};
+use crate::prompts::{PromptError, Prompts};
+use crate::trajectory::{Event, TrajectoryError, TrajectoryWriter};
+
+pub use budget::{Budget, BudgetKind};
+use repetition::{REPEAT_THRESHOLD, RepetitionDetector};
+
+/// Malformed replies in a row that end the run.
+pub const MALFORMED_LIMIT: u32 = 3;
+
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    pub max_steps: u32,
+    pub cost_limit: Option<f64>,
+    pub time_limit: Option<Duration>,
+    pub tool_mode: ToolMode,
+    pub price: Option<Price>,
+    pub max_observation_chars: usize,
+    /// Show the current plan to the model again every this many steps.
+    pub plan_reminder_every: u32,
+    pub sandboxed: bool,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            max_steps: 50,
+            cost_limit: None,
+            time_limit: None,
+            tool_mode: ToolMode::Native,
+            price: None,
+            max_observation_chars: 16_000,
+            plan_reminder_every: 8,
+            sandboxed: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExitReason {
+    Submitted,
+    StepLimit,
+    CostLimit,
+    TimeLimit,
+    MalformedOutput,
+    ModelError,
+    ToolError,
+    Interrupted,
+}
+
+impl ExitReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExitReason::Submitted => "submitted",
+            ExitReason::StepLimit => "step_limit",
+            ExitReason::CostLimit => "cost_limit",
+            ExitReason::TimeLimit => "time_limit",
+            ExitReason::MalformedOutput => "malformed_output",
+            ExitReason::ModelError => "model_error",
+            ExitReason::ToolError => "tool_error",
+            ExitReason::Interrupted => "interrupted",
+        }
+    }
+
+    /// Whether the run ended because something went wrong (as opposed to a budget or submit).
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            ExitReason::MalformedOutput | ExitReason::ModelError | ExitReason::ToolError
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionOutcome {
+    pub exit_reason: ExitReason,
+    pub detail: Option<String>,
+    pub summary: Option<String>,
+    pub plan: Option<String>,
+    pub steps: u32,
+    pub usage: Usage,
+    pub cost_usd: Option<f64>,
+    pub duration: Duration,
+    pub changed_files: BTreeSet<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Trajectory(#[from] TrajectoryError),
+    #[error(transparent)]
+    Prompt(#[from] PromptError),
+}
+
+/// What the session needs to start: the task text and where it runs.
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub text: String,
+    pub repo_root: String,
+    pub head: String,
+}
+
+pub struct Session<'a> {
+    pub model: &'a dyn ModelClient,
+    pub registry: &'a ToolRegistry,
+    pub tools: &'a ToolContext,
+    pub prompts: &'a Prompts,
+    pub trajectory: &'a mut TrajectoryWriter,
+    pub settings: SessionSettings,
+    /// Becomes `true` when the user interrupts (Ctrl-C); the run stops at the next await.
+    pub cancel: watch::Receiver<bool>,
+}
+
+/// Mutable state of one run.
+struct RunState {
+    messages: Vec<Message>,
+    /// Messages already recorded in a `model_request` event.
+    recorded: usize,
+    step: u32,
+    usage: Usage,
+    cost: Option<f64>,
+    plan: Option<String>,
+    malformed_in_a_row: u32,
+    repetition: RepetitionDetector,
+    changed_files: BTreeSet<String>,
+    summary: Option<String>,
+}
+
+enum StepEnd {
+    Continue,
+    Exit(ExitReason, Option<String>),
+}
+
+impl<'a> Session<'a> {
+    pub async fn run(mut self, task: &Task) -> Result<SessionOutcome, SessionError> {
+        let tool_defs = self.tool_definitions();
+        let system = self.prompts.render(
+            "system.md",
+            context! {
+                repo_root => task.repo_root,
+                tool_mode => tool_mode_name(self.settings.tool_mode),
+                sandboxed => self.settings.sandboxed,
+                tools => self.text_tool_list(),
+            },
+        )?;
+        let user = self.prompts.render(
+            "task.md",
+            context! { task => task.text, repo_root => task.repo_root, head => task.head },
+        )?;
+        self.trajectory.write(Event::Prompt {
+            name: "system.md".into(),
+            text: system.clone(),
+        })?;
+        self.trajectory.write(Event::Prompt {
+            name: "task.md".into(),
+            text: user.clone(),
+        })?;
+
+        let mut budget = Budget::new(
+            self.settings.max_steps,
+            self.settings.cost_limit,
+            self.settings.time_limit,
+        );
+        let mut state = RunState {
+            messages: vec![Message::system(system), Message::user(user)],
+            recorded: 0,
+            step: 0,
+            usage: Usage::default(),
+            cost: self.settings.price.map(|_| 0.0),
+            plan: None,
+            malformed_in_a_row: 0,
+            repetition: RepetitionDetector::default(),
+            changed_files: BTreeSet::new(),
+            summary: None,
+        };
+        let (exit_reason, detail) = loop {
+            if let Some(kind) = budget.exhausted(state.step, state.cost) {
+                break (
+                    budget_exit(kind),
+                    Some(format!("the {} budget is used up", kind.name())),
+                );
+            }
+            match self.step(&mut state, &mut budget, &tool_defs).await? {
+                StepEnd::Continue => {}
+                StepEnd::Exit(reason, detail) => break (reason, detail),
+            }
+        };
+        Ok(SessionOutcome {
+            exit_reason,
+            detail,
+            summary: state.summary,
+            plan: state.plan,
+            steps: state.step,
+            usage: state.usage,
+            cost_usd: state.cost,
+            duration: budget.elapsed(),
+            changed_files: state.changed_files,
+        })
+    }
+
+    fn tool_definitions(&self) -> Vec<Value> {
+        match self.settings.tool_mode {
+            ToolMode::Native => self.registry.openai_definitions(),
+            ToolMode::Text => Vec::new(),
+        }
+    }
+
+    fn text_tool_list(&self) -> Vec<Value> {
+        self.registry
+            .tools()
+            .map(|t| {
+                serde_json::json!({
+                    "name": t.name(),
+                    "description": t.description(),
+                    "parameters": t.parameters_schema().to_string(),
+                })
+            })
+            .collect()
+    }
+
+    async fn step(
+        &mut self,
+        state: &mut RunState,
+        budget: &mut Budget,
+        tool_defs: &[Value],
+    ) -> Result<StepEnd, SessionError> {
+        let step_started = Instant::now();
+        state.step += 1;
+        let step = state.step;
+        self.trajectory.write(Event::ModelRequest {
+            step,
+            new_messages: state.messages[state.recorded..].to_vec(),
+            message_count: state.messages.len(),
+        })?;
+        state.recorded = state.messages.len();
+
+        let model_started = Instant::now();
+        let request = ChatRequest {
+            messages: &state.messages,
+            tools: tool_defs,
+        };
+        let response = match self.interruptible(budget, self.model.chat(request)).await {
+            Interruptible::Done(Ok(r)) => r,
+            Interruptible::Done(Err(e)) => {
+                return Ok(StepEnd::Exit(
+                    ExitReason::ModelError,
+                    Some(model_error_text(&e)),
+                ));
+            }
+            Interruptible::Cancelled => return Ok(StepEnd::Exit(ExitReason::Interrupted, None)),
+            Interruptible::TimedOut => {
+                return Ok(StepEnd::Exit(
+                    ExitReason::TimeLimit,
+                    Some("the time budget ran out while waiting for the model".into()),
+                ));
+            }
+        };
+        let model_ms = model_started.elapsed().as_secs_f64() * 1000.0;
+        state.usage += response.usage;
+        let step_cost = self.settings.price.map(|p| {
+            (response.usage.prompt_tokens as f64 * p.input_per_mtok
+                + response.usage.completion_tokens as f64 * p.output_per_mtok)
+                / 1_000_000.0
+        });
+        if let (Some(total), Some(c)) = (state.cost.as_mut(), step_cost) {
+            *total += c;
+        }
+        self.trajectory.write(Event::ModelResponse {
+            step,
+            message: response.message.clone(),
+            usage: response.usage,
+            cost_usd: step_cost,
+            latency_ms: model_ms as u64,
+            attempts: response.attempts,
+            finish_reason: response.finish_reason.clone(),
+        })?;
+        let assistant = response.message;
+        if state.plan.is_none()
+            && let Some(plan) = extract_plan(assistant.text())
+        {
+            self.set_plan(state, plan, "initial")?;
+        }
+
+        let (calls, native) = self.calls_in(&assistant, step);
+        state.messages.push(assistant);
+        let calls = match calls {
+            Ok(calls) => calls,
+            Err(problem) => {
+                let end = self.malformed(state, &problem)?;
+                self.record_timing(step, step_started, model_ms, 0.0)?;
+                return Ok(end);
+            }
+        };
+
+        let tools_started = Instant::now();
+        let mut all_well_formed = true;
+        let mut submitted = false;
+        for call in &calls {
+            self.trajectory.write(Event::ToolCall {
+                step,
+                call_id: call.id.clone(),
+                name: call.name.clone(),
+                arguments: call.arguments.clone(),
+            })?;
+            let call_started = Instant::now();
+            let args: Result<Value, _> = if call.arguments.trim().is_empty() {
+                Ok(Value::Object(Default::default()))
+            } else {
+                serde_json::from_str(&call.arguments)
+            };
+            let result = match args {
+                Ok(args) => match self
+                    .interruptible(budget, self.registry.call(self.tools, &call.name, args))
+                    .await
+                {
+                    Interruptible::Done(r) => r,
+                    Interruptible::Cancelled => {
+                        return Ok(StepEnd::Exit(ExitReason::Interrupted, None));
+                    }
+                    Interruptible::TimedOut => {
+                        return Ok(StepEnd::Exit(
+                            ExitReason::TimeLimit,
+                            Some(format!("the time budget ran out during `{}`", call.name)),
+                        ));
+                    }
+                },
+                Err(e) => Err(ToolError::BadArguments(format!(
+                    "the arguments of `{}` are not valid JSON ({e}); send a JSON object",
+                    call.name
+                ))),
+            };
+            let (ok, mut text) = match result {
+                Ok(output) => {
+                    for f in &output.changed_files {
+                        state.changed_files.insert(f.display().to_string());
+                    }
+                    match output.control {
+                        Some(Control::Submit { summary }) => {
+                            state.summary = Some(summary);
+                            submitted = true;
+                        }
+                        Some(Control::UpdatePlan { plan }) => {
+                            self.set_plan(state, plan, "update_plan")?
+                        }
+                        None => {}
+                    }
+                    (true, output.text)
+                }
+                Err(ToolError::Fatal(message)) => {
+                    self.trajectory.write(Event::Observation {
+                        step,
+                        call_id: call.id.clone(),
+                        ok: false,
+                        text: message.clone(),
+                        duration_ms: call_started.elapsed().as_millis() as u64,
+                        changed_files: Vec::new(),
+                    })?;
+                    return Ok(StepEnd::Exit(ExitReason::ToolError, Some(message)));
+                }
+                Err(ToolError::BadArguments(message)) => {
+                    all_well_formed = false;
+                    (false, format!("Error: {message}"))
+                }
+                Err(ToolError::Model(message)) => (false, format!("Error: {message}")),
+            };
+            text = agent_tools::text::truncate_middle(&text, self.settings.max_observation_chars);
+            let seen = state.repetition.record(&call.name, &call.arguments, &text);
+            if seen >= REPEAT_THRESHOLD {
+                let notice = self.prompts.render(
+                    "repeated_action.md",
+                    context! { tool => call.name, count => seen },
+                )?;
+                self.trajectory.write(Event::Notice {
+                    step,
+                    kind: "repeated_action".into(),
+                    text: notice.clone(),
+                })?;
+                text = format!("{text}\n\n{notice}");
+            }
+            self.trajectory.write(Event::Observation {
+                step,
+                call_id: call.id.clone(),
+                ok,
+                text: text.clone(),
+                duration_ms: call_started.elapsed().as_millis() as u64,
+                changed_files: Vec::new(),
+            })?;
+            state.messages.push(if native {
+                Message::tool_result(call.id.clone(), text)
+            } else {
+                Message::user(format!("Observation from `{}`:\n{text}", call.name))
+            });
+        }
+        let tools_ms = tools_started.elapsed().as_secs_f64() * 1000.0;
+
+        let end = if submitted {
+            StepEnd::Exit(ExitReason::Submitted, None)
+        } else if all_well_formed {
+            state.malformed_in_a_row = 0;
+            StepEnd::Continue
+        } else {
+            self.count_malformed(state)
+        };
+        if matches!(end, StepEnd::Continue) {
+            self.add_reminders(state, budget)?;
+        }
+        self.record_timing(step, step_started, model_ms, tools_ms)?;
+        Ok(end)
+    }
+
+    /// The tool calls in an assistant message. Native mode falls back to an action block in the
+    /// text, since some servers put the call there; `native` tells how to send results back.
+    fn calls_in(&self, message: &Message, step: u32) -> (Result<Vec<ToolCall>, String>, bool) {
+        if self.settings.tool_mode == ToolMode::Native && !message.tool_calls.is_empty() {
+            return (Ok(message.tool_calls.clone()), true);
+        }
+        let parsed = parse_action(message.text(), &format!("step{step}")).map(|c| vec![c]);
+        let problem = |e: String| match self.settings.tool_mode {
+            ToolMode::Native => {
+                "your reply has no tool call; call a tool (use `submit` when you are done)"
+                    .to_string()
+            }
+            ToolMode::Text => e,
+        };
+        (parsed.map_err(|e| problem(e.to_string())), false)
+    }
+
+    fn malformed(&mut self, state: &mut RunState, problem: &str) -> Result<StepEnd, SessionError> {
+        state.malformed_in_a_row += 1;
+        let text = self.prompts.render(
+            "malformed.md",
+            context! {
+                problem => problem,
+                tool_mode => tool_mode_name(self.settings.tool_mode),
+                tool_names => self.registry.names().collect::<Vec<_>>().join(", "),
+                count => state.malformed_in_a_row,
+                limit => MALFORMED_LIMIT,
+            },
+        )?;
+        self.trajectory.write(Event::Notice {
+            step: state.step,
+            kind: "malformed".into(),
+            text: text.clone(),
+        })?;
+        state.messages.push(Message::user(text));
+        if state.malformed_in_a_row >= MALFORMED_LIMIT {
+            return Ok(StepEnd::Exit(
+                ExitReason::MalformedOutput,
+                Some(format!(
+                    "the model sent {MALFORMED_LIMIT} malformed replies in a row (last: {problem}); try a model with better tool calling, or --tool-mode text"
+                )),
+            ));
+        }
+        Ok(StepEnd::Continue)
+    }
+
+    fn count_malformed(&mut self, state: &mut RunState) -> StepEnd {
+        state.malformed_in_a_row += 1;
+        if state.malformed_in_a_row >= MALFORMED_LIMIT {
+            StepEnd::Exit(
+                ExitReason::MalformedOutput,
+                Some(format!(
+                    "the model sent {MALFORMED_LIMIT} malformed tool calls in a row (bad JSON, unknown tools or missing arguments); see the trajectory's observations"
+                )),
+            )
+        } else {
+            StepEnd::Continue
+        }
+    }
+
+    fn set_plan(
+        &mut self,
+        state: &mut RunState,
+        plan: String,
+        source: &str,
+    ) -> Result<(), SessionError> {
+        self.trajectory.write(Event::Plan {
+            step: state.step,
+            source: source.to_string(),
+            plan: plan.clone(),
+        })?;
+        state.plan = Some(plan);
+        Ok(())
+    }
+
+    /// Budget warnings and the periodic plan reminder, as one user message.
+    fn add_reminders(
+        &mut self,
+        state: &mut RunState,
+        budget: &mut Budget,
+    ) -> Result<(), SessionError> {
+        let mut parts = Vec::new();
+        for status in budget.newly_warned(state.step, state.cost) {
+            let text = self.prompts.render(
+                "wrap_up.md",
+                context! {
+                    percent => (status.fraction * 100.0).round() as u32,
+                    budget => status.kind.name(),
+                    used => status.used,
+                    limit => status.limit,
+                },
+            )?;
+            self.trajectory.write(Event::Notice {
+                step: state.step,
+                kind: "wrap_up".into(),
+                text: text.clone(),
+            })?;
+            parts.push(text);
+        }
+        let every = self.settings.plan_reminder_every;
+        if every > 0
+            && state.step.is_multiple_of(every)
+            && let Some(plan) = &state.plan
+        {
+            let text = self.prompts.render(
+                "plan_reminder.md",
+                context! { plan => plan, step => state.step, max_steps => budget.max_steps() },
+            )?;
+            self.trajectory.write(Event::Notice {
+                step: state.step,
+                kind: "plan_reminder".into(),
+                text: text.clone(),
+            })?;
+            parts.push(text);
+        }
+        if !parts.is_empty() {
+            state.messages.push(Message::user(parts.join("\n\n")));
+        }
+        Ok(())
+    }
+
+    fn record_timing(
+        &mut self,
+        step: u32,
+        started: Instant,
+        model_ms: f64,
+        tools_ms: f64,
+    ) -> Result<(), SessionError> {
+        let total_ms = started.elapsed().as_secs_f64() * 1000.0;
+        self.trajectory.write(Event::StepTiming {
+            step,
+            total_ms,
+            model_ms,
+            tools_ms,
+            overhead_ms: (total_ms - model_ms - tools_ms).max(0.0),
+        })?;
+        Ok(())
+    }
+
+    /// Runs `fut` unless the user interrupts or the time budget runs out first.
+    async fn interruptible<T>(
+        &self,
+        budget: &Budget,
+        fut: impl std::future::Future<Output = T>,
+    ) -> Interruptible<T> {
+        let mut cancel = self.cancel.clone();
+        if *cancel.borrow() {
+            return Interruptible::Cancelled;
+        }
+        let deadline = budget
+            .time_left()
+            .unwrap_or(Duration::from_secs(u64::MAX / 4));
+        tokio::select! {
+            out = fut => Interruptible::Done(out),
+            _ = cancel.wait_for(|c| *c) => Interruptible::Cancelled,
+            _ = tokio::time::sleep(deadline) => Interruptible::TimedOut,
+        }
+    }
+}
+
+enum Interruptible<T> {
+    Done(T),
+    Cancelled,
+    TimedOut,
+}
+
+fn budget_exit(kind: BudgetKind) -> ExitReason {
+    match kind {
+        BudgetKind::Steps => ExitReason::StepLimit,
+        BudgetKind::Cost => ExitReason::CostLimit,
+        BudgetKind::Time => ExitReason::TimeLimit,
+    }
+}
+
+fn tool_mode_name(mode: ToolMode) -> &'static str {
+    match mode {
+        ToolMode::Native => "native",
+        ToolMode::Text => "text",
+    }
+}
+
+fn model_error_text(e: &ModelError) -> String {
+    e.to_string()
+}
+
+/// The plan in the model's first reply: the text after a `PLAN:` line, else the whole reasoning.
+fn extract_plan(text: &str) -> Option<String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let lower = text.to_ascii_lowercase();
+    let plan = match lower.find("plan:") {
+        Some(i) => text[i + "plan:".len()..].trim(),
+        None => text,
+    };
+    // Stop before an action block, which is not part of the plan.
+    let plan = plan.split("```action").next().unwrap_or(plan).trim();
+    (!plan.is_empty()).then(|| plan.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_is_taken_after_the_plan_marker() {
+        let t = "The bug is in x.\nPLAN:\n1. read x\n2. fix\n```action\n{}\n```";
+        assert_eq!(extract_plan(t).unwrap(), "1. read x\n2. fix");
+        assert_eq!(extract_plan("just think").unwrap(), "just think");
+        assert_eq!(extract_plan("  "), None);
+    }
+}

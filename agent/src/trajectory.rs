@@ -1,0 +1,278 @@
+//! The trajectory: every prompt, model request and response, tool call, observation, timing,
+//! token count and cost of a run, as JSON Lines. Each event is written and flushed as it happens,
+//! so a crash keeps everything up to it.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use thiserror::Error;
+
+use crate::model::{Message, Usage};
+
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Error)]
+pub enum TrajectoryError {
+    #[error("cannot write trajectory {path}: {source} (check free disk space and permissions)")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read trajectory {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("trajectory {path} line {line} is not a trajectory event: {message}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Start {
+        format_version: u32,
+        model: String,
+        base_url: String,
+        repo: String,
+        task: String,
+        tool_mode: String,
+        executor: String,
+        /// Tool definitions sent with every request.
+        tools: Vec<Value>,
+        unix_time: u64,
+    },
+    /// A rendered prompt template.
+    Prompt { name: String, text: String },
+    /// Messages added to the conversation since the previous request; the full request is the
+    /// concatenation of all `new_messages` so far (this keeps the file linear in the run's size).
+    ModelRequest {
+        step: u32,
+        new_messages: Vec<Message>,
+        message_count: usize,
+    },
+    ModelResponse {
+        step: u32,
+        message: Message,
+        usage: Usage,
+        cost_usd: Option<f64>,
+        latency_ms: u64,
+        attempts: u32,
+        finish_reason: Option<String>,
+    },
+    Plan {
+        step: u32,
+        source: String,
+        plan: String,
+    },
+    ToolCall {
+        step: u32,
+        call_id: String,
+        name: String,
+        arguments: String,
+    },
+    Observation {
+        step: u32,
+        call_id: String,
+        ok: bool,
+        text: String,
+        duration_ms: u64,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        changed_files: Vec<String>,
+    },
+    /// Something the session told the model on its own (wrap up, repeated action, malformed).
+    Notice {
+        step: u32,
+        kind: String,
+        text: String,
+    },
+    StepTiming {
+        step: u32,
+        total_ms: f64,
+        model_ms: f64,
+        tools_ms: f64,
+        overhead_ms: f64,
+    },
+    End {
+        exit_reason: String,
+        detail: Option<String>,
+        summary: Option<String>,
+        plan: Option<String>,
+        steps: u32,
+        usage: Usage,
+        cost_usd: Option<f64>,
+        duration_ms: u64,
+        diff: String,
+    },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Line {
+    t_ms: u64,
+    #[serde(flatten)]
+    event: Event,
+}
+
+/// Appends events to a trajectory file, replacing secrets on the way.
+pub struct TrajectoryWriter {
+    path: PathBuf,
+    file: File,
+    started: Instant,
+    secrets: Vec<String>,
+}
+
+impl TrajectoryWriter {
+    pub fn create(path: &Path, secrets: Vec<String>) -> Result<Self, TrajectoryError> {
+        let err = |source| TrajectoryError::Write {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(err)?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(path)
+            .map_err(err)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+            started: Instant::now(),
+            // Short strings would redact ordinary words; real keys are long.
+            secrets: secrets.into_iter().filter(|s| s.len() >= 8).collect(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn write(&mut self, event: Event) -> Result<(), TrajectoryError> {
+        let line = Line {
+            t_ms: self.started.elapsed().as_millis() as u64,
+            event,
+        };
+        let mut text = serde_json::to_string(&line).map_err(|e| TrajectoryError::Write {
+            path: self.path.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        for secret in &self.secrets {
+            if text.contains(secret.as_str()) {
+                text = text.replace(secret.as_str(), "[REDACTED]");
+            }
+        }
+        text.push('\n');
+        self.file
+            .write_all(text.as_bytes())
+            .and_then(|_| self.file.flush())
+            .map_err(|source| TrajectoryError::Write {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
+    /// Forces the file to disk; called at the end of a run.
+    pub fn sync(&mut self) -> Result<(), TrajectoryError> {
+        self.file
+            .sync_all()
+            .map_err(|source| TrajectoryError::Write {
+                path: self.path.clone(),
+                source,
+            })
+    }
+}
+
+/// Reads a trajectory. A torn last line (the process died mid-write) is skipped, not an error.
+pub fn read(path: &Path) -> Result<Vec<Event>, TrajectoryError> {
+    let file = File::open(path).map_err(|source| TrajectoryError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let lines: Vec<String> = BufReader::new(file)
+        .lines()
+        .collect::<Result<_, _>>()
+        .map_err(|source| TrajectoryError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let mut events = Vec::new();
+    let last = lines.len().saturating_sub(1);
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Line>(line) {
+            Ok(l) => events.push(l.event),
+            Err(_) if i == last => break,
+            Err(e) => {
+                return Err(TrajectoryError::Parse {
+                    path: path.to_path_buf(),
+                    line: i + 1,
+                    message: e.to_string(),
+                });
+            }
+        }
+    }
+    Ok(events)
+}
+
+pub fn unix_time() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_and_secrets_are_redacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t/traj.jsonl");
+        let mut w = TrajectoryWriter::create(&path, vec!["sk-verysecret123".into()]).unwrap();
+        w.write(Event::Prompt {
+            name: "system".into(),
+            text: "key is sk-verysecret123".into(),
+        })
+        .unwrap();
+        w.write(Event::Notice {
+            step: 1,
+            kind: "wrap_up".into(),
+            text: "hurry".into(),
+        })
+        .unwrap();
+        let raw = std::fs::read_to_string(&path).unwrap();
+        assert!(!raw.contains("sk-verysecret123"));
+        let events = read(&path).unwrap();
+        assert_eq!(events.len(), 2);
+        assert!(matches!(&events[0], Event::Prompt { text, .. } if text == "key is [REDACTED]"));
+    }
+
+    #[test]
+    fn torn_last_line_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("traj.jsonl");
+        let mut w = TrajectoryWriter::create(&path, vec![]).unwrap();
+        w.write(Event::Plan {
+            step: 0,
+            source: "initial".into(),
+            plan: "1. fix".into(),
+        })
+        .unwrap();
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"t_ms\":3,\"event\":\"not").unwrap();
+        assert_eq!(read(&path).unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,262 @@
+//! A scripted OpenAI-compatible `/v1/chat/completions` server on 127.0.0.1.
+//!
+//! It answers each request with the next reply of its script (tool calls, text, an HTTP error,
+//! a malformed body) and records every request body so tests can assert on what the agent sent.
+//! It runs on its own thread and runtime, so both sync and async tests can use it.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+
+/// One scripted answer.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// An assistant message with tool calls: (name, raw arguments string). `content` may be set.
+    ToolCalls {
+        content: Option<String>,
+        calls: Vec<(String, String)>,
+    },
+    /// An assistant message with text only.
+    Text(String),
+    /// An HTTP error status with an optional `Retry-After` header.
+    Status {
+        code: u16,
+        retry_after: Option<String>,
+        body: String,
+    },
+    /// HTTP 200 with a body that is not JSON.
+    MalformedBody(String),
+    /// Waits, then sends the inner reply.
+    Delayed(Duration, Box<Reply>),
+}
+
+impl Reply {
+    /// A single tool call with JSON arguments.
+    pub fn tool(name: &str, args: Value) -> Reply {
+        Reply::ToolCalls {
+            content: None,
+            calls: vec![(name.to_string(), args.to_string())],
+        }
+    }
+
+    /// Reasoning text plus a tool call, as a model's first turn often looks.
+    pub fn think_then_tool(text: &str, name: &str, args: Value) -> Reply {
+        Reply::ToolCalls {
+            content: Some(text.to_string()),
+            calls: vec![(name.to_string(), args.to_string())],
+        }
+    }
+
+    /// A tool call whose arguments are sent verbatim (e.g. broken JSON).
+    pub fn raw_tool(name: &str, raw_args: &str) -> Reply {
+        Reply::ToolCalls {
+            content: None,
+            calls: vec![(name.to_string(), raw_args.to_string())],
+        }
+    }
+
+    pub fn status(code: u16) -> Reply {
+        Reply::Status {
+            code,
+            retry_after: None,
+            body: json!({"error": {"message": format!("scripted status {code}"), "type": "server_error"}}).to_string(),
+        }
+    }
+
+    pub fn rate_limited(retry_after_secs: u64) -> Reply {
+        Reply::Status {
+            code: 429,
+            retry_after: Some(retry_after_secs.to_string()),
+            body: json!({"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}).to_string(),
+        }
+    }
+}
+
+struct Shared {
+    script: Mutex<VecDeque<Reply>>,
+    requests: Mutex<Vec<Value>>,
+    counter: Mutex<u64>,
+}
+
+pub struct ScriptedServer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ScriptedServer {
+    pub fn start(script: Vec<Reply>) -> std::io::Result<ScriptedServer> {
+        let shared = Arc::new(Shared {
+            script: Mutex::new(script.into()),
+            requests: Mutex::new(Vec::new()),
+            counter: Mutex::new(0),
+        });
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let app = Router::new()
+            .route("/v1/chat/completions", post(chat))
+            .route("/chat/completions", post(chat))
+            .with_state(Arc::clone(&shared));
+        let thread = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                    return;
+                };
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = rx.await;
+                    })
+                    .await;
+            });
+        });
+        Ok(ScriptedServer {
+            addr,
+            shared,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// The base URL to give the agent, ending in `/v1`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// Every request body received so far, in order.
+    pub fn requests(&self) -> Vec<Value> {
+        self.shared
+            .requests
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
+    }
+
+    /// Replies not yet used.
+    pub fn remaining(&self) -> usize {
+        self.shared.script.lock().map(|s| s.len()).unwrap_or(0)
+    }
+}
+
+impl Drop for ScriptedServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+async fn chat(State(shared): State<Arc<Shared>>, body: String) -> Response {
+    let parsed: Value =
+        serde_json::from_str(&body).unwrap_or_else(|_| json!({"unparsable_body": body}));
+    if let Ok(mut r) = shared.requests.lock() {
+        r.push(parsed.clone());
+    }
+    let next = shared.script.lock().ok().and_then(|mut s| s.pop_front());
+    let n = shared
+        .counter
+        .lock()
+        .map(|mut c| {
+            *c += 1;
+            *c
+        })
+        .unwrap_or(0);
+    let model = parsed["model"].as_str().unwrap_or("scripted").to_string();
+    match next {
+        Some(reply) => respond(reply, n, &model).await,
+        None => (
+            StatusCode::BAD_REQUEST,
+            json!({"error": {"message": "the scripted server's script is exhausted", "type": "invalid_request_error"}}).to_string(),
+        )
+            .into_response(),
+    }
+}
+
+fn respond(
+    reply: Reply,
+    n: u64,
+    model: &str,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send + '_>> {
+    Box::pin(async move {
+        match reply {
+            Reply::Delayed(d, inner) => {
+                tokio::time::sleep(d).await;
+                respond(*inner, n, model).await
+            }
+            Reply::Status {
+                code,
+                retry_after,
+                body,
+            } => {
+                let mut headers = HeaderMap::new();
+                headers.insert("content-type", HeaderValue::from_static("application/json"));
+                if let Some(ra) = retry_after.and_then(|v| HeaderValue::from_str(&v).ok()) {
+                    headers.insert("retry-after", ra);
+                }
+                let status =
+                    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                (status, headers, body).into_response()
+            }
+            Reply::MalformedBody(text) => {
+                (StatusCode::OK, [("content-type", "application/json")], text).into_response()
+            }
+            Reply::Text(text) => completion(
+                n,
+                model,
+                json!({"role": "assistant", "content": text}),
+                "stop",
+            ),
+            Reply::ToolCalls { content, calls } => {
+                let tool_calls: Vec<Value> = calls
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (name, args))| {
+                        json!({"id": format!("call_{n}_{i}"), "type": "function", "function": {"name": name, "arguments": args}})
+                    })
+                    .collect();
+                completion(
+                    n,
+                    model,
+                    json!({"role": "assistant", "content": content, "tool_calls": tool_calls}),
+                    "tool_calls",
+                )
+            }
+        }
+    })
+}
+
+fn completion(n: u64, model: &str, message: Value, finish: &str) -> Response {
+    let body = json!({
+        "id": format!("chatcmpl-{n}"),
+        "object": "chat.completion",
+        "created": 1_700_000_000u64 + n,
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": {"prompt_tokens": 1000, "completion_tokens": 100, "total_tokens": 1100},
+    });
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
