@@ -1,0 +1,355 @@
+//! Applying parsed hunks to a file in memory, with graded matching, idempotence and
+//! failure reports that name the closest candidate.
+
+use super::super::edit::line_range;
+use super::super::fileio::Doc;
+use super::super::matching::{
+    Found, Haystack, Level, closest_region, first_difference, has_fancy_punctuation,
+    normalize_punctuation, reindent,
+};
+use super::parse::{Hunk, HunkLine};
+
+/// What happened to one hunk that did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HunkOutcome {
+    Applied(Level),
+    AlreadyApplied,
+    /// Only context lines: nothing to change.
+    NoChange,
+}
+
+/// Where the previous hunk left off, to place hunks without line numbers and to correct the
+/// line numbers of later hunks.
+#[derive(Debug, Default)]
+struct Cursor {
+    /// Line index after the previous hunk.
+    pos: usize,
+    /// Lines added minus removed so far (hunk numbers refer to the original file).
+    offset: isize,
+    /// Whether `pos` means something (a hunk was placed before).
+    anchored: bool,
+}
+
+/// Applies `hunks` in order to `doc`. Failures of individual hunks are collected (as messages
+/// naming the hunk) so the model can fix them all in one go.
+pub(crate) fn apply_hunks(
+    doc: &mut Doc,
+    hunks: &[Hunk],
+    shown: &str,
+) -> Result<Vec<HunkOutcome>, Vec<String>> {
+    let mut cursor = Cursor::default();
+    let mut outcomes = Vec::new();
+    let mut failures = Vec::new();
+    for (index, hunk) in hunks.iter().enumerate() {
+        match apply_hunk(doc, hunk, &mut cursor) {
+            Ok(outcome) => outcomes.push(outcome),
+            Err(why) => failures.push(format!(
+                "`{shown}` hunk {} of {} (`{}`): {why}",
+                index + 1,
+                hunks.len(),
+                hunk.header
+            )),
+        }
+    }
+    if failures.is_empty() {
+        Ok(outcomes)
+    } else {
+        Err(failures)
+    }
+}
+
+fn apply_hunk(doc: &mut Doc, hunk: &Hunk, cursor: &mut Cursor) -> Result<HunkOutcome, String> {
+    if !hunk.has_changes() {
+        return Ok(HunkOutcome::NoChange);
+    }
+    let old = hunk.old_lines();
+    let new = hunk.new_lines();
+    let mut search_from = cursor.pos;
+    let mut anchored = cursor.anchored;
+    if let Some(locator) = &hunk.locator
+        && let Some(at) = find_locator(&doc.lines, locator, cursor.pos)
+    {
+        search_from = at;
+        anchored = true;
+    }
+    let hint = if hunk.at_end {
+        Some(doc.lines.len().saturating_sub(old.len()))
+    } else {
+        hunk.old_start
+            .map(|s| (s as isize - 1 + cursor.offset).max(0) as usize)
+    };
+    if old.is_empty() {
+        return Ok(insert_without_context(doc, hunk, &new, cursor, hint));
+    }
+    let hay = Haystack::new(&doc.lines);
+    let olds = hay.find_graded(&old);
+    let news = if new.is_empty() {
+        Vec::new()
+    } else {
+        hay.find_graded(&new)
+    };
+    if !olds.is_empty() {
+        let chosen = pick(&olds, hint, search_from, anchored)?;
+        if news.iter().any(|n| n.start == chosen.start) {
+            // The result of the hunk is already where the hunk would go.
+            advance(cursor, chosen.start + new.len(), &old, &new);
+            return Ok(HunkOutcome::AlreadyApplied);
+        }
+        let replacement = replacement_lines(&doc.lines, hunk, &old, chosen);
+        let len = replacement.len();
+        doc.lines
+            .splice(chosen.start..chosen.start + old.len(), replacement);
+        if chosen.start + len == doc.lines.len() {
+            if hunk.new_no_newline {
+                doc.final_newline = false;
+            } else if hunk.old_no_newline {
+                doc.final_newline = true;
+            }
+        }
+        advance(cursor, chosen.start + len, &old, &new);
+        return Ok(HunkOutcome::Applied(chosen.level));
+    }
+    if distinctive(hunk, &new)
+        && let Ok(at) = pick(&news, hint, search_from, anchored)
+    {
+        advance(cursor, at.start + new.len(), &old, &new);
+        return Ok(HunkOutcome::AlreadyApplied);
+    }
+    Err(describe_miss(&doc.lines, &old, hint))
+}
+
+fn advance(cursor: &mut Cursor, pos: usize, old: &[&str], new: &[&str]) {
+    cursor.pos = pos;
+    cursor.offset += new.len() as isize - old.len() as isize;
+    cursor.anchored = true;
+}
+
+/// Whether finding the hunk's new side proves it was applied: it must add a non-blank line,
+/// or (for a pure deletion) keep at least two non-blank context lines.
+fn distinctive(hunk: &Hunk, new: &[&str]) -> bool {
+    let adds_text = hunk
+        .lines
+        .iter()
+        .any(|l| matches!(l, HunkLine::Add(s) if !s.trim().is_empty()));
+    adds_text || new.iter().filter(|l| !l.trim().is_empty()).count() >= 2
+}
+
+/// Chooses among matches: the one nearest the line-number hint; without one, the first after
+/// the previous hunk; with neither, only a unique match.
+fn pick(
+    found: &[Found],
+    hint: Option<usize>,
+    from: usize,
+    anchored: bool,
+) -> Result<Found, String> {
+    if found.is_empty() {
+        return Err("no match".into());
+    }
+    if let Some(hint) = hint {
+        return found
+            .iter()
+            .min_by_key(|f| (f.start.abs_diff(hint), f.start))
+            .copied()
+            .ok_or_else(|| "no match".into());
+    }
+    if anchored && let Some(first) = found.iter().find(|f| f.start >= from) {
+        return Ok(*first);
+    }
+    if found.len() == 1 {
+        return Ok(found[0]);
+    }
+    let starts: Vec<String> = found
+        .iter()
+        .take(10)
+        .map(|f| (f.start + 1).to_string())
+        .collect();
+    Err(format!(
+        "its lines occur {} times (starting at lines {}); add line numbers to the `@@` header, a `@@ <line above the change>` locator, or more context lines",
+        found.len(),
+        starts.join(", ")
+    ))
+}
+
+/// A line at or after `from` (else anywhere) containing the locator text.
+fn find_locator(lines: &[String], locator: &str, from: usize) -> Option<usize> {
+    let want = normalize_punctuation(locator.trim());
+    let hit = |l: &String| normalize_punctuation(l.trim()).contains(want.as_str());
+    lines
+        .iter()
+        .skip(from)
+        .position(hit)
+        .map(|i| i + from)
+        .or_else(|| lines.iter().position(hit))
+}
+
+/// The lines that replace the matched region: context lines keep the file's exact text,
+/// added lines are re-indented (and de-typographed) the way the match needed.
+fn replacement_lines(lines: &[String], hunk: &Hunk, old: &[&str], found: Found) -> Vec<String> {
+    let region = &lines[found.start..found.start + old.len()];
+    let fix_punctuation = found.level == Level::Punctuation
+        && old.iter().any(|l| has_fancy_punctuation(l))
+        && !region.iter().any(|l| has_fancy_punctuation(l));
+    let mut out = Vec::new();
+    let mut j = found.start;
+    for line in &hunk.lines {
+        match line {
+            HunkLine::Context(_) => {
+                out.push(lines[j].clone());
+                j += 1;
+            }
+            HunkLine::Remove(_) => j += 1,
+            HunkLine::Add(text) => {
+                let text = match found.shift {
+                    Some(shift) => reindent(text, shift),
+                    None => text.clone(),
+                };
+                out.push(if fix_punctuation {
+                    normalize_punctuation(&text)
+                } else {
+                    text
+                });
+            }
+        }
+    }
+    out
+}
+
+/// A hunk with only added lines: it goes where its line number says, or at the end.
+fn insert_without_context(
+    doc: &mut Doc,
+    hunk: &Hunk,
+    new: &[&str],
+    cursor: &mut Cursor,
+    hint: Option<usize>,
+) -> HunkOutcome {
+    // `@@ -N,0 +M,K @@` inserts after old line N, so the hint is one line further on.
+    let at = match (hunk.old_start, hunk.at_end) {
+        (Some(_), false) => hint.map(|h| h + 1).unwrap_or(doc.lines.len()),
+        _ => doc.lines.len(),
+    };
+    let at = if hunk.old_start == Some(0) { 0 } else { at }.min(doc.lines.len());
+    let hay = Haystack::new(&doc.lines);
+    let already = hay
+        .find_at_level(new, Level::TrailingWhitespace)
+        .iter()
+        .any(|f| f.start + new.len() >= at && f.start <= at);
+    if already {
+        advance(cursor, at, &[], &[]);
+        cursor.offset += new.len() as isize;
+        return HunkOutcome::AlreadyApplied;
+    }
+    let added: Vec<String> = new.iter().map(|s| s.to_string()).collect();
+    let len = added.len();
+    doc.lines.splice(at..at, added);
+    if at + len == doc.lines.len() && hunk.new_no_newline {
+        doc.final_newline = false;
+    }
+    advance(cursor, at + len, &[], new);
+    HunkOutcome::Applied(Level::Exact)
+}
+
+fn describe_miss(lines: &[String], old: &[&str], hint: Option<usize>) -> String {
+    let what = format!(
+        "its {} context and removed lines match nowhere in the file (tried exact, ignoring trailing whitespace, ignoring indentation, normalising quotes/dashes)",
+        old.len()
+    );
+    let Some(closest) = closest_region(lines, old) else {
+        return format!("{what}; the file is empty");
+    };
+    let percent = (closest.similarity * 100.0).round() as u32;
+    let mut out = format!(
+        "{what}. Closest candidate: {} ({percent}% similar",
+        line_range(closest.start + 1, closest.len)
+    );
+    if let Some(h) = hint {
+        out.push_str(&format!("; the hunk header points at line {}", h + 1));
+    }
+    out.push(')');
+    if let Some((i, have, want, kind)) = first_difference(lines, closest.start, old) {
+        out.push_str(&format!(
+            "; first difference at file line {} ({kind}):\n    file:  {have:?}\n    patch: {want:?}",
+            closest.start + i + 1
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse::parse_patch;
+    use super::*;
+
+    fn apply(text: &str, patch: &str) -> Result<(String, Vec<HunkOutcome>), Vec<String>> {
+        let files = parse_patch(patch).unwrap();
+        let mut doc = Doc::parse(text);
+        let outcomes = apply_hunks(&mut doc, &files[0].hunks, "f.py")?;
+        Ok((doc.render(), outcomes))
+    }
+
+    const FILE: &str = "import os\n\ndef f():\n    x = 1\n    return x\n\ndef g():\n    return 2\n";
+
+    #[test]
+    fn exact_hunk_applies_and_second_run_reports_already_applied() {
+        let patch = "--- a/f.py\n+++ b/f.py\n@@ -3,3 +3,3 @@\n def f():\n-    x = 1\n+    x = 10\n     return x\n";
+        let (out, outcomes) = apply(FILE, patch).unwrap();
+        assert!(out.contains("    x = 10\n"));
+        assert_eq!(outcomes, vec![HunkOutcome::Applied(Level::Exact)]);
+        let files = parse_patch(patch).unwrap();
+        let mut doc = Doc::parse(&out);
+        let again = apply_hunks(&mut doc, &files[0].hunks, "f.py").unwrap();
+        assert_eq!(again, vec![HunkOutcome::AlreadyApplied]);
+        assert_eq!(doc.render(), out);
+    }
+
+    #[test]
+    fn added_context_suffix_is_not_duplicated_on_reapply() {
+        let patch =
+            "--- f.py\n+++ f.py\n@@\n def g():\n     return 2\n+\n+def h():\n+    return 3\n";
+        let (out, _) = apply(FILE, patch).unwrap();
+        let (again, outcomes) = apply(&out, patch).unwrap();
+        assert_eq!(again, out);
+        assert_eq!(outcomes, vec![HunkOutcome::AlreadyApplied]);
+    }
+
+    #[test]
+    fn wrong_indentation_is_fixed_and_added_lines_reindented() {
+        let patch = "--- f.py\n+++ f.py\n@@\n-x = 1\n-return x\n+y = 1\n+return y\n";
+        let (out, outcomes) = apply(FILE, patch).unwrap();
+        assert!(out.contains("    y = 1\n    return y\n"), "{out}");
+        assert_eq!(outcomes, vec![HunkOutcome::Applied(Level::Indentation)]);
+    }
+
+    #[test]
+    fn stale_line_numbers_still_find_the_block() {
+        let patch =
+            "--- f.py\n+++ f.py\n@@ -40,2 +40,2 @@\n def g():\n-    return 2\n+    return 3\n";
+        let (out, _) = apply(FILE, patch).unwrap();
+        assert!(out.ends_with("def g():\n    return 3\n"));
+    }
+
+    #[test]
+    fn ambiguous_numberless_hunk_is_refused() {
+        let text = "a\nx = 1\nb\nx = 1\n";
+        let err = apply(text, "--- f\n+++ f\n@@\n-x = 1\n+x = 2\n").unwrap_err();
+        assert!(err[0].contains("occur 2 times"), "{err:?}");
+    }
+
+    #[test]
+    fn miss_names_closest_candidate_and_first_difference() {
+        let patch = "--- f.py\n+++ f.py\n@@\n def f():\n-    x = 2\n+    x = 3\n     return x\n";
+        let err = apply(FILE, patch).unwrap_err();
+        assert!(err[0].contains("hunk 1 of 1"), "{err:?}");
+        assert!(err[0].contains("Closest candidate: lines 3-5"), "{err:?}");
+        assert!(err[0].contains("file line 4"), "{err:?}");
+    }
+
+    #[test]
+    fn pure_insertion_with_line_number() {
+        let patch = "--- a/f.py\n+++ b/f.py\n@@ -1,0 +2,1 @@\n+import sys\n";
+        let (out, _) = apply(FILE, patch).unwrap();
+        assert!(out.starts_with("import os\nimport sys\n\n"), "{out}");
+        let (again, outcomes) = apply(&out, patch).unwrap();
+        assert_eq!(again, out);
+        assert_eq!(outcomes, vec![HunkOutcome::AlreadyApplied]);
+    }
+}
