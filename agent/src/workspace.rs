@@ -86,6 +86,7 @@ impl Workspace {
         Ok(statuses
             .iter()
             .filter_map(|s| s.path().ok().map(str::to_string))
+            .filter(|p| !is_cache_path(Path::new(p)))
             .collect())
     }
 
@@ -109,7 +110,13 @@ impl Workspace {
     pub fn snapshot(&self) -> Result<Oid, WorkspaceError> {
         let mut index = self.repo.index().map_err(|e| self.git_err(e))?;
         let result = (|| {
-            index.add_all(["*"].iter(), IndexAddOption::DEFAULT, None)?;
+            // Byte-code caches appear whenever tests run; they are never part of a fix.
+            let mut skip_caches = |path: &Path, _: &[u8]| -> i32 { i32::from(is_cache_path(path)) };
+            index.add_all(
+                ["*"].iter(),
+                IndexAddOption::DEFAULT,
+                Some(&mut skip_caches),
+            )?;
             // Files deleted from the working tree must leave the snapshot too.
             index.update_all(["*"].iter(), None)?;
             index.write_tree()
@@ -176,6 +183,16 @@ impl Workspace {
     }
 }
 
+/// Byte-code and test caches: they appear whenever tests run and are never part of a change.
+fn is_cache_path(path: &Path) -> bool {
+    path.components().any(|c| {
+        matches!(
+            c.as_os_str().to_str(),
+            Some("__pycache__" | ".pytest_cache")
+        )
+    }) || path.extension().is_some_and(|e| e == "pyc")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,6 +247,22 @@ mod tests {
         std::fs::remove_file(dir.path().join("a.txt")).unwrap();
         let gone = ws.snapshot().unwrap();
         assert!(ws.diff(before, gone).unwrap().contains("deleted file mode"));
+    }
+
+    #[test]
+    fn python_caches_are_neither_dirt_nor_diff() {
+        let (dir, ws) = repo_with_file();
+        let before = ws.snapshot().unwrap();
+        std::fs::create_dir_all(dir.path().join("pkg/__pycache__")).unwrap();
+        std::fs::write(
+            dir.path().join("pkg/__pycache__/m.cpython-311.pyc"),
+            [0u8, 1, 2],
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("stray.pyc"), [0u8]).unwrap();
+        ws.ensure_clean().unwrap();
+        let after = ws.snapshot().unwrap();
+        assert_eq!(ws.diff(before, after).unwrap(), "");
     }
 
     #[test]

@@ -41,13 +41,14 @@ pub const STATS_FILES: &[(&str, &str)] = &[
         "import unittest\n\nfrom stats import mean, median\n\n\nclass MeanTest(unittest.TestCase):\n    def test_mean_of_three(self):\n        self.assertEqual(mean([1, 2, 3]), 2)\n\n    def test_empty_raises(self):\n        with self.assertRaises(ValueError):\n            mean([])\n\n\nclass MedianTest(unittest.TestCase):\n    def test_odd(self):\n        self.assertEqual(median([3, 1, 2]), 2)\n\n    def test_even(self):\n        self.assertEqual(median([4, 1, 3, 2]), 2.5)\n\n\nif __name__ == \"__main__\":\n    unittest.main()\n",
     ),
     ("README.md", "# stats\n\nTiny statistics helpers.\n"),
+    (".gitignore", "__pycache__/\n"),
 ];
 
 pub const STATS_ISSUE: &str =
     "mean() returns the wrong value\n\n`stats.mean([1, 2, 3])` returns 1.5 instead of 2.\n";
 
 /// The command that runs the stats fixture's own tests.
-pub const STATS_TEST_COMMAND: &str = "python3 -m unittest discover -s tests -t . 2>&1";
+pub const STATS_TEST_COMMAND: &str = "python3 -m unittest discover -s tests 2>&1";
 
 /// Runs the fixture's own test suite; `true` when it passes.
 pub fn stats_tests_pass(dir: &Path) -> Result<bool> {
