@@ -78,21 +78,19 @@ fn list(registry: &ToolRegistry) -> String {
             .as_array()
             .map(|a| a.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
-        let params: Vec<String> = schema["properties"]
-            .as_object()
-            .map(|props| {
+        // Required arguments first, in declaration order, then the optional ones.
+        let mut params: Vec<String> = required
+            .iter()
+            .map(|k| format!("--{}", k.replace('_', "-")))
+            .collect();
+        if let Some(props) = schema["properties"].as_object() {
+            params.extend(
                 props
                     .keys()
-                    .map(|k| {
-                        if required.contains(&k.as_str()) {
-                            format!("--{}", k.replace('_', "-"))
-                        } else {
-                            format!("[--{}]", k.replace('_', "-"))
-                        }
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+                    .filter(|k| !required.contains(&k.as_str()))
+                    .map(|k| format!("[--{}]", k.replace('_', "-"))),
+            );
+        }
         out.push_str(&format!(
             "{} {}\n    {}\n",
             tool.name(),
