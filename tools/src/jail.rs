@@ -12,21 +12,42 @@ pub enum JailError {
     SymlinkEscape(String, String),
     #[error("path is empty; give a path relative to the repository root")]
     Empty,
+    #[error("path `{0}` contains a NUL byte")]
+    Nul(String),
     #[error("cannot resolve `{0}`: {1}")]
     Io(String, String),
 }
 
+/// Symlinks followed while resolving one path before giving up (the kernel's limit is 40).
+const MAX_SYMLINK_HOPS: usize = 40;
+
 /// Resolves user- or model-supplied paths against a fixed root and refuses any that escape it.
+///
+/// A resolved path is absolute, has no `.`/`..` components, lies under the root, and every
+/// existing part of it has been resolved through its symlinks, so opening it cannot land outside
+/// the root (short of the tree changing between the check and the use).
 #[derive(Debug, Clone)]
 pub struct PathJail {
     root: PathBuf,
+    /// The root as given (made absolute, not canonicalized): absolute paths the model copies from
+    /// an error message or a command's output often use this spelling.
+    given_root: PathBuf,
 }
 
 impl PathJail {
     /// `root` is canonicalized once, so symlinked checkouts still work.
     pub fn new(root: impl AsRef<Path>) -> std::io::Result<Self> {
+        let root_ref = root.as_ref();
+        let canonical = root_ref.canonicalize()?;
+        let absolute = if root_ref.is_absolute() {
+            root_ref.to_path_buf()
+        } else {
+            std::env::current_dir()?.join(root_ref)
+        };
+        let given_root = normalize_lexically(&absolute).unwrap_or_else(|| canonical.clone());
         Ok(Self {
-            root: root.as_ref().canonicalize()?,
+            root: canonical,
+            given_root,
         })
     }
 
@@ -35,11 +56,15 @@ impl PathJail {
     }
 
     /// Resolves `input` to an absolute path inside the root. The target need not exist (so that
-    /// files can be created), but every existing ancestor is resolved through its symlinks.
+    /// files can be created), but every existing ancestor is resolved through its symlinks, and a
+    /// dangling symlink is followed to where it would create its target.
     pub fn resolve(&self, input: &str) -> Result<PathBuf, JailError> {
         let trimmed = input.trim();
         if trimmed.is_empty() {
             return Err(JailError::Empty);
+        }
+        if trimmed.contains('\0') {
+            return Err(JailError::Nul(input.to_string()));
         }
         let raw = Path::new(trimmed);
         let joined = if raw.is_absolute() {
@@ -47,13 +72,28 @@ impl PathJail {
         } else {
             self.root.join(raw)
         };
-        let lexical =
+        let mut lexical =
             normalize_lexically(&joined).ok_or_else(|| JailError::Outside(input.to_string()))?;
+        if !lexical.starts_with(&self.root)
+            && let Ok(rest) = lexical.strip_prefix(&self.given_root)
+        {
+            lexical = self.root.join(rest);
+        }
         if !lexical.starts_with(&self.root) {
             return Err(JailError::Outside(input.to_string()));
         }
-        // Resolve the deepest existing ancestor through symlinks, then re-append the rest.
-        let mut existing = lexical.clone();
+        self.resolve_existing(input, lexical, 0)
+    }
+
+    /// Resolves the deepest existing ancestor of `lexical` through its symlinks and re-appends
+    /// the components that do not exist yet.
+    fn resolve_existing(
+        &self,
+        input: &str,
+        lexical: PathBuf,
+        hops: usize,
+    ) -> Result<PathBuf, JailError> {
+        let mut existing = lexical;
         let mut rest = Vec::new();
         loop {
             if existing.symlink_metadata().is_ok() {
@@ -70,9 +110,10 @@ impl PathJail {
                 _ => break,
             }
         }
-        let real = existing
-            .canonicalize()
-            .map_err(|e| JailError::Io(input.to_string(), e.to_string()))?;
+        let real = match existing.canonicalize() {
+            Ok(real) => real,
+            Err(err) => return self.follow_dangling(input, &existing, rest, hops, err),
+        };
         if !real.starts_with(&self.root) {
             return Err(JailError::SymlinkEscape(
                 input.to_string(),
@@ -84,6 +125,46 @@ impl PathJail {
             resolved.push(name);
         }
         Ok(resolved)
+    }
+
+    /// `existing` exists but cannot be canonicalized: a dangling symlink (or a loop). Writing
+    /// through it would create its target, so the target must be inside the root too.
+    fn follow_dangling(
+        &self,
+        input: &str,
+        existing: &Path,
+        rest: Vec<std::ffi::OsString>,
+        hops: usize,
+        err: std::io::Error,
+    ) -> Result<PathBuf, JailError> {
+        let Ok(target) = existing.read_link() else {
+            return Err(JailError::Io(input.to_string(), err.to_string()));
+        };
+        if hops >= MAX_SYMLINK_HOPS {
+            return Err(JailError::Io(
+                input.to_string(),
+                "too many levels of symbolic links".to_string(),
+            ));
+        }
+        let base = existing.parent().unwrap_or(&self.root);
+        // The link's own directory is real (it was canonicalized as an ancestor), so joining the
+        // target to it and normalizing is what the kernel would do for a relative target.
+        let parent = base.canonicalize().unwrap_or_else(|_| base.to_path_buf());
+        let mut next = if target.is_absolute() {
+            target.clone()
+        } else {
+            parent.join(&target)
+        };
+        for name in rest.into_iter().rev() {
+            next.push(name);
+        }
+        let Some(next) = normalize_lexically(&next).filter(|p| p.starts_with(&self.root)) else {
+            return Err(JailError::SymlinkEscape(
+                input.to_string(),
+                target.display().to_string(),
+            ));
+        };
+        self.resolve_existing(input, next, hops + 1)
     }
 
     /// The path relative to the root, for display. Falls back to the path itself.
@@ -176,5 +257,38 @@ mod tests {
     fn empty_path_is_refused() {
         let (_dir, jail) = jail();
         assert_eq!(jail.resolve("  "), Err(JailError::Empty));
+    }
+
+    #[test]
+    fn dangling_symlinks_are_followed_to_their_target() {
+        let (dir, jail) = jail();
+        std::os::unix::fs::symlink("src/new.py", dir.path().join("pending")).unwrap();
+        let p = jail.resolve("pending").unwrap();
+        assert_eq!(jail.relative(&p), Path::new("src/new.py"));
+        std::os::unix::fs::symlink("/nonexistent-dir/x", dir.path().join("gone")).unwrap();
+        assert!(matches!(
+            jail.resolve("gone"),
+            Err(JailError::SymlinkEscape(..))
+        ));
+        std::os::unix::fs::symlink("loop", dir.path().join("loop")).unwrap();
+        assert!(jail.resolve("loop/x").is_err());
+    }
+
+    #[test]
+    fn the_root_as_given_is_accepted_in_absolute_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("real")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("real"), dir.path().join("alias")).unwrap();
+        let jail = PathJail::new(dir.path().join("alias")).unwrap();
+        let p = jail
+            .resolve(dir.path().join("alias/x.py").to_str().unwrap())
+            .unwrap();
+        assert_eq!(jail.relative(&p), Path::new("x.py"));
+    }
+
+    #[test]
+    fn nul_bytes_are_refused() {
+        let (_dir, jail) = jail();
+        assert!(matches!(jail.resolve("a\0b"), Err(JailError::Nul(_))));
     }
 }

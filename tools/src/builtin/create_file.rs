@@ -64,14 +64,15 @@ impl TypedTool for CreateFile {
         }
         write_checked(&path, &shown, before, &args.content, 1).await?;
         let lines: Vec<&str> = args.content.lines().collect();
-        let verb = match &previous {
-            None => "Created".to_string(),
-            Some(FileText::Utf8(old)) => {
-                format!("Overwrote the existing (was {} lines)", old.lines().count())
-            }
-            Some(_) => "Overwrote the existing non-text".to_string(),
+        let now = plural_lines(lines.len());
+        let mut out = match &previous {
+            None => format!("Created `{shown}` ({now}).\n"),
+            Some(FileText::Utf8(old)) => format!(
+                "Overwrote `{shown}` (it had {}; now {now}).\n",
+                plural_lines(old.lines().count())
+            ),
+            Some(_) => format!("Overwrote the non-text file `{shown}` (now {now}).\n"),
         };
-        let mut out = format!("{verb} file `{shown}` ({} lines).\n", lines.len());
         if lines.len() > SHOWN_LINES {
             out.push_str(&snippet(&lines[..SHOWN_LINES], 0, SHOWN_LINES));
             out.push_str(&format!("[{} more lines]\n", lines.len() - SHOWN_LINES));
@@ -79,5 +80,13 @@ impl TypedTool for CreateFile {
             out.push_str(&snippet(&lines, 0, lines.len()));
         }
         Ok(ToolOutput::text(out).with_changed(rel))
+    }
+}
+
+fn plural_lines(n: usize) -> String {
+    if n == 1 {
+        "1 line".to_string()
+    } else {
+        format!("{n} lines")
     }
 }

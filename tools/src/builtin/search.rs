@@ -14,7 +14,7 @@ use thiserror::Error;
 use super::walk::{threads, walker};
 
 /// Matched lines remembered per file (all matches are still counted).
-pub const MAX_KEPT_PER_FILE: usize = 100;
+pub const MAX_KEPT_PER_FILE: usize = 150;
 /// Context lines on each side of a match, at most.
 pub const MAX_CONTEXT: usize = 10;
 

@@ -15,9 +15,17 @@ pub(crate) struct SyntaxProblem {
 }
 
 /// Syntax errors of `source` as the file at `path`; `None` when the language is not supported.
-fn syntax_problems(_path: &Path, _source: &str) -> Option<Vec<SyntaxProblem>> {
-    // Wired to `crate::lang::syntax_errors` once the symbols module provides it.
-    None
+fn syntax_problems(path: &Path, source: &str) -> Option<Vec<SyntaxProblem>> {
+    let errors = crate::lang::syntax_errors(path, source)?;
+    Some(
+        errors
+            .into_iter()
+            .map(|e| SyntaxProblem {
+                line: e.line,
+                message: format!("{} (column {})", e.message, e.column),
+            })
+            .collect(),
+    )
 }
 
 /// Checks the edit of `path` from `before` (`None`: the file is new) to `after`.

@@ -82,8 +82,10 @@ pub(crate) fn render_tree(dir: &Path, shown: &str) -> String {
     } else {
         format!("`{shown}`")
     };
+    let dirs = count_noun(dirs, "subdirectory", "subdirectories");
+    let files = count_noun(files, "file", "files");
     let mut out = format!(
-        "{label} is a directory with {dirs} subdirectories and {files} files; tree to depth {depth}, .gitignored entries omitted:\n"
+        "{label} is a directory with {dirs} and {files}; tree to depth {depth}, .gitignored entries omitted:\n"
     );
     let mut budget = MAX_ENTRIES;
     render_children(&root, depth, 0, &mut budget, &mut out);
@@ -118,4 +120,8 @@ fn render_children(node: &Node, depth: usize, indent: usize, budget: &mut usize,
             out.push_str(&format!("{pad}{name}\n"));
         }
     }
+}
+
+fn count_noun(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
