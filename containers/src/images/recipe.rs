@@ -1,0 +1,264 @@
+//! What goes into each image, and the content hashes that name them. Pure: no engine needed.
+
+use std::path::PathBuf;
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{ContainerError, Result};
+
+/// The package list of every base root filesystem (`containers/images/base/packages.txt`).
+pub const BASE_PACKAGES: &str = include_str!("../../images/base/packages.txt");
+/// The Dockerfile of the Python environments (`containers/images/python-env/Dockerfile`).
+pub const PYTHON_ENV_DOCKERFILE: &str = include_str!("../../images/python-env/Dockerfile");
+
+/// Bumped when the way we build the root filesystem changes in a way the files above don't show.
+const BASE_RECIPE_VERSION: &str = "base-v1";
+/// mmdebstrap's variant: Essential packages plus apt, so derived images can `apt-get install`.
+pub const MMDEBSTRAP_VARIANT: &str = "apt";
+
+/// Pinned so that an image built today and one built next month run the same test runner.
+/// Both support Python 3.8 to 3.13.
+pub const PIP_VERSION: &str = "25.0.1";
+pub const PYTEST_VERSION: &str = "8.3.5";
+
+pub const BASE_REPOSITORY: &str = "agent-base";
+pub const ENV_REPOSITORY: &str = "agent-env";
+pub const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
+
+/// A Python version and the Debian suite whose `python3` it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PythonEnv {
+    pub python: &'static str,
+    pub suite: &'static str,
+}
+
+/// Every Python environment we can build. No Debian suite has 3.12 as its `python3`.
+pub const PYTHON_ENVS: &[PythonEnv] = &[
+    PythonEnv {
+        python: "3.9",
+        suite: "bullseye",
+    },
+    PythonEnv {
+        python: "3.11",
+        suite: "bookworm",
+    },
+    PythonEnv {
+        python: "3.13",
+        suite: "trixie",
+    },
+];
+
+pub const DEFAULT_PYTHON: &str = "3.11";
+
+/// Finds the environment for `3.11`, `py3.11`, `python3.11` or `3.11.4`.
+pub fn python_env(version: &str) -> Result<PythonEnv> {
+    let trimmed = version
+        .trim()
+        .trim_start_matches("python")
+        .trim_start_matches("py");
+    let major_minor: String = trimmed.split('.').take(2).collect::<Vec<_>>().join(".");
+    PYTHON_ENVS
+        .iter()
+        .find(|env| env.python == major_minor)
+        .copied()
+        .ok_or_else(|| {
+            let known: Vec<&str> = PYTHON_ENVS.iter().map(|e| e.python).collect();
+            ContainerError::Invalid(format!(
+                "no image recipe for Python `{version}`; available: {}",
+                known.join(", ")
+            ))
+        })
+}
+
+/// The packages named in a package list (one per line, `#` comments).
+pub fn parse_packages(list: &str) -> Vec<String> {
+    let mut packages: Vec<String> = list
+        .lines()
+        .map(|line| line.split('#').next().unwrap_or("").trim())
+        .filter(|line| !line.is_empty())
+        .map(str::to_string)
+        .collect();
+    packages.sort();
+    packages.dedup();
+    packages
+}
+
+/// A base root filesystem: a Debian suite with our packages, imported as an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseRecipe {
+    pub suite: String,
+    pub packages: Vec<String>,
+}
+
+impl BaseRecipe {
+    pub fn new(suite: &str) -> Self {
+        Self {
+            suite: suite.to_string(),
+            packages: parse_packages(BASE_PACKAGES),
+        }
+    }
+
+    /// Covers the suite, the package list and the way we build; not the mirror, which serves the
+    /// same packages.
+    pub fn hash(&self) -> String {
+        let mut hasher = Sha256::new();
+        for part in [BASE_RECIPE_VERSION, MMDEBSTRAP_VARIANT, self.suite.as_str()] {
+            hash_field(&mut hasher, part.as_bytes());
+        }
+        for package in &self.packages {
+            hash_field(&mut hasher, package.as_bytes());
+        }
+        short_hex(hasher)
+    }
+
+    pub fn tag(&self) -> String {
+        format!("{BASE_REPOSITORY}:{}-{}", self.suite, self.hash())
+    }
+
+    /// The cached tarball's file name.
+    pub fn tarball_name(&self) -> String {
+        format!("{}-{}.tar", self.suite, self.hash())
+    }
+}
+
+/// A Python environment image: the Dockerfile on top of a base, plus the extra CA bundle.
+#[derive(Debug, Clone)]
+pub struct EnvRecipe {
+    pub env: PythonEnv,
+    pub base: BaseRecipe,
+    pub dockerfile: String,
+    /// PEM certificates added to the image's trust store (may be empty).
+    pub ca_bundle: Vec<u8>,
+    pub ca_bundle_path: Option<PathBuf>,
+}
+
+impl EnvRecipe {
+    pub fn new(python: &str, ca_bundle_path: Option<PathBuf>) -> Result<Self> {
+        let env = python_env(python)?;
+        let ca_bundle = match &ca_bundle_path {
+            Some(path) => std::fs::read(path).map_err(|e| {
+                ContainerError::io(
+                    format!(
+                        "reading the CA bundle {} (set by --ca-bundle, SSL_CERT_FILE or PIP_CERT)",
+                        path.display()
+                    ),
+                    e,
+                )
+            })?,
+            None => Vec::new(),
+        };
+        Ok(Self {
+            env,
+            base: BaseRecipe::new(env.suite),
+            dockerfile: PYTHON_ENV_DOCKERFILE.to_string(),
+            ca_bundle,
+            ca_bundle_path,
+        })
+    }
+
+    pub fn hash(&self) -> String {
+        let mut hasher = Sha256::new();
+        for part in [
+            self.env.python.as_bytes(),
+            self.base.tag().as_bytes(),
+            self.dockerfile.as_bytes(),
+            PIP_VERSION.as_bytes(),
+            PYTEST_VERSION.as_bytes(),
+            &self.ca_bundle,
+        ] {
+            hash_field(&mut hasher, part);
+        }
+        short_hex(hasher)
+    }
+
+    pub fn tag(&self) -> String {
+        format!("{ENV_REPOSITORY}:py{}-{}", self.env.python, self.hash())
+    }
+
+    pub fn build_args(&self, offline: bool) -> Vec<(String, String)> {
+        vec![
+            ("BASE_IMAGE".into(), self.base.tag()),
+            ("PIP_VERSION".into(), PIP_VERSION.into()),
+            ("PYTEST_VERSION".into(), PYTEST_VERSION.into()),
+            ("PIP_OFFLINE".into(), if offline { "1" } else { "0" }.into()),
+        ]
+    }
+}
+
+/// Length-prefixed so that ("ab","c") and ("a","bc") hash differently.
+fn hash_field(hasher: &mut Sha256, bytes: &[u8]) {
+    hasher.update((bytes.len() as u64).to_le_bytes());
+    hasher.update(bytes);
+}
+
+fn short_hex(hasher: Sha256) -> String {
+    let digest = hasher.finalize();
+    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The extra CA bundle to trust inside images: an explicit path, else `$SSL_CERT_FILE`, else
+/// `$PIP_CERT`, else none.
+pub fn default_ca_bundle(explicit: Option<PathBuf>) -> Option<PathBuf> {
+    explicit.or_else(|| {
+        ["SSL_CERT_FILE", "PIP_CERT"]
+            .iter()
+            .filter_map(|var| std::env::var_os(var))
+            .map(PathBuf::from)
+            .find(|path| path.is_file())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_versions_resolve_to_suites() {
+        assert_eq!(python_env("3.9").unwrap().suite, "bullseye");
+        assert_eq!(python_env("py3.11").unwrap().suite, "bookworm");
+        assert_eq!(python_env("python3.13").unwrap().suite, "trixie");
+        assert_eq!(python_env("3.11.4").unwrap().python, "3.11");
+        let err = python_env("3.12").unwrap_err().to_string();
+        assert!(err.contains("3.9, 3.11, 3.13"), "{err}");
+    }
+
+    #[test]
+    fn package_list_ignores_comments_and_blank_lines() {
+        let parsed = parse_packages("# header\n\ngit # vcs\nbash\n  patch  \ngit\n");
+        assert_eq!(parsed, vec!["bash", "git", "patch"]);
+        let shipped = parse_packages(BASE_PACKAGES);
+        for needed in ["git", "patch", "python3", "python3-venv", "ca-certificates"] {
+            assert!(shipped.iter().any(|p| p == needed), "{needed} missing");
+        }
+    }
+
+    #[test]
+    fn tags_change_when_the_recipe_changes() {
+        let a = EnvRecipe::new("3.11", None).unwrap();
+        let mut b = a.clone();
+        assert_eq!(a.tag(), b.tag());
+        assert!(a.tag().starts_with("agent-env:py3.11-"));
+        assert_eq!(a.tag().len(), "agent-env:py3.11-".len() + 12);
+        b.dockerfile.push_str("\nRUN true\n");
+        assert_ne!(a.tag(), b.tag());
+        let mut c = a.clone();
+        c.ca_bundle = b"-----BEGIN CERTIFICATE-----".to_vec();
+        assert_ne!(a.tag(), c.tag());
+        let mut d = a.clone();
+        d.base.packages.push("curl".into());
+        assert_ne!(a.base.tag(), d.base.tag());
+        assert_ne!(a.tag(), d.tag());
+    }
+
+    #[test]
+    fn ca_bundle_is_read_into_the_recipe() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, "PEM DATA").unwrap();
+        let recipe = EnvRecipe::new("3.9", Some(path.clone())).unwrap();
+        assert_eq!(recipe.ca_bundle, b"PEM DATA");
+        let missing = EnvRecipe::new("3.9", Some(dir.path().join("nope.pem"))).unwrap_err();
+        assert!(missing.to_string().contains("nope.pem"), "{missing}");
+        assert_eq!(default_ca_bundle(Some(path.clone())), Some(path));
+    }
+}

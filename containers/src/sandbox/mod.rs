@@ -1,0 +1,383 @@
+//! `DockerSandbox`: one container with the workspace bind-mounted, in which commands run.
+//!
+//! Lifetime. The container's main process is `cat` reading its stdin, and we hold the only
+//! attached stdin stream. When the sandbox is dropped, or our process ends in any way (Ctrl-C,
+//! panic, SIGKILL), that stream closes, `cat` exits, and the engine removes the container
+//! (`AutoRemove`). `remove()` does the same eagerly; `prune` finds what is left by label (a
+//! process killed between create and attach).
+//!
+//! User. Files in the bind-mounted workspace must stay writable, so commands run as the
+//! workspace's owner (`uid:gid` of the directory). When that owner is root (as on CI machines
+//! where everything belongs to root) commands run as root in the container, with
+//! `no-new-privileges`; otherwise as the owner's uid, which needs no passwd entry.
+
+mod copy;
+mod exec;
+
+pub use exec::{OutputLine, OutputStream, SandboxOutput};
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use bollard::Docker;
+use bollard::container::LogOutput;
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{
+    AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder,
+};
+use futures_util::Stream;
+use tokio::io::AsyncWrite;
+
+use crate::cleanup;
+use crate::engine;
+use crate::error::{ContainerError, Result, status_code};
+
+/// Where the workspace appears inside the container.
+pub const WORKSPACE_MOUNT: &str = "/workspace";
+
+/// Resource limits of a sandbox container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub memory_bytes: i64,
+    /// CPUs in billionths (2 CPUs = 2_000_000_000).
+    pub nano_cpus: i64,
+    pub pids: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 4 << 30,
+            nano_cpus: 2_000_000_000,
+            pids: 1024,
+        }
+    }
+}
+
+/// Who commands run as.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum SandboxUser {
+    /// The workspace directory's owner (root when root owns it); the image's user without one.
+    #[default]
+    WorkspaceOwner,
+    Root,
+    /// A user name or `uid[:gid]` known to the image.
+    Named(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    pub image: String,
+    /// Host directory bind-mounted read-write at [`WORKSPACE_MOUNT`].
+    pub workspace: Option<PathBuf>,
+    /// Working directory of commands; relative request workdirs are joined to it.
+    pub workdir: String,
+    pub env: Vec<(String, String)>,
+    /// Off by default: commands cannot reach the network.
+    pub network: bool,
+    pub limits: Limits,
+    pub user: SandboxUser,
+    /// Ties containers to a run (`agent.run` label), e.g. a bench instance id.
+    pub run_id: Option<String>,
+}
+
+impl SandboxConfig {
+    pub fn new(image: impl Into<String>) -> Self {
+        Self {
+            image: image.into(),
+            workspace: None,
+            workdir: WORKSPACE_MOUNT.to_string(),
+            env: Vec::new(),
+            network: false,
+            limits: Limits::default(),
+            user: SandboxUser::default(),
+            run_id: None,
+        }
+    }
+
+    pub fn workspace(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.workspace = Some(dir.into());
+        self
+    }
+
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    pub fn network(mut self, enabled: bool) -> Self {
+        self.network = enabled;
+        self
+    }
+
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    pub fn user(mut self, user: SandboxUser) -> Self {
+        self.user = user;
+        self
+    }
+
+    pub fn run_id(mut self, run_id: impl Into<String>) -> Self {
+        self.run_id = Some(run_id.into());
+        self
+    }
+}
+
+type AttachOutput =
+    Pin<Box<dyn Stream<Item = std::result::Result<LogOutput, bollard::errors::Error>> + Send>>;
+
+/// The attached stdin of the container's main process; dropping it ends the container.
+struct Keepalive {
+    _input: Pin<Box<dyn AsyncWrite + Send>>,
+    _output: AttachOutput,
+}
+
+pub struct DockerSandbox {
+    docker: Docker,
+    id: String,
+    name: String,
+    config: SandboxConfig,
+    /// The `--user` value commands run with ("" = the image's user).
+    user: String,
+    keepalive: std::sync::Mutex<Option<Keepalive>>,
+    /// OOM kills already reported, from the container's memory cgroup counter.
+    oom_kills_seen: AtomicU64,
+    removed: AtomicBool,
+}
+
+impl std::fmt::Debug for DockerSandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DockerSandbox")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("image", &self.config.image)
+            .field("user", &self.user)
+            .finish()
+    }
+}
+
+impl DockerSandbox {
+    /// Creates and starts a container. Fails with [`ContainerError::ImageMissing`] (naming the
+    /// build command) when the image is not there, and [`ContainerError::EngineUnavailable`]
+    /// when the engine is not reachable.
+    pub async fn create(config: SandboxConfig) -> Result<Self> {
+        let docker = engine::connect().await?;
+        Self::create_with(docker, config).await
+    }
+
+    pub async fn create_with(docker: Docker, config: SandboxConfig) -> Result<Self> {
+        if let Err(err) = docker.inspect_image(&config.image).await {
+            return Err(match status_code(&err) {
+                Some(404) => ContainerError::ImageMissing(format!(
+                    "image `{}` does not exist in the engine; build it with `agent images build` \
+                     (or `agent images build --python X.Y`)",
+                    config.image
+                )),
+                _ => ContainerError::engine(format!("inspecting image {}", config.image), err),
+            });
+        }
+        let user = resolve_user(&config)?;
+        let name = cleanup::new_container_name();
+        let body = container_body(&config, &user)?;
+        let options = CreateContainerOptionsBuilder::new().name(&name).build();
+        let created = docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(|e| {
+                ContainerError::engine(format!("creating a container from {}", config.image), e)
+            })?;
+        let id = created.id;
+        cleanup::register(&id);
+        let sandbox = Self {
+            docker,
+            id,
+            name,
+            config,
+            user,
+            keepalive: std::sync::Mutex::new(None),
+            oom_kills_seen: AtomicU64::new(0),
+            removed: AtomicBool::new(false),
+        };
+        // On failure `sandbox` is dropped, which force-removes the created container.
+        sandbox.attach_and_start().await?;
+        tracing::debug!(id = %sandbox.id, image = %sandbox.config.image, user = %sandbox.user, "sandbox started");
+        Ok(sandbox)
+    }
+
+    async fn attach_and_start(&self) -> Result<()> {
+        let options = AttachContainerOptionsBuilder::new()
+            .stdin(true)
+            .stream(true)
+            .build();
+        let attached = self
+            .docker
+            .attach_container(&self.id, Some(options))
+            .await
+            .map_err(|e| ContainerError::engine("attaching to the sandbox's stdin", e))?;
+        *lock(&self.keepalive) = Some(Keepalive {
+            _input: attached.input,
+            _output: attached.output,
+        });
+        self.docker
+            .start_container(&self.id, None)
+            .await
+            .map_err(|e| ContainerError::engine(format!("starting container {}", self.name), e))
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn config(&self) -> &SandboxConfig {
+        &self.config
+    }
+
+    /// The user commands run as (`uid:gid`, a name, or empty for the image's user).
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// Stops and removes the container now. Idempotent.
+    pub async fn remove(&self) -> Result<()> {
+        if self.removed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        cleanup::unregister(&self.id);
+        let result = force_remove(&self.docker, &self.id).await;
+        lock(&self.keepalive).take();
+        result
+    }
+
+    /// Whether the container still exists and runs.
+    pub async fn is_running(&self) -> Result<bool> {
+        match self.docker.inspect_container(&self.id, None).await {
+            Ok(info) => Ok(info.state.and_then(|s| s.running).unwrap_or(false)),
+            Err(e) if status_code(&e) == Some(404) => Ok(false),
+            Err(e) => Err(ContainerError::engine("inspecting the sandbox", e)),
+        }
+    }
+}
+
+impl Drop for DockerSandbox {
+    fn drop(&mut self) {
+        if self.removed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        cleanup::unregister(&self.id);
+        // Closing the attached stdin ends `cat`, and the engine auto-removes the container.
+        lock(&self.keepalive).take();
+        // A container that never started (attach or start failed) is not auto-removed.
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let docker = self.docker.clone();
+            let id = self.id.clone();
+            handle.spawn(async move {
+                let _ = force_remove(&docker, &id).await;
+            });
+        }
+    }
+}
+
+/// `docker rm -f`, treating "already gone" and "removal in progress" as done.
+pub(crate) async fn force_remove(docker: &Docker, id: &str) -> Result<()> {
+    let options = RemoveContainerOptionsBuilder::new()
+        .force(true)
+        .v(true)
+        .build();
+    match docker.remove_container(id, Some(options)).await {
+        Ok(()) => Ok(()),
+        Err(e) if matches!(status_code(&e), Some(404) | Some(409)) => Ok(()),
+        Err(e) => Err(ContainerError::engine(
+            format!("removing container {id}"),
+            e,
+        )),
+    }
+}
+
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn resolve_user(config: &SandboxConfig) -> Result<String> {
+    match &config.user {
+        SandboxUser::Root => Ok("0:0".into()),
+        SandboxUser::Named(name) => Ok(name.clone()),
+        SandboxUser::WorkspaceOwner => match &config.workspace {
+            Some(dir) => {
+                let meta = std::fs::metadata(dir).map_err(|e| {
+                    ContainerError::io(format!("reading the workspace {}", dir.display()), e)
+                })?;
+                Ok(format!("{}:{}", meta.uid(), meta.gid()))
+            }
+            None => Ok(String::new()),
+        },
+    }
+}
+
+fn container_body(config: &SandboxConfig, user: &str) -> Result<ContainerCreateBody> {
+    let mut binds = Vec::new();
+    if let Some(dir) = &config.workspace {
+        let dir = dir.canonicalize().map_err(|e| {
+            ContainerError::io(format!("resolving the workspace {}", dir.display()), e)
+        })?;
+        let dir = dir.to_str().ok_or_else(|| {
+            ContainerError::Invalid(format!("workspace path {} is not UTF-8", dir.display()))
+        })?;
+        binds.push(format!("{dir}:{WORKSPACE_MOUNT}:rw"));
+    }
+    let mut env: Vec<String> = config.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let non_root = !user.is_empty() && !user.starts_with("0:") && user != "0" && user != "root";
+    if non_root && !config.env.iter().any(|(k, _)| k == "HOME") {
+        // A uid without a passwd entry would get HOME=/, where it cannot write caches.
+        env.push("HOME=/tmp".into());
+    }
+    let host_config = HostConfig {
+        binds: Some(binds),
+        network_mode: Some(if config.network { "bridge" } else { "none" }.into()),
+        memory: Some(config.limits.memory_bytes),
+        // Equal to memory: no swap, so a memory hog is OOM-killed instead of thrashing.
+        memory_swap: Some(config.limits.memory_bytes),
+        nano_cpus: Some(config.limits.nano_cpus),
+        pids_limit: Some(config.limits.pids),
+        // docker-init as PID 1 reaps the zombies of exec'd commands.
+        init: Some(true),
+        auto_remove: Some(true),
+        security_opt: Some(vec!["no-new-privileges".into()]),
+        ..Default::default()
+    };
+    Ok(ContainerCreateBody {
+        image: Some(config.image.clone()),
+        entrypoint: Some(vec!["cat".into()]),
+        cmd: None,
+        user: (!user.is_empty()).then(|| user.to_string()),
+        working_dir: Some(config.workdir.clone()),
+        env: Some(env),
+        labels: Some(cleanup::labels(config.run_id.as_deref())),
+        attach_stdin: Some(true),
+        open_stdin: Some(true),
+        stdin_once: Some(true),
+        tty: Some(false),
+        host_config: Some(host_config),
+        ..Default::default()
+    })
+}
+
+/// Labels as a map, for callers that add their own.
+pub fn label_map(run_id: Option<&str>) -> HashMap<String, String> {
+    cleanup::labels(run_id)
+}
