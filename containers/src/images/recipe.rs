@@ -202,7 +202,7 @@ pub fn default_ca_bundle(explicit: Option<PathBuf>) -> Option<PathBuf> {
     explicit.or_else(|| {
         ["SSL_CERT_FILE", "PIP_CERT"]
             .iter()
-            .filter_map(|var| std::env::var_os(var))
+            .filter_map(std::env::var_os)
             .map(PathBuf::from)
             .find(|path| path.is_file())
     })

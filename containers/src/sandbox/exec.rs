@@ -17,6 +17,8 @@ use crate::error::{ContainerError, Result, status_code};
 
 /// How long we wait for the output stream to close after killing a timed-out command.
 const DRAIN_AFTER_KILL: Duration = Duration::from_secs(5);
+/// How long a command killed by a signal waits for its container to be seen stopped.
+const CONTAINER_EXIT_GRACE: Duration = Duration::from_millis(500);
 /// A line longer than this is passed on in pieces.
 const MAX_LIVE_LINE: usize = 64 * 1024;
 
@@ -140,17 +142,25 @@ impl DockerSandbox {
             Err(e) => return Err(self.lost_or(e, "inspecting the exec")),
         };
         // The stream also ends when the container dies under us (the command then looks killed
-        // by a signal); such exit codes mean nothing.
-        let maybe_lost =
-            exit_code.is_none_or(|code| code < 0 || code >= 128) || stream_error.is_some();
-        if maybe_lost && !self.is_running().await? {
+        // by a signal); such exit codes mean nothing. The engine may record the command's exit
+        // a moment before the container's, so a kill that is not an OOM is looked at twice.
+        let killed_like =
+            exit_code.is_none_or(|code| !(0..128).contains(&code)) || stream_error.is_some();
+        let oom_killed = !timed_out && exit_code == Some(137) && self.new_oom_kill().await;
+        let lost = if timed_out || oom_killed {
+            !self.is_running().await?
+        } else if killed_like {
+            self.stopped_within(CONTAINER_EXIT_GRACE).await?
+        } else {
+            false
+        };
+        if lost {
             let partial = stdout.finish() + &stderr.finish();
             return Err(self.gone_error(&request.command, &partial));
         }
         if let Some(err) = stream_error.filter(|_| !timed_out) {
             return Err(ContainerError::engine("reading the command's output", err));
         }
-        let oom_killed = !timed_out && exit_code == Some(137) && self.new_oom_kill().await;
         let dropped_bytes = stdout.dropped + stderr.dropped;
         let mut stderr_text = stderr.finish();
         if timed_out {
@@ -182,6 +192,20 @@ impl DockerSandbox {
             },
             oom_killed,
         })
+    }
+
+    /// Whether the container is seen stopped within `grace` (polled).
+    async fn stopped_within(&self, grace: Duration) -> Result<bool> {
+        let until = Instant::now() + grace;
+        loop {
+            if !self.is_running().await? {
+                return Ok(true);
+            }
+            if Instant::now() >= until {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     fn resolve_workdir(&self, requested: Option<&str>) -> String {
