@@ -1,6 +1,8 @@
 //! Command-line definitions (clap) and dispatch. One file per subcommand.
 
+mod containers;
 mod fix;
+mod images;
 mod replay;
 mod tools;
 
@@ -29,6 +31,10 @@ pub enum Command {
     Replay(replay::ReplayArgs),
     /// Run one of the agent's tools directly, e.g. `agent tools grep --pattern foo`.
     Tools(tools::ToolsArgs),
+    /// Build the Docker images the sandbox runs in (from Debian packages, no registry).
+    Images(images::ImagesArgs),
+    /// Manage the sandbox containers, e.g. `agent containers prune`.
+    Containers(containers::ContainersArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -50,6 +56,8 @@ pub fn main() -> ExitCode {
             Command::Fix(args) => fix::run(*args, &printer).await,
             Command::Replay(args) => replay::run(args, &printer).await,
             Command::Tools(args) => tools::run(args, &printer).await,
+            Command::Images(args) => images::run(args, &printer).await,
+            Command::Containers(args) => containers::run(args, &printer).await,
         }
     });
     match result {
