@@ -1,0 +1,216 @@
+//! Symbol index vs `ctags -R` (universal-ctags) on a real tree (the Django sdist).
+//!
+//! Run: `cargo bench -p agent-tools --bench symbols_vs_ctags -- [TREE] [RUNS]`
+//! TREE defaults to the first `/tmp/django/django-*` directory (get it with
+//! `pip download --no-deps --no-binary :all: django -d /tmp/django` and untar it).
+//! Prints medians; the tree is only read, except one file that is edited and restored.
+#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use agent_tools::lang::Lang;
+use agent_tools::symbols::SymbolIndex;
+use agent_tools::symbols::extract::extract_with;
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn default_tree() -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/tmp/django")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    dirs.into_iter().next()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let tree = args
+        .first()
+        .map(PathBuf::from)
+        .or_else(default_tree)
+        .expect("give the tree to index (e.g. the untarred Django sdist) as the first argument");
+    let runs: usize = args.get(1).and_then(|r| r.parse().ok()).unwrap_or(7);
+    let version = Command::new("ctags").arg("--version").output().expect("ctags not found");
+    let version = String::from_utf8_lossy(&version.stdout);
+    let first = version.lines().next().unwrap_or("");
+    assert!(first.contains("Universal Ctags"), "need universal-ctags, found: {first}");
+    println!("tree: {} ({runs} runs each, medians)", tree.display());
+    println!("ctags: {first}");
+
+    // Warm the page cache for both tools.
+    let _ = SymbolIndex::open(&tree, None).unwrap();
+
+    let tags = std::env::temp_dir().join("symbols_bench.tags");
+    let mut ctags_times = Vec::new();
+    let mut ctags_rss = 0u64;
+    for _ in 0..runs {
+        let start = Instant::now();
+        let out = Command::new("/usr/bin/time")
+            .args(["-f", "%M", "ctags", "-R", "-f"])
+            .arg(&tags)
+            .arg(&tree)
+            .output()
+            .expect("run ctags");
+        ctags_times.push(start.elapsed());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if let Some(kib) = stderr.lines().last().and_then(|l| l.trim().parse::<u64>().ok()) {
+            ctags_rss = ctags_rss.max(kib);
+        }
+    }
+    let ctags_tags = std::fs::read_to_string(&tags)
+        .map(|t| t.lines().filter(|l| !l.starts_with("!_")).count())
+        .unwrap_or(0);
+
+    let mut ours = Vec::new();
+    let mut stats = None;
+    for _ in 0..runs {
+        let start = Instant::now();
+        let index = SymbolIndex::open(&tree, None).unwrap();
+        ours.push(start.elapsed());
+        stats = Some((index.len(), index.files().iter().map(|f| f.defs.len()).sum::<usize>(),
+            index.files().iter().map(|f| f.refs.occurrence_count()).sum::<usize>()));
+    }
+    let our_rss = peak_rss_kib();
+    let (files, defs, refs) = stats.unwrap();
+
+    let mut with_save = Vec::new();
+    let mut warm = Vec::new();
+    let mut cache_size = 0;
+    for _ in 0..runs {
+        let cache = tempfile::tempdir().unwrap();
+        let start = Instant::now();
+        let index = SymbolIndex::open(&tree, Some(cache.path())).unwrap();
+        with_save.push(start.elapsed());
+        cache_size = std::fs::metadata(index.cache_file().unwrap()).map(|m| m.len()).unwrap_or(0);
+        drop(index);
+        let start = Instant::now();
+        let index = SymbolIndex::open(&tree, Some(cache.path())).unwrap();
+        warm.push(start.elapsed());
+        assert_eq!(index.last_stats().reparsed_files, 0);
+    }
+
+    // Incremental: edit one mid-size file, update just it, restore it.
+    let target = pick_file(&tree);
+    let rel = target.strip_prefix(&tree).unwrap().to_path_buf();
+    let original = std::fs::read_to_string(&target).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let mut index = SymbolIndex::open(&tree, Some(cache.path())).unwrap();
+    let mut incremental = Vec::new();
+    let mut incremental_no_save = Vec::new();
+    let mut no_cache_index = SymbolIndex::open(&tree, None).unwrap();
+    for i in 0..runs {
+        let edited = format!("{original}\n\ndef added_by_bench_{i}(x):\n    return x\n");
+        std::fs::write(&target, &edited).unwrap();
+        let start = Instant::now();
+        let s = index.update_files(std::slice::from_ref(&rel)).unwrap();
+        incremental.push(start.elapsed());
+        assert_eq!(s.reparsed_files, 1);
+        let start = Instant::now();
+        no_cache_index.update_files(std::slice::from_ref(&rel)).unwrap();
+        incremental_no_save.push(start.elapsed());
+    }
+    std::fs::write(&target, &original).unwrap();
+    index.update_files(std::slice::from_ref(&rel)).unwrap();
+
+    let ctags_median = median(ctags_times);
+    let ours_median = median(ours);
+    println!();
+    println!("ctags -R:                        {} ({ctags_tags} tags, peak RSS {} MiB)", ms(ctags_median), ctags_rss / 1024);
+    println!(
+        "ours, full build (no cache):     {} ({files} files, {defs} definitions, {refs} references, peak RSS {} MiB)",
+        ms(ours_median),
+        our_rss / 1024
+    );
+    println!(
+        "ratio ours/ctags:                {:.2}",
+        ours_median.as_secs_f64() / ctags_median.as_secs_f64()
+    );
+    println!("ours, build + write cache:       {} (cache file {:.1} MiB)", ms(median(with_save)), cache_size as f64 / 1048576.0);
+    println!("ours, load unchanged from cache: {}", ms(median(warm)));
+    println!(
+        "incremental after editing {} ({} lines): {} incl. writing the cache, {} without",
+        rel.display(),
+        original.lines().count(),
+        ms(median(incremental)),
+        ms(median(incremental_no_save))
+    );
+
+    if std::env::args().any(|a| a == "--verify") {
+        verify_skipping(&tree);
+    }
+}
+
+/// A Python file of about 1000 lines outside the tests.
+fn pick_file(tree: &Path) -> PathBuf {
+    let candidate = tree.join("django/db/models/fields/related.py");
+    if candidate.exists() {
+        return candidate;
+    }
+    let index = SymbolIndex::open(tree, None).unwrap();
+    let file = index
+        .files()
+        .into_iter()
+        .filter(|f| f.lang == Lang::Python)
+        .min_by_key(|f| (f.line_count as i64 - 1000).abs())
+        .expect("no Python file in the tree")
+        .path
+        .clone();
+    tree.join(file)
+}
+
+/// Checks that skipping Python function bodies yields the same definitions as a full parse.
+fn verify_skipping(tree: &Path) {
+    let index = SymbolIndex::open(tree, None).unwrap();
+    let mut files = 0;
+    let mut differing = Vec::new();
+    let (mut t_skip, mut t_full) = (Duration::ZERO, Duration::ZERO);
+    for f in index.files() {
+        if f.lang != Lang::Python {
+            continue;
+        }
+        files += 1;
+        let source = std::fs::read_to_string(tree.join(&f.path)).unwrap_or_default();
+        let start = Instant::now();
+        let skipped = extract_with(f.lang, &f.path, &source, true);
+        t_skip += start.elapsed();
+        let start = Instant::now();
+        let full = extract_with(f.lang, &f.path, &source, false);
+        t_full += start.elapsed();
+        if skipped.defs != full.defs {
+            differing.push(f.path.clone());
+        }
+    }
+    println!(
+        "verify: {files} Python files, {} differ between skipped and full parse; single-thread extract {} skipped vs {} full",
+        differing.len(),
+        ms(t_skip),
+        ms(t_full)
+    );
+    for path in differing.iter().take(10) {
+        println!("  differs: {path}");
+    }
+}
