@@ -20,3 +20,4 @@ pub use log_parsers::{LogParser, StatusMap, TestStatus};
 pub use predictions::{Prediction, Predictions};
 pub use report::RunSummary;
 pub use specs::{Spec, SpecTable};
+pub mod repos;

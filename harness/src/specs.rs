@@ -54,6 +54,9 @@ pub struct Spec {
 #[serde(deny_unknown_fields)]
 pub struct RepoSpecs {
     pub log_parser: LogParser,
+    /// Where `packages = "requirements.txt"` finds the file in the repository, first match wins.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reqs_paths: Vec<String>,
     pub versions: BTreeMap<String, Spec>,
 }
 
@@ -74,6 +77,8 @@ struct RepoSpecsPatch {
     #[serde(default)]
     log_parser: Option<LogParser>,
     #[serde(default)]
+    reqs_paths: Option<Vec<String>>,
+    #[serde(default)]
     versions: BTreeMap<String, Spec>,
 }
 
@@ -90,6 +95,7 @@ pub struct ResolvedSpec<'a> {
     pub version: &'a str,
     pub spec: &'a Spec,
     pub log_parser: LogParser,
+    pub reqs_paths: &'a [String],
 }
 
 impl SpecTable {
@@ -136,6 +142,9 @@ impl SpecTable {
                     if let Some(parser) = patch.log_parser {
                         existing.log_parser = parser;
                     }
+                    if let Some(paths) = patch.reqs_paths {
+                        existing.reqs_paths = paths;
+                    }
                     existing.versions.extend(patch.versions);
                 }
                 None => {
@@ -149,6 +158,7 @@ impl SpecTable {
                         repo,
                         RepoSpecs {
                             log_parser,
+                            reqs_paths: patch.reqs_paths.unwrap_or_default(),
                             versions: patch.versions,
                         },
                     );
@@ -178,6 +188,7 @@ impl SpecTable {
             version,
             spec,
             log_parser: repo_specs.log_parser,
+            reqs_paths: &repo_specs.reqs_paths,
         })
     }
 }
@@ -257,6 +268,7 @@ mod tests {
             vec!["./tests/runtests.py --verbosity 2"]
         );
         let django = table.lookup("django/django", "3.0").unwrap();
+        assert_eq!(django.reqs_paths, ["tests/requirements/py3.txt"]);
         assert_eq!(django.spec.python, "3.6");
         assert_eq!(django.log_parser, LogParser::Django);
 
