@@ -54,10 +54,16 @@ fn main() {
         .or_else(default_tree)
         .expect("give the tree to index (e.g. the untarred Django sdist) as the first argument");
     let runs: usize = args.get(1).and_then(|r| r.parse().ok()).unwrap_or(7);
-    let version = Command::new("ctags").arg("--version").output().expect("ctags not found");
+    let version = Command::new("ctags")
+        .arg("--version")
+        .output()
+        .expect("ctags not found");
     let version = String::from_utf8_lossy(&version.stdout);
     let first = version.lines().next().unwrap_or("");
-    assert!(first.contains("Universal Ctags"), "need universal-ctags, found: {first}");
+    assert!(
+        first.contains("Universal Ctags"),
+        "need universal-ctags, found: {first}"
+    );
     println!("tree: {} ({runs} runs each, medians)", tree.display());
     println!("ctags: {first}");
 
@@ -77,7 +83,11 @@ fn main() {
             .expect("run ctags");
         ctags_times.push(start.elapsed());
         let stderr = String::from_utf8_lossy(&out.stderr);
-        if let Some(kib) = stderr.lines().last().and_then(|l| l.trim().parse::<u64>().ok()) {
+        if let Some(kib) = stderr
+            .lines()
+            .last()
+            .and_then(|l| l.trim().parse::<u64>().ok())
+        {
             ctags_rss = ctags_rss.max(kib);
         }
     }
@@ -91,8 +101,15 @@ fn main() {
         let start = Instant::now();
         let index = SymbolIndex::open(&tree, None).unwrap();
         ours.push(start.elapsed());
-        stats = Some((index.len(), index.files().iter().map(|f| f.defs.len()).sum::<usize>(),
-            index.files().iter().map(|f| f.refs.occurrence_count()).sum::<usize>()));
+        stats = Some((
+            index.len(),
+            index.files().iter().map(|f| f.defs.len()).sum::<usize>(),
+            index
+                .files()
+                .iter()
+                .map(|f| f.refs.occurrence_count())
+                .sum::<usize>(),
+        ));
     }
     let our_rss = peak_rss_kib();
     let (files, defs, refs) = stats.unwrap();
@@ -105,7 +122,9 @@ fn main() {
         let start = Instant::now();
         let index = SymbolIndex::open(&tree, Some(cache.path())).unwrap();
         with_save.push(start.elapsed());
-        cache_size = std::fs::metadata(index.cache_file().unwrap()).map(|m| m.len()).unwrap_or(0);
+        cache_size = std::fs::metadata(index.cache_file().unwrap())
+            .map(|m| m.len())
+            .unwrap_or(0);
         drop(index);
         let start = Instant::now();
         let index = SymbolIndex::open(&tree, Some(cache.path())).unwrap();
@@ -130,7 +149,9 @@ fn main() {
         incremental.push(start.elapsed());
         assert_eq!(s.reparsed_files, 1);
         let start = Instant::now();
-        no_cache_index.update_files(std::slice::from_ref(&rel)).unwrap();
+        no_cache_index
+            .update_files(std::slice::from_ref(&rel))
+            .unwrap();
         incremental_no_save.push(start.elapsed());
     }
     std::fs::write(&target, &original).unwrap();
@@ -139,7 +160,11 @@ fn main() {
     let ctags_median = median(ctags_times);
     let ours_median = median(ours);
     println!();
-    println!("ctags -R:                        {} ({ctags_tags} tags, peak RSS {} MiB)", ms(ctags_median), ctags_rss / 1024);
+    println!(
+        "ctags -R:                        {} ({ctags_tags} tags, peak RSS {} MiB)",
+        ms(ctags_median),
+        ctags_rss / 1024
+    );
     println!(
         "ours, full build (no cache):     {} ({files} files, {defs} definitions, {refs} references, peak RSS {} MiB)",
         ms(ours_median),
@@ -149,7 +174,11 @@ fn main() {
         "ratio ours/ctags:                {:.2}",
         ours_median.as_secs_f64() / ctags_median.as_secs_f64()
     );
-    println!("ours, build + write cache:       {} (cache file {:.1} MiB)", ms(median(with_save)), cache_size as f64 / 1048576.0);
+    println!(
+        "ours, build + write cache:       {} (cache file {:.1} MiB)",
+        ms(median(with_save)),
+        cache_size as f64 / 1048576.0
+    );
     println!("ours, load unchanged from cache: {}", ms(median(warm)));
     println!(
         "incremental after editing {} ({} lines): {} incl. writing the cache, {} without",

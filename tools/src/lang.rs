@@ -94,6 +94,12 @@ thread_local! {
 /// Parses `source` as `lang`. `None` only if the grammar cannot be loaded (an ABI mismatch
 /// between tree-sitter and a grammar crate), which is logged.
 pub fn parse(lang: Lang, source: &str) -> Option<Tree> {
+    parse_ranges(lang, source, &[])
+}
+
+/// Parses only the given byte ranges of `source`, as if they were one text (tree-sitter's
+/// included ranges); positions in the tree stay those of `source`. Empty `ranges` parses all.
+pub fn parse_ranges(lang: Lang, source: &str, ranges: &[tree_sitter::Range]) -> Option<Tree> {
     PARSERS.with(|cell| {
         let mut parsers = cell.borrow_mut();
         let slot = &mut parsers[lang.index()];
@@ -105,7 +111,18 @@ pub fn parse(lang: Lang, source: &str) -> Option<Tree> {
             }
             *slot = Some(parser);
         }
-        slot.as_mut().and_then(|p| p.parse(source, None))
+        let parser = slot.as_mut()?;
+        if ranges.is_empty() {
+            return parser.parse(source, None);
+        }
+        if let Err(err) = parser.set_included_ranges(ranges) {
+            tracing::warn!("invalid included ranges for a {} file: {err}", lang.name());
+            return None;
+        }
+        let tree = parser.parse(source, None);
+        // The parser is reused for whole files next.
+        let _ = parser.set_included_ranges(&[]);
+        tree
     })
 }
 
