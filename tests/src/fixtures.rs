@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use git2::{Repository, Signature};
 
 /// Creates a git repository in `dir` holding `files` in one commit.
@@ -66,19 +66,23 @@ pub fn agent_binary() -> Result<PathBuf> {
         return Ok(PathBuf::from(p));
     }
     let exe = std::env::current_exe()?;
-    // target/<profile>/deps/<test-binary> → target/<profile>/agent
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("cannot locate the target directory from the test executable")?;
-    let bin = profile_dir.join("agent");
-    if !bin.exists() {
-        bail!(
-            "{} not found: build it first with `cargo build -p agent` (the README's test command does)",
-            bin.display()
-        );
-    }
-    Ok(bin)
+    // A test runs from target/<profile>/deps/, a benchmark binary from target/<profile>/.
+    let candidates: Vec<PathBuf> = exe
+        .ancestors()
+        .skip(1)
+        .take(2)
+        .map(|dir| dir.join("agent"))
+        .collect();
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .with_context(|| {
+            format!(
+                "the agent binary is not in {:?}: build it first with `cargo build -p agent` (the README's test command does)",
+                candidates
+            )
+        })
 }
 
 /// Runs `agent` with `args` in `cwd`, with a clean environment for model settings and a private
