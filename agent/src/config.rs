@@ -10,6 +10,7 @@ use thiserror::Error;
 
 pub const DEFAULT_MODEL: &str = "gpt-4o-mini";
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+pub const DEFAULT_PYTHON: &str = "3.11";
 pub const API_KEY_ENV: &str = "OPENAI_API_KEY";
 pub const BASE_URL_ENV: &str = "OPENAI_BASE_URL";
 pub const MODEL_ENV: &str = "AGENT_MODEL";
@@ -46,6 +47,17 @@ pub enum ToolMode {
     Text,
 }
 
+/// Where the model's commands run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum SandboxKind {
+    /// A Docker container with the repository mounted, network off.
+    #[default]
+    Docker,
+    /// The host shell, with no isolation.
+    Local,
+}
+
 /// Prices in USD per million tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -70,6 +82,15 @@ pub struct ConfigLayer {
     pub time_limit_secs: Option<u64>,
     /// Directory whose `*.md` files override the built-in prompt templates.
     pub prompts_dir: Option<PathBuf>,
+    pub sandbox: Option<SandboxKind>,
+    /// Python version of the sandbox image, e.g. "3.11".
+    pub python: Option<String>,
+    /// Let sandboxed commands reach the network.
+    pub network: Option<bool>,
+    /// Refuse edits to test files that existed before the run.
+    pub protect_tests: Option<bool>,
+    /// The repository's test command for `run_tests`; detected when unset.
+    pub test_command: Option<String>,
     #[serde(default)]
     pub prices: BTreeMap<String, Price>,
 }
@@ -91,7 +112,12 @@ impl ConfigLayer {
             max_steps,
             cost_limit,
             time_limit_secs,
-            prompts_dir
+            prompts_dir,
+            sandbox,
+            python,
+            network,
+            protect_tests,
+            test_command
         );
         self.prices.extend(over.prices);
         self
@@ -132,6 +158,11 @@ pub struct Config {
     pub cost_limit: Option<f64>,
     pub time_limit: Option<Duration>,
     pub prompts_dir: Option<PathBuf>,
+    pub sandbox: SandboxKind,
+    pub python: String,
+    pub network: bool,
+    pub protect_tests: bool,
+    pub test_command: Option<String>,
     pub prices: BTreeMap<String, Price>,
 }
 
@@ -205,6 +236,11 @@ impl Config {
             cost_limit: layer.cost_limit,
             time_limit: layer.time_limit_secs.map(Duration::from_secs),
             prompts_dir: layer.prompts_dir,
+            sandbox: layer.sandbox.unwrap_or_default(),
+            python: layer.python.unwrap_or_else(|| DEFAULT_PYTHON.to_string()),
+            network: layer.network.unwrap_or(false),
+            protect_tests: layer.protect_tests.unwrap_or(false),
+            test_command: layer.test_command,
             prices: layer.prices,
         })
     }

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod fix;
 pub mod model;
 pub mod printer;
 pub mod prompts;

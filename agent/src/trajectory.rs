@@ -88,6 +88,13 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         changed_files: Vec<String>,
     },
+    /// Structured results of a tool call (a test run's counts and failing tests).
+    ToolData {
+        step: u32,
+        call_id: String,
+        tool: String,
+        data: Value,
+    },
     /// Something the session told the model on its own (wrap up, repeated action, malformed).
     Notice {
         step: u32,

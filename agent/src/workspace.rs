@@ -43,6 +43,10 @@ impl Workspace {
         &self.root
     }
 
+    pub fn repository(&self) -> &Repository {
+        &self.repo
+    }
+
     fn git_err(&self, e: git2::Error) -> WorkspaceError {
         WorkspaceError::Git {
             path: self.root.clone(),
@@ -146,6 +150,34 @@ impl Workspace {
         })
         .map_err(|e| self.git_err(e))?;
         Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+
+    /// Paths that differ between two snapshots (added, modified or deleted).
+    pub fn changed_paths(&self, from: Oid, to: Oid) -> Result<Vec<String>, WorkspaceError> {
+        let a = self.repo.find_tree(from).map_err(|e| self.git_err(e))?;
+        let b = self.repo.find_tree(to).map_err(|e| self.git_err(e))?;
+        let diff = self
+            .repo
+            .diff_tree_to_tree(Some(&a), Some(&b), None)
+            .map_err(|e| self.git_err(e))?;
+        Ok(diff
+            .deltas()
+            .filter_map(|d| d.new_file().path().or_else(|| d.old_file().path()))
+            .map(|p| p.display().to_string())
+            .collect())
+    }
+
+    /// The content of `path` in snapshot `tree`, or `None` if it is not there.
+    pub fn file_at(&self, tree: Oid, path: &str) -> Result<Option<Vec<u8>>, WorkspaceError> {
+        let tree = self.repo.find_tree(tree).map_err(|e| self.git_err(e))?;
+        let Ok(entry) = tree.get_path(Path::new(path)) else {
+            return Ok(None);
+        };
+        let blob = self
+            .repo
+            .find_blob(entry.id())
+            .map_err(|e| self.git_err(e))?;
+        Ok(Some(blob.content().to_vec()))
     }
 
     /// Commits the snapshot `tree` on the current branch.

@@ -86,7 +86,8 @@ pub fn agent_binary() -> Result<PathBuf> {
 }
 
 /// Runs `agent` with `args` in `cwd`, with a clean environment for model settings and a private
-/// config location, plus `env`.
+/// user config that selects `sandbox = "local"` (tests that want Docker pass `--sandbox docker`),
+/// plus `env`.
 pub fn run_agent(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Output> {
     let mut cmd = Command::new(agent_binary()?);
     cmd.args(args).current_dir(cwd);
@@ -99,8 +100,9 @@ pub fn run_agent(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Outp
     ] {
         cmd.env_remove(var);
     }
-    // Keep the user's real config out of tests.
-    cmd.env("AGENT_CONFIG", cwd.join(".no-user-config.toml"));
+    let user_config = tempfile::NamedTempFile::new()?;
+    std::fs::write(user_config.path(), "sandbox = \"local\"\n")?;
+    cmd.env("AGENT_CONFIG", user_config.path());
     for (k, v) in env {
         cmd.env(k, v);
     }

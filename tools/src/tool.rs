@@ -49,6 +49,10 @@ pub struct ToolOutput {
     pub changed_files: Vec<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub control: Option<Control>,
+    /// Structured results for the trajectory and reports (e.g. a test run's counts), beside the
+    /// text the model sees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
 }
 
 impl ToolOutput {
@@ -61,6 +65,11 @@ impl ToolOutput {
 
     pub fn with_changed(mut self, path: impl Into<PathBuf>) -> Self {
         self.changed_files.push(path.into());
+        self
+    }
+
+    pub fn with_data(mut self, data: serde_json::Value) -> Self {
+        self.data = Some(data);
         self
     }
 

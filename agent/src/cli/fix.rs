@@ -2,21 +2,15 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use agent_tools::{LocalExecutor, PathJail, SECRET_ENV_VARS, ToolContext};
-
-use crate::config::{Config, ConfigLayer, ConfigSources, ToolMode, process_env};
-use crate::model::openai::EndpointSettings;
-use crate::model::{ModelClient, OpenAiCompatible, RetryPolicy};
+use crate::config::{Config, ConfigLayer, ConfigSources, SandboxKind, ToolMode, process_env};
+use crate::fix::{self, FixOptions, FixReport};
 use crate::printer::Printer;
-use crate::prompts::Prompts;
-use crate::session::{ExitReason, Session, SessionSettings, Task};
-use crate::trajectory::{self, Event, TrajectoryWriter};
+use crate::session::ExitReason;
 use crate::workspace::Workspace;
 
 #[derive(Debug, Args)]
@@ -74,6 +68,21 @@ pub struct RunFlags {
     /// Retries for 429, 5xx and connection errors.
     #[arg(long)]
     pub max_retries: Option<u32>,
+    /// Where the model's commands run: a Docker container (default) or this machine.
+    #[arg(long, value_enum)]
+    pub sandbox: Option<SandboxKind>,
+    /// Python version of the sandbox image (3.9, 3.11, 3.13).
+    #[arg(long)]
+    pub python: Option<String>,
+    /// Let sandboxed commands reach the network (off by default).
+    #[arg(long)]
+    pub network: bool,
+    /// Refuse edits to test files that existed before the run.
+    #[arg(long)]
+    pub protect_tests: bool,
+    /// The repository's test command for `run_tests` (detected when unset).
+    #[arg(long)]
+    pub test_command: Option<String>,
 }
 
 impl RunFlags {
@@ -87,6 +96,11 @@ impl RunFlags {
             time_limit_secs: self.time_limit.map(|d| d.as_secs().max(1)),
             request_timeout_secs: self.request_timeout,
             max_retries: self.max_retries,
+            sandbox: self.sandbox,
+            python: self.python.clone(),
+            network: self.network.then_some(true),
+            protect_tests: self.protect_tests.then_some(true),
+            test_command: self.test_command.clone(),
             ..ConfigLayer::default()
         }
     }
@@ -152,157 +166,32 @@ pub fn load_config(repo_root: &Path, flags: &RunFlags) -> Result<Config> {
     Ok(config)
 }
 
-pub fn model_client(config: &Config) -> Result<OpenAiCompatible> {
-    Ok(OpenAiCompatible::new(EndpointSettings {
-        base_url: config.base_url.clone(),
-        api_key: config.api_key.clone(),
-        model: config.model.clone(),
-        temperature: config.temperature,
-        max_tokens: config.max_tokens,
-        request_timeout: config.request_timeout,
-        retry: RetryPolicy {
-            max_retries: config.max_retries,
-            ..RetryPolicy::default()
-        },
-    })?)
-}
-
-/// Values that must never reach a trajectory or log.
-pub fn secrets(config: &Config) -> Vec<String> {
-    let mut out: Vec<String> = SECRET_ENV_VARS
-        .iter()
-        .filter_map(|n| process_env(n))
-        .collect();
-    out.extend(config.api_key.clone());
-    out
-}
-
-pub fn default_trajectory_path(repo_root: &Path, task: &str) -> PathBuf {
-    let slug: String = task
-        .split_whitespace()
-        .take(6)
-        .collect::<Vec<_>>()
-        .join("-")
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-        .take(40)
-        .collect::<String>()
-        .to_ascii_lowercase();
-    repo_root.join(".agent").join("trajectories").join(format!(
-        "{}-{}.jsonl",
-        trajectory::unix_time(),
-        if slug.is_empty() { "task".into() } else { slug }
-    ))
-}
-
-/// Sets the returned flag when the user presses Ctrl-C, so the session can stop cleanly.
-pub fn interrupt_flag(printer: Printer) -> tokio::sync::watch::Receiver<bool> {
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            printer
-                .warn("interrupted: stopping after the current step and keeping the diff so far");
-            let _ = tx.send(true);
-        }
-    });
-    rx
-}
-
 pub async fn run(args: FixArgs, printer: &Printer) -> Result<ExitCode> {
     let workspace = Workspace::open(&args.repo)?;
-    let root = workspace.root().to_path_buf();
     let issue = read_issue(args.issue_file.as_deref(), args.issue_text.as_deref())?;
-    if !args.allow_dirty {
-        workspace.ensure_clean()?;
-    }
-    let config = load_config(&root, &args.run)?;
-    let model = model_client(&config)?;
-    if config.cost_limit.is_some() && config.price().is_none() {
-        printer.warn(&format!(
-            "--cost-limit is set but the price of `{}` is unknown, so cost cannot be tracked; add it under [prices] in the config",
-            config.model
-        ));
-    }
-    let prompts = Prompts::load(config.prompts_dir.as_deref())?;
-    let registry = agent_tools::builtin::default_registry();
-    let jail =
-        PathJail::new(&root).with_context(|| format!("cannot resolve {}", root.display()))?;
-    printer.warn("running commands on the host without a sandbox (--sandbox local)");
-    let executor = Arc::new(LocalExecutor::new(&root));
-    let tools = ToolContext::new(jail, executor.clone());
-
-    let trajectory_path = args
-        .trajectory
-        .clone()
-        .unwrap_or_else(|| default_trajectory_path(&root, &issue));
-    let mut trajectory = TrajectoryWriter::create(&trajectory_path, secrets(&config))?;
-    trajectory.write(Event::Start {
-        format_version: trajectory::FORMAT_VERSION,
-        model: config.model.clone(),
-        base_url: config.base_url.clone(),
-        repo: root.display().to_string(),
-        task: issue.clone(),
-        tool_mode: format!("{:?}", config.tool_mode).to_lowercase(),
-        executor: agent_tools::Executor::describe(executor.as_ref()),
-        tools: registry.openai_definitions(),
-        unix_time: trajectory::unix_time(),
-    })?;
-
-    let baseline = workspace.snapshot()?;
-    printer.status(&format!(
-        "agent: {} on {} with {}",
-        short(&issue),
-        root.display(),
-        model.model_name()
-    ));
-    let task = Task {
-        text: issue,
-        repo_root: root.display().to_string(),
-        head: workspace.head_description(),
+    let config = load_config(workspace.root(), &args.run)?;
+    let options = FixOptions {
+        task: issue,
+        trajectory: args.trajectory.clone(),
+        allow_dirty: args.allow_dirty,
     };
-    let session = Session {
-        model: &model,
-        registry: &registry,
-        tools: &tools,
-        prompts: &prompts,
-        trajectory: &mut trajectory,
-        settings: SessionSettings {
-            max_steps: config.max_steps,
-            cost_limit: config.cost_limit,
-            time_limit: config.time_limit,
-            tool_mode: config.tool_mode,
-            price: config.price(),
-            sandboxed: false,
-            ..SessionSettings::default()
-        },
-        cancel: interrupt_flag(*printer),
-    };
-    let outcome = session.run(&task).await?;
-    let final_tree = workspace.snapshot()?;
-    let diff = workspace.diff(baseline, final_tree)?;
-    trajectory.write(Event::End {
-        exit_reason: outcome.exit_reason.as_str().to_string(),
-        detail: outcome.detail.clone(),
-        summary: outcome.summary.clone(),
-        plan: outcome.plan.clone(),
-        steps: outcome.steps,
-        usage: outcome.usage,
-        cost_usd: outcome.cost_usd,
-        duration_ms: outcome.duration.as_millis() as u64,
-        diff: diff.clone(),
-    })?;
-    trajectory.sync()?;
-
+    let report = fix::execute(&workspace, &config, &options, printer).await?;
     match &args.output_patch {
-        Some(path) => std::fs::write(path, &diff)
+        Some(path) => std::fs::write(path, &report.diff)
             .with_context(|| format!("cannot write patch {}", path.display()))?,
-        None => printer.result(&diff),
+        None => printer.result(&report.diff),
     }
-    if args.commit && !diff.is_empty() {
-        let message = commit_message(&task.text, outcome.summary.as_deref());
-        let oid = workspace.commit(final_tree, &message)?;
+    if args.commit && !report.diff.is_empty() {
+        let message = fix::commit_message(&options.task, report.outcome.summary.as_deref());
+        let oid = workspace.commit(report.final_tree, &message)?;
         printer.status(&format!("committed {}", &oid.to_string()[..12]));
     }
+    print_summary(&report, printer);
+    Ok(exit_code(&report, printer))
+}
+
+fn print_summary(report: &FixReport, printer: &Printer) {
+    let outcome = &report.outcome;
     let cost = outcome
         .cost_usd
         .map(|c| format!("${c:.4}"))
@@ -314,12 +203,22 @@ pub async fn run(args: FixArgs, printer: &Printer) -> Result<ExitCode> {
         outcome.usage.prompt_tokens,
         outcome.usage.completion_tokens,
         outcome.duration.as_secs_f64(),
-        trajectory_path.display()
+        report.trajectory_path.display()
     ));
-    if diff.is_empty() {
+    if !report.edited_tests.is_empty() {
+        printer.warn(&format!(
+            "test integrity: the run changed existing test files: {} (review them; --protect-tests refuses such edits)",
+            report.edited_tests.iter().cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if report.diff.is_empty() {
         printer.status("no changes were made");
     }
-    Ok(match outcome.exit_reason {
+}
+
+fn exit_code(report: &FixReport, printer: &Printer) -> ExitCode {
+    let outcome = &report.outcome;
+    match outcome.exit_reason {
         ExitReason::Submitted => ExitCode::SUCCESS,
         reason if reason.is_failure() => {
             printer.error(outcome.detail.as_deref().unwrap_or(reason.as_str()));
@@ -331,37 +230,6 @@ pub async fn run(args: FixArgs, printer: &Printer) -> Result<ExitCode> {
             }
             ExitCode::from(3)
         }
-    })
-}
-
-fn short(text: &str) -> String {
-    let first = text
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .trim();
-    let mut s: String = first.chars().take(60).collect();
-    if first.chars().count() > 60 {
-        s.push('…');
-    }
-    format!("\"{s}\"")
-}
-
-fn commit_message(task: &str, summary: Option<&str>) -> String {
-    let title = task
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("agent change")
-        .trim();
-    let title: String = title
-        .trim_start_matches('#')
-        .trim()
-        .chars()
-        .take(68)
-        .collect();
-    match summary {
-        Some(s) if !s.trim().is_empty() => format!("Fix: {title}\n\n{}\n", s.trim()),
-        _ => format!("Fix: {title}\n"),
     }
 }
 

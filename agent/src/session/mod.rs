@@ -118,8 +118,14 @@ pub struct Task {
     pub head: String,
 }
 
+/// Looks at every edit right after it happens; may undo it and tell the model why.
+pub trait EditGuard: Send + Sync {
+    fn after_edit(&self, changed: &[std::path::PathBuf]) -> Option<String>;
+}
+
 pub struct Session<'a> {
     pub model: &'a dyn ModelClient,
+    pub guard: Option<&'a dyn EditGuard>,
     pub registry: &'a ToolRegistry,
     pub tools: &'a ToolContext,
     pub prompts: &'a Prompts,
@@ -348,9 +354,23 @@ impl<'a> Session<'a> {
                 ))),
             };
             let (ok, mut text) = match result {
-                Ok(output) => {
+                Ok(mut output) => {
                     for f in &output.changed_files {
                         state.changed_files.insert(f.display().to_string());
+                    }
+                    if let Some(data) = output.data.take() {
+                        self.trajectory.write(Event::ToolData {
+                            step,
+                            call_id: call.id.clone(),
+                            tool: call.name.clone(),
+                            data,
+                        })?;
+                    }
+                    if let Some(guard) = self.guard
+                        && !output.changed_files.is_empty()
+                        && let Some(refusal) = guard.after_edit(&output.changed_files)
+                    {
+                        output.text = format!("{}\n\n{refusal}", output.text);
                     }
                     match output.control {
                         Some(Control::Submit { summary }) => {

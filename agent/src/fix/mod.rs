@@ -1,0 +1,386 @@
+//! One `agent fix` run as a library call: workspace checks, sandbox, session, final diff and
+//! report. The CLI and the GitHub flow both drive it.
+
+pub mod test_integrity;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use git2::Oid;
+use serde_json::Value;
+
+use agent_containers::{DockerSandbox, SandboxConfig};
+use agent_tools::{Executor, LocalExecutor, PathJail, SECRET_ENV_VARS, ToolContext};
+
+use crate::config::{Config, SandboxKind, process_env};
+use crate::model::openai::EndpointSettings;
+use crate::model::{ModelClient, OpenAiCompatible, RetryPolicy};
+use crate::printer::Printer;
+use crate::prompts::Prompts;
+use crate::session::{EditGuard, Session, SessionOutcome, SessionSettings, Task};
+use crate::trajectory::{self, Event, TrajectoryWriter};
+use crate::workspace::Workspace;
+
+/// What to fix and how.
+#[derive(Debug, Clone)]
+pub struct FixOptions {
+    pub task: String,
+    /// Where the trajectory goes; `None` = `.agent/trajectories/` in the repository.
+    pub trajectory: Option<PathBuf>,
+    pub allow_dirty: bool,
+}
+
+/// What a run produced.
+#[derive(Debug, Clone)]
+pub struct FixReport {
+    pub outcome: SessionOutcome,
+    pub diff: String,
+    pub baseline: Oid,
+    pub final_tree: Oid,
+    pub trajectory_path: PathBuf,
+    /// Test files that existed before the run and that it changed (or tried to, when protected).
+    pub edited_tests: BTreeSet<String>,
+    /// The structured results of every `run_tests` call, in order.
+    pub test_runs: Vec<Value>,
+    pub model: String,
+}
+
+pub fn model_client(config: &Config) -> Result<OpenAiCompatible> {
+    Ok(OpenAiCompatible::new(EndpointSettings {
+        base_url: config.base_url.clone(),
+        api_key: config.api_key.clone(),
+        model: config.model.clone(),
+        temperature: config.temperature,
+        max_tokens: config.max_tokens,
+        request_timeout: config.request_timeout,
+        retry: RetryPolicy {
+            max_retries: config.max_retries,
+            ..RetryPolicy::default()
+        },
+    })?)
+}
+
+/// Values that must never reach a trajectory or log.
+pub fn secrets(config: &Config) -> Vec<String> {
+    let mut out: Vec<String> = SECRET_ENV_VARS
+        .iter()
+        .filter_map(|n| process_env(n))
+        .collect();
+    out.extend(config.api_key.clone());
+    out
+}
+
+pub fn default_trajectory_path(repo_root: &Path, task: &str) -> PathBuf {
+    let slug: String = task
+        .split_whitespace()
+        .take(6)
+        .collect::<Vec<_>>()
+        .join("-")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(40)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let slug = if slug.is_empty() {
+        "task".to_string()
+    } else {
+        slug
+    };
+    repo_root
+        .join(".agent")
+        .join("trajectories")
+        .join(format!("{}-{slug}.jsonl", trajectory::unix_time()))
+}
+
+/// Sets the returned flag when the user presses Ctrl-C, so the session can stop cleanly.
+pub fn interrupt_flag(printer: Printer) -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            printer
+                .warn("interrupted: stopping after the current step and keeping the diff so far");
+            let _ = tx.send(true);
+        }
+    });
+    rx
+}
+
+/// The executor the model's commands run in, and the sandbox to remove afterwards.
+struct Runner {
+    executor: Arc<dyn Executor>,
+    sandbox: Option<Arc<DockerSandbox>>,
+}
+
+async fn start_runner(config: &Config, root: &Path, printer: &Printer) -> Result<Runner> {
+    match config.sandbox {
+        SandboxKind::Local => {
+            printer.warn(
+                "--sandbox local: the model's commands run on this machine without isolation",
+            );
+            Ok(Runner {
+                executor: Arc::new(LocalExecutor::new(root)),
+                sandbox: None,
+            })
+        }
+        SandboxKind::Docker => {
+            printer.status(&format!(
+                "preparing the Python {} sandbox (the image is built on first use; `agent images build` does it ahead)",
+                config.python
+            ));
+            let image = agent_containers::ensure_image(&config.python)
+                .await
+                .context(
+                    "cannot prepare the sandbox image (use --sandbox local to run without Docker)",
+                )?;
+            let sandbox = DockerSandbox::create(
+                SandboxConfig::new(image.tag.clone())
+                    .workspace(root)
+                    .network(config.network),
+            )
+            .await
+            .context(
+                "cannot start the sandbox container (use --sandbox local to run without Docker)",
+            )?;
+            let sandbox = Arc::new(sandbox);
+            Ok(Runner {
+                executor: sandbox.clone(),
+                sandbox: Some(sandbox),
+            })
+        }
+    }
+}
+
+/// Reverts edits to pre-existing test files as they happen (`--protect-tests`).
+struct TestProtector {
+    root: PathBuf,
+    baseline: Oid,
+    attempted: std::sync::Mutex<BTreeSet<String>>,
+}
+
+impl EditGuard for TestProtector {
+    fn after_edit(&self, changed: &[PathBuf]) -> Option<String> {
+        let Ok(workspace) = Workspace::open(&self.root) else {
+            return None;
+        };
+        let mut reverted = Vec::new();
+        for path in changed {
+            let rel = path.display().to_string();
+            if !test_integrity::is_test_path(path) {
+                continue;
+            }
+            let Ok(Some(original)) = workspace.file_at(self.baseline, &rel) else {
+                continue;
+            };
+            if std::fs::write(self.root.join(path), original).is_ok() {
+                reverted.push(rel.clone());
+                if let Ok(mut a) = self.attempted.lock() {
+                    a.insert(rel);
+                }
+            }
+        }
+        (!reverted.is_empty()).then(|| {
+            format!(
+                "Refused: existing test files are protected in this run (--protect-tests), so your change to {} was reverted. Fix the code under test instead; you may add new test files.",
+                reverted.join(", ")
+            )
+        })
+    }
+}
+
+/// Runs the agent on `workspace` and returns its report. Writes the trajectory as it goes.
+pub async fn execute(
+    workspace: &Workspace,
+    config: &Config,
+    options: &FixOptions,
+    printer: &Printer,
+) -> Result<FixReport> {
+    let root = workspace.root().to_path_buf();
+    if !options.allow_dirty {
+        workspace.ensure_clean()?;
+    }
+    let model = model_client(config)?;
+    if config.cost_limit.is_some() && config.price().is_none() {
+        printer.warn(&format!(
+            "--cost-limit is set but the price of `{}` is unknown, so cost cannot be tracked; add it under [prices] in the config",
+            config.model
+        ));
+    }
+    let prompts = Prompts::load(config.prompts_dir.as_deref())?;
+    let registry = agent_tools::builtin::default_registry();
+    let jail =
+        PathJail::new(&root).with_context(|| format!("cannot resolve {}", root.display()))?;
+    let baseline = workspace.snapshot()?;
+    let runner = start_runner(config, &root, printer).await?;
+    let tools = ToolContext::new(jail, runner.executor.clone());
+
+    let trajectory_path = options
+        .trajectory
+        .clone()
+        .unwrap_or_else(|| default_trajectory_path(&root, &options.task));
+    let result = run_session(
+        workspace,
+        config,
+        options,
+        printer,
+        &model,
+        &prompts,
+        &registry,
+        &tools,
+        baseline,
+        &trajectory_path,
+        &runner,
+    )
+    .await;
+    if let Some(sandbox) = &runner.sandbox
+        && let Err(e) = sandbox.remove().await
+    {
+        printer.warn(&format!(
+            "could not remove the sandbox container {}: {e}; run `agent containers prune`",
+            sandbox.name()
+        ));
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_session(
+    workspace: &Workspace,
+    config: &Config,
+    options: &FixOptions,
+    printer: &Printer,
+    model: &OpenAiCompatible,
+    prompts: &Prompts,
+    registry: &agent_tools::ToolRegistry,
+    tools: &ToolContext,
+    baseline: Oid,
+    trajectory_path: &Path,
+    runner: &Runner,
+) -> Result<FixReport> {
+    let root = workspace.root().to_path_buf();
+    let mut trajectory = TrajectoryWriter::create(trajectory_path, secrets(config))?;
+    trajectory.write(Event::Start {
+        format_version: trajectory::FORMAT_VERSION,
+        model: config.model.clone(),
+        base_url: config.base_url.clone(),
+        repo: root.display().to_string(),
+        task: options.task.clone(),
+        tool_mode: format!("{:?}", config.tool_mode).to_lowercase(),
+        executor: runner.executor.describe(),
+        tools: registry.openai_definitions(),
+        unix_time: trajectory::unix_time(),
+    })?;
+    printer.status(&format!(
+        "agent: {} on {} with {} ({})",
+        short(&options.task),
+        root.display(),
+        model.model_name(),
+        runner.executor.describe()
+    ));
+    let protector = TestProtector {
+        root: root.clone(),
+        baseline,
+        attempted: Default::default(),
+    };
+    let task = Task {
+        text: options.task.clone(),
+        repo_root: root.display().to_string(),
+        head: workspace.head_description(),
+    };
+    let session = Session {
+        model,
+        guard: config.protect_tests.then_some(&protector as &dyn EditGuard),
+        registry,
+        tools,
+        prompts,
+        trajectory: &mut trajectory,
+        settings: SessionSettings {
+            max_steps: config.max_steps,
+            cost_limit: config.cost_limit,
+            time_limit: config.time_limit,
+            tool_mode: config.tool_mode,
+            price: config.price(),
+            sandboxed: runner.sandbox.is_some() && !config.network,
+            ..SessionSettings::default()
+        },
+        cancel: interrupt_flag(*printer),
+    };
+    let outcome = session.run(&task).await?;
+    if config.protect_tests {
+        // Commands (`sed -i`, scripts) can touch tests without an edit tool: undo those too.
+        let changed = workspace.changed_paths(baseline, workspace.snapshot()?)?;
+        let touched: Vec<PathBuf> = changed.iter().map(PathBuf::from).collect();
+        protector.after_edit(&touched);
+    }
+    let final_tree = workspace.snapshot()?;
+    let diff = workspace.diff(baseline, final_tree)?;
+    let changed = workspace.changed_paths(baseline, final_tree)?;
+    let mut edited_tests =
+        test_integrity::edited_existing_tests(changed.iter().map(String::as_str), &|p| {
+            workspace.file_at(baseline, p).ok().flatten().is_some()
+        });
+    if let Ok(attempted) = protector.attempted.lock() {
+        edited_tests.extend(attempted.iter().cloned());
+    }
+    trajectory.write(Event::End {
+        exit_reason: outcome.exit_reason.as_str().to_string(),
+        detail: outcome.detail.clone(),
+        summary: outcome.summary.clone(),
+        plan: outcome.plan.clone(),
+        steps: outcome.steps,
+        usage: outcome.usage,
+        cost_usd: outcome.cost_usd,
+        duration_ms: outcome.duration.as_millis() as u64,
+        diff: diff.clone(),
+    })?;
+    trajectory.sync()?;
+    let test_runs = trajectory::read(trajectory_path)?
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::ToolData { tool, data, .. } if tool == "run_tests" => Some(data),
+            _ => None,
+        })
+        .collect();
+    Ok(FixReport {
+        outcome,
+        diff,
+        baseline,
+        final_tree,
+        trajectory_path: trajectory_path.to_path_buf(),
+        edited_tests,
+        test_runs,
+        model: config.model.clone(),
+    })
+}
+
+pub fn short(text: &str) -> String {
+    let first = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
+    let mut s: String = first.chars().take(60).collect();
+    if first.chars().count() > 60 {
+        s.push('…');
+    }
+    format!("\"{s}\"")
+}
+
+pub fn commit_message(task: &str, summary: Option<&str>) -> String {
+    let title = task
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("agent change")
+        .trim();
+    let title: String = title
+        .trim_start_matches('#')
+        .trim()
+        .chars()
+        .take(68)
+        .collect();
+    match summary {
+        Some(s) if !s.trim().is_empty() => format!("Fix: {title}\n\n{}\n", s.trim()),
+        _ => format!("Fix: {title}\n"),
+    }
+}
