@@ -499,3 +499,20 @@ fn bad_input_gets_one_line_errors_that_name_the_fix() {
         "{err}"
     );
 }
+
+#[test]
+fn an_ambiguous_issue_ends_with_clarifying_questions() {
+    let script = vec![Reply::tool(
+        "ask_clarification",
+        json!({"questions": "1. Should mean([]) return 0 or raise?"}),
+    )];
+    let (run, _server, _repo) = fix(script, &[], &[]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("Should mean([]) return 0 or raise?"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(end(&run)["exit_reason"], "needs_clarification");
+    assert!(run.stdout.is_empty(), "no diff");
+}

@@ -6,12 +6,14 @@
 //! either the local shell or (in `agent-containers`) a Docker sandbox.
 
 pub mod builtin;
+pub mod clarify;
 pub mod error;
 pub mod executor;
 pub mod jail;
 pub mod lang;
 pub mod registry;
 pub mod symbols;
+pub mod testing;
 pub mod text;
 pub mod tool;
 

@@ -37,6 +37,8 @@ pub enum Control {
     Submit { summary: String },
     /// The model revised its plan.
     UpdatePlan { plan: String },
+    /// The task is too ambiguous: the run ends with these questions for the author.
+    AskClarification { questions: String },
 }
 
 /// The successful result of a tool call.

@@ -220,6 +220,13 @@ fn exit_code(report: &FixReport, printer: &Printer) -> ExitCode {
     let outcome = &report.outcome;
     match outcome.exit_reason {
         ExitReason::Submitted => ExitCode::SUCCESS,
+        ExitReason::NeedsClarification => {
+            printer.status(&format!(
+                "the issue is too ambiguous to act on; the agent asks:\n{}",
+                outcome.questions.as_deref().unwrap_or("")
+            ));
+            ExitCode::from(4)
+        }
         reason if reason.is_failure() => {
             printer.error(outcome.detail.as_deref().unwrap_or(reason.as_str()));
             ExitCode::FAILURE

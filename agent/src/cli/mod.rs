@@ -1,5 +1,6 @@
 //! Command-line definitions (clap) and dispatch. One file per subcommand.
 
+mod bench;
 mod containers;
 mod fix;
 mod images;
@@ -35,6 +36,8 @@ pub enum Command {
     Images(images::ImagesArgs),
     /// Manage the sandbox containers, e.g. `agent containers prune`.
     Containers(containers::ContainersArgs),
+    /// SWE-bench: `agent bench eval` grades predictions, `agent bench validate` checks datasets.
+    Bench(bench::BenchArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -58,6 +61,7 @@ pub fn main() -> ExitCode {
             Command::Tools(args) => tools::run(args, &printer).await,
             Command::Images(args) => images::run(args, &printer).await,
             Command::Containers(args) => containers::run(args, &printer).await,
+            Command::Bench(args) => bench::run(args, &printer).await,
         }
     });
     match result {

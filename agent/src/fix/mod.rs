@@ -208,7 +208,8 @@ pub async fn execute(
         ));
     }
     let prompts = Prompts::load(config.prompts_dir.as_deref())?;
-    let registry = agent_tools::builtin::default_registry();
+    let mut registry = agent_tools::builtin::default_registry();
+    registry.register(agent_tools::clarify::AskClarification);
     let jail =
         PathJail::new(&root).with_context(|| format!("cannot resolve {}", root.display()))?;
     let baseline = workspace.snapshot()?;

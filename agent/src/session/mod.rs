@@ -64,6 +64,7 @@ pub enum ExitReason {
     ModelError,
     ToolError,
     Interrupted,
+    NeedsClarification,
 }
 
 impl ExitReason {
@@ -77,6 +78,7 @@ impl ExitReason {
             ExitReason::ModelError => "model_error",
             ExitReason::ToolError => "tool_error",
             ExitReason::Interrupted => "interrupted",
+            ExitReason::NeedsClarification => "needs_clarification",
         }
     }
 
@@ -100,6 +102,8 @@ pub struct SessionOutcome {
     pub cost_usd: Option<f64>,
     pub duration: Duration,
     pub changed_files: BTreeSet<String>,
+    /// Set when the model asked the author clarifying questions instead of acting.
+    pub questions: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -148,6 +152,7 @@ struct RunState {
     repetition: RepetitionDetector,
     changed_files: BTreeSet<String>,
     summary: Option<String>,
+    questions: Option<String>,
 }
 
 enum StepEnd {
@@ -196,6 +201,7 @@ impl<'a> Session<'a> {
             repetition: RepetitionDetector::default(),
             changed_files: BTreeSet::new(),
             summary: None,
+            questions: None,
         };
         let (exit_reason, detail) = loop {
             if let Some(kind) = budget.exhausted(state.step, state.cost) {
@@ -219,6 +225,7 @@ impl<'a> Session<'a> {
             cost_usd: state.cost,
             duration: budget.elapsed(),
             changed_files: state.changed_files,
+            questions: state.questions,
         })
     }
 
@@ -377,6 +384,10 @@ impl<'a> Session<'a> {
                             state.summary = Some(summary);
                             submitted = true;
                         }
+                        Some(Control::AskClarification { questions }) => {
+                            state.questions = Some(questions);
+                            submitted = true;
+                        }
                         Some(Control::UpdatePlan { plan }) => {
                             self.set_plan(state, plan, "update_plan")?
                         }
@@ -431,7 +442,9 @@ impl<'a> Session<'a> {
         }
         let tools_ms = tools_started.elapsed().as_secs_f64() * 1000.0;
 
-        let end = if submitted {
+        let end = if state.questions.is_some() {
+            StepEnd::Exit(ExitReason::NeedsClarification, None)
+        } else if submitted {
             StepEnd::Exit(ExitReason::Submitted, None)
         } else if all_well_formed {
             state.malformed_in_a_row = 0;

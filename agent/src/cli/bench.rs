@@ -1,0 +1,227 @@
+//! `agent bench eval|validate`: SWE-bench evaluation with the official grader's verdicts, in
+//! fresh Docker containers on any engine (`DOCKER_HOST`), offline (`--repos`).
+//!
+//! `--dataset mini` is the bundled mini dataset (two small repositories, seven instances):
+//! `agent bench eval --dataset mini --predictions gold --run-id first` needs only Docker.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+
+use agent_harness::context::{BenchContext, ContextOptions, SetupMode};
+use agent_harness::evaluate::{EvalEvent, EvalOptions, Verdict, evaluate};
+use agent_harness::progress::EvalProgress;
+use agent_harness::repos::RepoSource;
+use agent_harness::validate::{ValidateOptions, apply_validations, validate};
+use agent_harness::{Dataset, Predictions, SpecTable, mini};
+
+use crate::printer::Printer;
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub command: BenchCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Evaluate predictions (a .json/.jsonl file, or `gold`) as the official harness grades them.
+    Eval(EvalArgs),
+    /// Run the tests before and after each gold patch; check or write FAIL_TO_PASS/PASS_TO_PASS.
+    Validate(ValidateArgs),
+}
+
+/// What `eval` and `validate` share.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// Dataset file (.json list or .jsonl), or `mini` for the bundled mini dataset.
+    #[arg(long)]
+    pub dataset: String,
+    /// Only these instance ids.
+    #[arg(long, num_args = 1..)]
+    pub instances: Vec<String>,
+    /// Directory of bare clones named `owner__name.git`, or a URL template such as
+    /// `https://github.com/{repo}.git`. Defaults to the bundled repositories for `mini`.
+    #[arg(long)]
+    pub repos: Option<String>,
+    /// Extra environment specs (JSON or TOML), merged over the bundled table.
+    #[arg(long)]
+    pub specs: Option<PathBuf>,
+    /// Parallel instances.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// Seconds for each instance's eval script; a timeout makes the instance an error.
+    #[arg(long, default_value_t = 1800)]
+    pub timeout: u64,
+    /// Where instance setup happens: `image` (a cached image layer per instance) or
+    /// `container` (in each fresh container).
+    #[arg(long, default_value = "image")]
+    pub setup: SetupMode,
+    /// Directory under which `logs/` is written.
+    #[arg(long, default_value = ".")]
+    pub log_dir: PathBuf,
+    /// Turn networking off in evaluation containers (installs that download will fail).
+    #[arg(long)]
+    pub no_network: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Predictions file (.json or .jsonl), or `gold` for each instance's own patch.
+    #[arg(long)]
+    pub predictions: String,
+    /// Names this evaluation; logs go to logs/run_evaluation/RUN_ID/.
+    #[arg(long)]
+    pub run_id: String,
+    /// Where the summary MODEL.RUN_ID.json is written.
+    #[arg(long, default_value = ".")]
+    pub report_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Write the derived lists into the dataset file instead of only checking them.
+    #[arg(long)]
+    pub write: bool,
+    #[arg(long, default_value = "validate")]
+    pub run_id: String,
+}
+
+pub async fn run(args: BenchArgs, printer: &Printer) -> Result<ExitCode> {
+    match args.command {
+        BenchCommand::Eval(args) => eval(args, printer).await,
+        BenchCommand::Validate(args) => validate_cmd(args, printer).await,
+    }
+}
+
+/// The dataset file and the repository source, resolving `mini`.
+async fn dataset_and_repos(common: &CommonArgs) -> Result<(PathBuf, RepoSource)> {
+    if common.dataset == mini::MINI {
+        let paths = mini::materialize(&mini::cache_root())
+            .await
+            .context("preparing the bundled mini dataset")?;
+        let repos = match &common.repos {
+            Some(r) => RepoSource::parse(r),
+            None => RepoSource::Dir(paths.repos),
+        };
+        return Ok((paths.dataset, repos));
+    }
+    let repos = common.repos.as_deref().ok_or_else(|| {
+        anyhow::anyhow!(
+            "--repos is required with --dataset {}: a directory of bare clones named \
+             owner__name.git, or a URL template like https://github.com/{{repo}}.git",
+            common.dataset
+        )
+    })?;
+    Ok((PathBuf::from(&common.dataset), RepoSource::parse(repos)))
+}
+
+async fn context(common: &CommonArgs, repos: RepoSource) -> Result<BenchContext> {
+    let specs = SpecTable::load(common.specs.as_deref())?;
+    let mut options = ContextOptions::new(specs, repos);
+    options.setup_mode = common.setup;
+    options.network = !common.no_network;
+    options.log_root = common.log_dir.clone();
+    Ok(BenchContext::connect(options).await?)
+}
+
+fn sink(progress: &Arc<EvalProgress>) -> impl Fn(EvalEvent) + Send + Sync + 'static {
+    let progress = progress.clone();
+    move |event| progress.on_event(&event)
+}
+
+async fn eval(args: EvalArgs, printer: &Printer) -> Result<ExitCode> {
+    let (dataset_path, repos) = dataset_and_repos(&args.common).await?;
+    let full = Dataset::load(&dataset_path)?;
+    let predictions = Predictions::load(&args.predictions, &full)?;
+    let dataset = full.select(&args.common.instances)?;
+    let ctx = context(&args.common, repos).await?;
+    let options = EvalOptions {
+        run_id: args.run_id.clone(),
+        workers: args.common.workers,
+        timeout: Duration::from_secs(args.common.timeout),
+        log_root: args.common.log_dir.clone(),
+        report_dir: args.report_dir.clone(),
+    };
+    let progress = Arc::new(EvalProgress::new("eval", ("✓", "✖")));
+    let report = evaluate(&ctx, &dataset, &predictions, &options, &sink(&progress)).await;
+    progress.finish();
+    let report = report?;
+    for outcome in &report.outcomes {
+        if let Verdict::Error(reason) = &outcome.verdict {
+            printer.warn(&format!("{}: {reason}", outcome.instance_id));
+        }
+    }
+    let mut text = report.summary.lines().join("\n");
+    text.push_str(&format!(
+        "\nReport written to {}\n",
+        report.summary_path.display()
+    ));
+    printer.result(&text);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn validate_cmd(args: ValidateArgs, printer: &Printer) -> Result<ExitCode> {
+    let (dataset_path, repos) = dataset_and_repos(&args.common).await?;
+    let full = Dataset::load(&dataset_path)?;
+    let dataset = full.select(&args.common.instances)?;
+    let ctx = context(&args.common, repos).await?;
+    let options = ValidateOptions {
+        run_id: args.run_id.clone(),
+        workers: args.common.workers,
+        timeout: Duration::from_secs(args.common.timeout),
+        log_root: args.common.log_dir.clone(),
+    };
+    let progress = Arc::new(EvalProgress::new("validate", ("match", "differ")));
+    let validations = validate(&ctx, &dataset, &options, &sink(&progress)).await;
+    progress.finish();
+    let validations = validations?;
+    let mut lines = Vec::new();
+    let mut all_ok = true;
+    for v in &validations {
+        let instance = dataset.get(&v.instance_id);
+        match &v.derived {
+            Ok((f2p, p2p)) => {
+                let same = instance.is_some_and(|i| v.matches(i));
+                all_ok &= same || args.write;
+                lines.push(format!(
+                    "{}: FAIL_TO_PASS {} PASS_TO_PASS {} {}",
+                    v.instance_id,
+                    f2p.len(),
+                    p2p.len(),
+                    if same {
+                        "(matches the dataset)"
+                    } else {
+                        "(differs from the dataset)"
+                    }
+                ));
+            }
+            Err(reason) => {
+                all_ok = false;
+                lines.push(format!("{}: invalid: {reason}", v.instance_id));
+            }
+        }
+    }
+    if args.write {
+        if args.common.dataset == mini::MINI {
+            anyhow::bail!("--write needs a dataset file, not the bundled `mini`");
+        }
+        let updated = apply_validations(&full, &validations);
+        updated.save(&dataset_path)?;
+        lines.push(format!("wrote {}", dataset_path.display()));
+    }
+    printer.result(&(lines.join("\n") + "\n"));
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
