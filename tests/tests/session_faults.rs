@@ -516,3 +516,31 @@ fn an_ambiguous_issue_ends_with_clarifying_questions() {
     assert_eq!(end(&run)["exit_reason"], "needs_clarification");
     assert!(run.stdout.is_empty(), "no diff");
 }
+
+#[test]
+fn a_request_that_outlives_its_timeout_is_retried() {
+    let slow = Reply::Delayed(std::time::Duration::from_secs(4), Box::new(view()));
+    let (run, server, _repo) = fix(
+        vec![slow, view(), submit()],
+        &["--request-timeout", "1"],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(server.requests().len(), 3);
+    let first = run
+        .events
+        .iter()
+        .find(|e| e["event"] == "model_response")
+        .unwrap();
+    assert_eq!(first["attempts"], 2);
+}
+
+#[test]
+fn the_time_limit_stops_a_run_waiting_on_the_model() {
+    let slow = Reply::Delayed(std::time::Duration::from_secs(30), Box::new(view()));
+    let started = std::time::Instant::now();
+    let (run, _server, _repo) = fix(vec![view(), slow], &["--time-limit", "2"], &[]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(end(&run)["exit_reason"], "time_limit");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}
