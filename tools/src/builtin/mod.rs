@@ -45,6 +45,7 @@ pub fn default_registry() -> ToolRegistry {
         .register(CreateFile)
         .register(ApplyPatch)
         .register(Run)
+        .register(crate::testing::RunTests::new())
         .register(UpdatePlan)
         .register(Submit);
     registry
