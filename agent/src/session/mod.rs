@@ -15,7 +15,7 @@ use agent_tools::{Control, ToolContext, ToolError, ToolRegistry};
 
 use crate::config::{Price, ToolMode};
 use crate::model::text_actions::parse_action;
-use crate::model::{ChatRequest, Message, ModelClient, ModelError, ToolCall, Usage};
+use crate::model::{ChatRequest, Message, ModelClient, ModelError, Role, ToolCall, Usage};
 use crate::prompts::{PromptError, Prompts};
 use crate::trajectory::{Event, TrajectoryError, TrajectoryWriter};
 
@@ -35,6 +35,8 @@ pub struct SessionSettings {
     pub max_observation_chars: usize,
     /// Show the current plan to the model again every this many steps.
     pub plan_reminder_every: u32,
+    /// Tool observations shown in full; older ones are cut short so long runs fit the context.
+    pub keep_full_observations: usize,
     pub sandboxed: bool,
 }
 
@@ -48,6 +50,7 @@ impl Default for SessionSettings {
             price: None,
             max_observation_chars: 16_000,
             plan_reminder_every: 8,
+            keep_full_observations: 12,
             sandboxed: false,
         }
     }
@@ -266,8 +269,13 @@ impl<'a> Session<'a> {
         state.recorded = state.messages.len();
 
         let model_started = Instant::now();
+        let context = elide_old_observations(
+            &state.messages,
+            self.settings.keep_full_observations,
+            ELIDED_OBSERVATION_CHARS,
+        );
         let request = ChatRequest {
-            messages: &state.messages,
+            messages: &context,
             tools: tool_defs,
         };
         let response = match self.interruptible(budget, self.model.chat(request)).await {
@@ -644,6 +652,37 @@ fn model_error_text(e: &ModelError) -> String {
     e.to_string()
 }
 
+/// Characters kept of an observation older than the newest `keep_full_observations`.
+const ELIDED_OBSERVATION_CHARS: usize = 600;
+
+/// The conversation as sent to the model: the newest `keep` observations in full, older ones
+/// shortened with a marker. The trajectory keeps everything; this only shapes the request.
+fn elide_old_observations(messages: &[Message], keep: usize, max_chars: usize) -> Vec<Message> {
+    let is_observation =
+        |m: &Message| m.role == Role::Tool || m.text().starts_with("Observation from `");
+    let total = messages.iter().filter(|m| is_observation(m)).count();
+    let mut seen = 0;
+    messages
+        .iter()
+        .map(|m| {
+            if !is_observation(m) {
+                return m.clone();
+            }
+            seen += 1;
+            let text = m.text();
+            if total - seen < keep || text.chars().count() <= max_chars {
+                return m.clone();
+            }
+            let head: String = text.chars().take(max_chars).collect();
+            let mut short = m.clone();
+            short.content = Some(format!(
+                "{head}\n[... older output shortened to save context; run the tool again to see it in full]"
+            ));
+            short
+        })
+        .collect()
+}
+
 /// The plan in the model's first reply: the text after a `PLAN:` line, else the whole reasoning.
 fn extract_plan(text: &str) -> Option<String> {
     let text = text.trim();
@@ -663,6 +702,25 @@ fn extract_plan(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_old_long_observations_are_shortened() {
+        let long = "x".repeat(2000);
+        let mut messages = vec![Message::system("s"), Message::user("task")];
+        for i in 0..5 {
+            messages.push(Message::assistant(format!("step {i}")));
+            messages.push(Message::tool_result(format!("c{i}"), long.clone()));
+        }
+        messages.push(Message::tool_result("short", "ok"));
+        let out = elide_old_observations(&messages, 3, 100);
+        let lens: Vec<usize> = out.iter().map(|m| m.text().len()).collect();
+        // Observations 0..2 are old and long: shortened. 3, 4 and "short" are the newest three.
+        assert!(lens[3] < 300 && lens[5] < 300 && lens[7] < 300, "{lens:?}");
+        assert_eq!(lens[9], 2000);
+        assert_eq!(lens[11], 2000);
+        assert!(out[3].text().contains("run the tool again"));
+        assert_eq!(out[0], messages[0]);
+    }
 
     #[test]
     fn plan_is_taken_after_the_plan_marker() {
