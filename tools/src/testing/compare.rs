@@ -49,12 +49,14 @@ mod tests {
     use crate::testing::report::{FailureKind, TestFailure};
 
     fn report(failing: &[&str], passing: &[&str]) -> TestReport {
-        let mut report = TestReport::default();
-        report.failures = failing
-            .iter()
-            .map(|n| TestFailure::new(*n, FailureKind::Failed))
-            .collect();
-        report.passed = passing.iter().map(|n| n.to_string()).collect();
+        let mut report = TestReport {
+            failures: failing
+                .iter()
+                .map(|n| TestFailure::new(*n, FailureKind::Failed))
+                .collect(),
+            passed: passing.iter().map(|n| n.to_string()).collect(),
+            ..TestReport::default()
+        };
         report.fill_counts_from_lists();
         report
     }

@@ -216,7 +216,8 @@ mod tests {
 
     #[test]
     fn detects_runners_from_repository_files() {
-        let cases: Vec<(Vec<(&str, &str)>, Option<Runner>)> = vec![
+        type Case<'a> = (Vec<(&'a str, &'a str)>, Option<Runner>);
+        let cases: Vec<Case> = vec![
             (
                 vec![("pyproject.toml", "[tool.pytest.ini_options]\n")],
                 Some(Runner::Pytest),

@@ -49,13 +49,11 @@ pub fn parse(output: &str) -> TestReport {
                 .push(failure_from_block(name, &lines[i + 1..end]));
             i = end;
             continue;
-        } else if line.starts_with("error[")
-            || line.starts_with("error: ") && !line.starts_with("error: test failed")
+        } else if (line.starts_with("error[") || line.starts_with("error: "))
+            && let Some(failure) = compile_error(&lines, i)
         {
-            if let Some(failure) = compile_error(&lines, i) {
-                report.counts.errors += 1;
-                report.failures.push(failure);
-            }
+            report.counts.errors += 1;
+            report.failures.push(failure);
         }
         i += 1;
     }

@@ -8,10 +8,13 @@ mod unittest;
 
 use crate::testing::report::{Framework, TestReport};
 
+/// A framework, how to recognise its output, and how to parse it.
+type Parser = (Framework, fn(&str) -> bool, fn(&str) -> TestReport);
+
 /// Parses `output`, trying the expected framework first, then any whose markers appear.
 /// Returns an empty report (no framework) when nothing is recognised.
 pub fn parse_output(output: &str, expected: Option<Framework>) -> TestReport {
-    let parsers: [(Framework, fn(&str) -> bool, fn(&str) -> TestReport); 7] = [
+    let parsers: [Parser; 7] = [
         (Framework::Pytest, pytest::looks_like, pytest::parse),
         (Framework::Unittest, unittest::looks_like, unittest::parse),
         (Framework::Cargo, cargo::looks_like, cargo::parse),

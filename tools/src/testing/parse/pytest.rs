@@ -258,10 +258,10 @@ fn fill_from_block(failure: &mut TestFailure, lines: &[&str]) {
             if repo {
                 relevant.push(line.trim_end().to_string());
             }
-        } else if line.starts_with("E ") || line.starts_with('>') {
-            relevant.push(line.trim_end().to_string());
-            keep_next_code_line = false;
-        } else if keep_next_code_line && line.starts_with("    ") {
+        } else if line.starts_with("E ")
+            || line.starts_with('>')
+            || keep_next_code_line && line.starts_with("    ")
+        {
             relevant.push(line.trim_end().to_string());
             keep_next_code_line = false;
         }
