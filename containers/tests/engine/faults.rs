@@ -173,3 +173,55 @@ async fn prune_removes_orphans_and_keeps_live_sandboxes() {
     assert!(live.is_running().await.unwrap());
     live.remove().await.unwrap();
 }
+
+/// Run by `killed_process_leaves_no_container` in a child process: holds a sandbox until killed.
+#[tokio::test]
+#[ignore = "helper: run in a child process by killed_process_leaves_no_container"]
+async fn child_holds_a_sandbox() {
+    let sandbox = sandbox(|c| c.run_id("kill-test")).await;
+    println!("READY {}", sandbox.id());
+    tokio::time::sleep(Duration::from_secs(300)).await;
+}
+
+/// A process killed with SIGINT or SIGKILL leaves no container: the attached stdin that keeps
+/// the container alive closes with the process, and the engine removes the container.
+#[tokio::test]
+async fn killed_process_leaves_no_container() {
+    use std::io::BufRead;
+    env_image().await;
+    for signal in ["INT", "KILL"] {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--ignored",
+                "--exact",
+                "faults::child_holds_a_sandbox",
+                "--nocapture",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let id = stdout
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|line| line.strip_prefix("READY ").map(str::to_string))
+            .expect("the child started a sandbox");
+        let docker = engine::connect().await.unwrap();
+        let running = docker.inspect_container(&id, None).await.unwrap();
+        assert_eq!(
+            running.state.and_then(|s| s.running),
+            Some(true),
+            "{id} runs with its child"
+        );
+        std::process::Command::new("kill")
+            .args([format!("-{signal}"), child.id().to_string()])
+            .status()
+            .unwrap();
+        child.wait().unwrap();
+        assert!(
+            gone_within(&id, 20).await,
+            "SIG{signal}: container {id} outlived its process"
+        );
+    }
+}

@@ -4,6 +4,7 @@
 
 mod faults;
 mod images;
+mod run_tests;
 mod sandbox;
 
 use agent_containers::{DockerSandbox, ImageRef, SandboxConfig};
