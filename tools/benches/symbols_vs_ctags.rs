@@ -33,6 +33,17 @@ fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// User + system CPU time of this process so far (all threads).
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
+        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
 fn default_tree() -> Option<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir("/tmp/django")
         .ok()?
@@ -73,22 +84,27 @@ fn main() {
     let tags = std::env::temp_dir().join("symbols_bench.tags");
     let mut ctags_times = Vec::new();
     let mut ctags_rss = 0u64;
+    let mut ctags_cpu = Vec::new();
     for _ in 0..runs {
         let start = Instant::now();
         let out = Command::new("/usr/bin/time")
-            .args(["-f", "%M", "ctags", "-R", "-f"])
+            .args(["-f", "%M %U %S", "ctags", "-R", "-f"])
             .arg(&tags)
             .arg(&tree)
             .output()
             .expect("run ctags");
         ctags_times.push(start.elapsed());
         let stderr = String::from_utf8_lossy(&out.stderr);
-        if let Some(kib) = stderr
+        let last: Vec<f64> = stderr
             .lines()
             .last()
-            .and_then(|l| l.trim().parse::<u64>().ok())
-        {
-            ctags_rss = ctags_rss.max(kib);
+            .unwrap_or("")
+            .split_whitespace()
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        if let [kib, user, sys] = last[..] {
+            ctags_rss = ctags_rss.max(kib as u64);
+            ctags_cpu.push(Duration::from_secs_f64(user + sys));
         }
     }
     let ctags_tags = std::fs::read_to_string(&tags)
@@ -96,11 +112,14 @@ fn main() {
         .unwrap_or(0);
 
     let mut ours = Vec::new();
+    let mut ours_cpu = Vec::new();
     let mut stats = None;
     for _ in 0..runs {
         let start = Instant::now();
+        let cpu_start = cpu_time();
         let index = SymbolIndex::open(&tree, None).unwrap();
         ours.push(start.elapsed());
+        ours_cpu.push(cpu_time() - cpu_start);
         stats = Some((
             index.len(),
             index.files().iter().map(|f| f.defs.len()).sum::<usize>(),
@@ -145,17 +164,15 @@ fn main() {
         let edited = format!("{original}\n\ndef added_by_bench_{i}(x):\n    return x\n");
         std::fs::write(&target, &edited).unwrap();
         let start = Instant::now();
-        let s = index.update_files(std::slice::from_ref(&rel)).unwrap();
+        let s = index.update_files(std::slice::from_ref(&rel));
         incremental.push(start.elapsed());
         assert_eq!(s.reparsed_files, 1);
         let start = Instant::now();
-        no_cache_index
-            .update_files(std::slice::from_ref(&rel))
-            .unwrap();
+        no_cache_index.update_files(std::slice::from_ref(&rel));
         incremental_no_save.push(start.elapsed());
     }
     std::fs::write(&target, &original).unwrap();
-    index.update_files(std::slice::from_ref(&rel)).unwrap();
+    index.update_files(std::slice::from_ref(&rel));
 
     let ctags_median = median(ctags_times);
     let ours_median = median(ours);
@@ -171,8 +188,16 @@ fn main() {
         our_rss / 1024
     );
     println!(
-        "ratio ours/ctags:                {:.2}",
+        "ratio ours/ctags:                {:.2} (wall time)",
         ours_median.as_secs_f64() / ctags_median.as_secs_f64()
+    );
+    let (ctags_cpu, ours_cpu) = (median(ctags_cpu), median(ours_cpu));
+    println!(
+        "CPU time (user+sys):             ctags {}, ours {} (ratio {:.2}; ours on {} threads)",
+        ms(ctags_cpu),
+        ms(ours_cpu),
+        ours_cpu.as_secs_f64() / ctags_cpu.as_secs_f64().max(1e-9),
+        std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     println!(
         "ours, build + write cache:       {} (cache file {:.1} MiB)",

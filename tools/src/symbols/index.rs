@@ -87,7 +87,7 @@ impl SymbolIndex {
         let mut stats = index.refresh();
         stats.loaded_from_cache = loaded;
         if !loaded || stats.reparsed_files > 0 || stats.removed_files > 0 {
-            index.save()?;
+            index.save_or_warn();
         }
         stats.elapsed = started.elapsed();
         index.last = stats.clone();
@@ -156,6 +156,13 @@ impl SymbolIndex {
                 );
                 false
             }
+        }
+    }
+
+    fn save_or_warn(&self) {
+        if let Err(err) = self.save() {
+            // The index still works in memory; only the next start is slower.
+            tracing::warn!("{err}");
         }
     }
 
@@ -231,7 +238,7 @@ impl SymbolIndex {
 
     /// Re-indexes just these paths (relative to the root): changed files are re-parsed, deleted
     /// ones dropped, new ones added; then the cache is written if anything changed.
-    pub fn update_files(&mut self, rel_paths: &[PathBuf]) -> Result<RefreshStats, IndexError> {
+    pub fn update_files(&mut self, rel_paths: &[PathBuf]) -> RefreshStats {
         let started = Instant::now();
         let mut stats = RefreshStats::default();
         for rel in rel_paths {
@@ -254,12 +261,12 @@ impl SymbolIndex {
             }
         }
         if stats.reparsed_files > 0 || stats.removed_files > 0 {
-            self.save()?;
+            self.save_or_warn();
         }
         stats.files = self.files.len();
         stats.elapsed = started.elapsed();
         self.last = stats.clone();
-        Ok(stats)
+        stats
     }
 }
 

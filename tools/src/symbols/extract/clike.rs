@@ -277,10 +277,10 @@ fn java(w: &mut Walker<'_>, node: Node<'_>, _depth: usize) {
                 SymbolKind::Class
             };
             let mut bases = Vec::new();
-            if let Some(sup) = node.child_by_field_name("superclass") {
-                if let Some(t) = sup.named_child(0) {
-                    bases.push(type_name(w, t).to_string());
-                }
+            if let Some(sup) = node.child_by_field_name("superclass")
+                && let Some(t) = sup.named_child(0)
+            {
+                bases.push(type_name(w, t).to_string());
             }
             if let Some(ifaces) = node.child_by_field_name("interfaces") {
                 java_type_list(w, ifaces, &mut bases);

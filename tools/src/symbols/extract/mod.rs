@@ -69,12 +69,13 @@ pub(crate) fn walk_tree<'s>(
         }
         if node.is_named() {
             if node.child_count() == 0 {
-                if collect_refs && node.kind().ends_with("identifier") {
-                    if let Some(text) = source.get(node.start_byte()..node.end_byte()) {
-                        walker
-                            .refs
-                            .push((text, node.start_position().row as u32 + 1));
-                    }
+                if collect_refs
+                    && node.kind().ends_with("identifier")
+                    && let Some(text) = source.get(node.start_byte()..node.end_byte())
+                {
+                    walker
+                        .refs
+                        .push((text, node.start_position().row as u32 + 1));
                 }
             } else {
                 on_node(&mut walker, node, depth);

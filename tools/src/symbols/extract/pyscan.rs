@@ -13,6 +13,12 @@ pub(crate) enum LineHead {
     Decorator,
     /// A string literal: a docstring when it is the first statement of a body.
     Str,
+    /// `elif`, `else`, `except`, `finally`: a clause continuing the statement above.
+    Clause,
+    /// `try`, which cannot stand without its clauses.
+    Try,
+    /// Starts with `self.` (in a constructor, may declare a field).
+    SelfAttr,
     Other,
 }
 
@@ -33,6 +39,8 @@ pub(crate) struct LogicalLine {
     pub opens_block: bool,
     /// For `def` lines, the function's name.
     pub def_name: Option<(usize, usize)>,
+    /// Byte range of the string the line starts with, if it is the line's only token.
+    pub only_string: Option<(usize, usize)>,
 }
 
 pub(crate) struct Scan<'s> {
@@ -76,6 +84,8 @@ struct Pending {
     after_async: bool,
     def_name: Option<(usize, usize)>,
     last_is_colon: bool,
+    tokens: u32,
+    first_string: Option<(usize, usize)>,
 }
 
 pub(crate) fn scan(source: &str) -> Scan<'_> {
@@ -130,6 +140,8 @@ pub(crate) fn scan(source: &str) -> Scan<'_> {
                 after_async: false,
                 def_name: None,
                 last_is_colon: false,
+                tokens: 0,
+                first_string: None,
             });
             depth = 0;
         }
@@ -162,8 +174,12 @@ pub(crate) fn scan(source: &str) -> Scan<'_> {
             b'#' => i = memchr_newline(b, i),
             b' ' | b'\t' | b'\r' | b'\x0c' => i += 1,
             b'\'' | b'"' => {
+                let start = i;
                 note_token(line, LineHead::Str, false);
                 i = skip_string(b, i, &mut row);
+                if line.tokens == 1 {
+                    line.first_string = Some((start, i));
+                }
             }
             b'0'..=b'9' => {
                 note_token(line, LineHead::Other, false);
@@ -182,6 +198,9 @@ pub(crate) fn scan(source: &str) -> Scan<'_> {
                 if i < n && (b[i] == b'\'' || b[i] == b'"') && is_string_prefix(word) {
                     note_token(line, LineHead::Str, false);
                     i = skip_string(b, i, &mut row);
+                    if line.tokens == 1 {
+                        line.first_string = Some((start, i));
+                    }
                     continue;
                 }
                 let text = &source[start..i];
@@ -196,6 +215,13 @@ pub(crate) fn scan(source: &str) -> Scan<'_> {
                         line.after_async = false;
                     }
                     "class" if line.head.is_none() => line.head = Some(LineHead::Class),
+                    "elif" | "else" | "except" | "finally" if line.head.is_none() => {
+                        line.head = Some(LineHead::Clause)
+                    }
+                    "try" if line.head.is_none() => line.head = Some(LineHead::Try),
+                    "self" if line.head.is_none() && b.get(i) == Some(&b'.') => {
+                        line.head = Some(LineHead::SelfAttr)
+                    }
                     "async" if line.head.is_none() => {
                         line.after_async = true;
                         line.head = Some(LineHead::Other);
@@ -206,6 +232,7 @@ pub(crate) fn scan(source: &str) -> Scan<'_> {
                     }
                 }
                 line.last_is_colon = false;
+                line.tokens += 1;
                 if !KEYWORDS.contains(&text) {
                     refs.push((text, row + 1));
                 }
@@ -252,6 +279,7 @@ fn note_token(line: &mut Pending, head: LineHead, is_colon: bool) {
     }
     line.after_def = false;
     line.last_is_colon = is_colon;
+    line.tokens += 1;
 }
 
 fn finish(p: Pending, end: usize, end_row: u32) -> LogicalLine {
@@ -264,6 +292,7 @@ fn finish(p: Pending, end: usize, end_row: u32) -> LogicalLine {
         head: p.head.unwrap_or(LineHead::Other),
         opens_block: p.last_is_colon,
         def_name: p.def_name,
+        only_string: p.first_string.filter(|_| p.tokens == 1),
     }
 }
 

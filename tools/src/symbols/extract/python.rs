@@ -44,7 +44,8 @@ pub(crate) fn extract(source: &str, skip_bodies: bool) -> (Vec<Definition>, RefT
         .map(|(i, l)| (l.start_row, scan.lines[ends[i]].end_row))
         .collect();
     header_ends.sort_unstable();
-    let (mut defs, _) = walk_tree(&tree, source, false, on_node);
+    let docs = docstrings(source, &scan.lines);
+    let (mut defs, _) = walk_tree(&tree, source, false, |w, node, _| on_node(w, node, &docs));
     for def in &mut defs {
         if matches!(
             def.kind,
@@ -59,46 +60,254 @@ pub(crate) fn extract(source: &str, skip_bodies: bool) -> (Vec<Definition>, RefT
 
 /// Byte ranges of function bodies the parser may skip, in order, not overlapping.
 fn elided_ranges(source: &str, lines: &[LogicalLine], ends: &[usize]) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut idx = 0;
-    while idx < lines.len() {
-        let header = &lines[idx];
-        let last = ends[idx];
-        if header.head != LineHead::Def || !header.opens_block || last == idx {
-            idx += 1;
-            continue;
-        }
-        let body = &lines[idx + 1..=last];
-        let name = header.def_name.map_or("", |(s, e)| &source[s..e]);
-        let nested = body
-            .iter()
-            .any(|l| matches!(l.head, LineHead::Def | LineHead::Class));
-        if nested || CONSTRUCTORS.contains(&name) {
-            idx += 1;
-            continue;
-        }
-        let first = &body[0];
-        let kept = if first.head == LineHead::Str {
-            Some(first)
-        } else {
-            body.iter()
-                .find(|l| l.indent == first.indent && !l.opens_block)
-        };
-        if let Some(kept) = kept {
-            let body_end = body[body.len() - 1].end;
-            if first.start < kept.start {
-                out.push((first.start, kept.start));
-            }
-            if kept.end < body_end {
-                out.push((kept.end, body_end));
-            }
-            // Nothing inside this body is looked at again.
-            idx = last + 1;
-        } else {
-            idx += 1;
+    let mut reducer = Reducer {
+        source,
+        lines,
+        ends,
+        out: Vec::new(),
+    };
+    if !lines.is_empty() {
+        reducer.keep_all(0, lines.len() - 1);
+    }
+    let mut out = reducer.out;
+    out.sort_unstable();
+    // Merge touching ranges so that no empty included range sits between them.
+    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(out.len());
+    for (start, end) in out {
+        match merged.last_mut() {
+            Some(last) if last.1 >= start => last.1 = last.1.max(end),
+            _ => merged.push((start, end)),
         }
     }
-    out
+    merged
+}
+
+/// Decides which statements of each function body the parser must see.
+///
+/// A block is a list of units: a statement with its nested block and its clauses (`else`,
+/// `except`, ...), or decorators with their definition. Removing whole units keeps the text
+/// valid as long as each block keeps one. A function body keeps the units that hold
+/// definitions (or, in a constructor, `self.x` lines); if there are none, it keeps the cheapest
+/// single statement, descending into `if`/`for`/`with` headers when that is shorter.
+struct Reducer<'a> {
+    source: &'a str,
+    lines: &'a [LogicalLine],
+    ends: &'a [usize],
+    out: Vec<(usize, usize)>,
+}
+
+impl Reducer<'_> {
+    /// The units of the block `from..=to`, as (first line, head line, last line).
+    fn units(&self, from: usize, to: usize) -> Vec<(usize, usize, usize)> {
+        let lines = self.lines;
+        let mut units = Vec::new();
+        let mut i = from;
+        while i <= to {
+            let first = i;
+            let mut head = i;
+            while lines[head].head == LineHead::Decorator && head < to {
+                head += 1;
+            }
+            let mut last = self.ends[head].clamp(head, to);
+            loop {
+                let next = last + 1;
+                if next > to {
+                    break;
+                }
+                let continues = lines[next].indent > lines[head].indent
+                    || (lines[next].head == LineHead::Clause
+                        && lines[next].indent == lines[head].indent);
+                if !continues {
+                    break;
+                }
+                last = self.ends[next].clamp(next, to);
+            }
+            units.push((first, head, last));
+            i = last + 1;
+        }
+        units
+    }
+
+    /// The bytes of lines `first..=last`, with the comments and blank lines after them.
+    fn span(&self, first: usize, last: usize) -> (usize, usize) {
+        let end = self
+            .lines
+            .get(last + 1)
+            .map_or(self.lines[last].end, |next| next.start);
+        (self.lines[first].start, end)
+    }
+
+    fn contains(&self, first: usize, last: usize, pred: impl Fn(LineHead) -> bool) -> bool {
+        self.lines[first..=last].iter().any(|l| pred(l.head))
+    }
+
+    /// Module level, class bodies, and compound statements holding definitions: everything
+    /// stays; function bodies inside are reduced.
+    fn keep_all(&mut self, from: usize, to: usize) {
+        for (first, head, last) in self.units(from, to) {
+            self.keep_unit(first, head, last);
+        }
+    }
+
+    fn keep_unit(&mut self, _first: usize, head: usize, last: usize) {
+        let line = &self.lines[head];
+        if !line.opens_block || last == head {
+            return;
+        }
+        match line.head {
+            LineHead::Def => self.reduce_function(head),
+            LineHead::Class => self.keep_all(head + 1, self.ends[head].min(last)),
+            _ if self.contains(head, last, |h| matches!(h, LineHead::Def | LineHead::Class)) => {
+                // `if TYPE_CHECKING:` and the like: walk each clause's block.
+                let mut clause = head;
+                while clause <= last {
+                    let block_end = self.ends[clause].clamp(clause, last);
+                    if block_end > clause {
+                        self.keep_all(clause + 1, block_end);
+                    }
+                    clause = block_end + 1;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn reduce_function(&mut self, header: usize) {
+        let body_end = self.ends[header];
+        if body_end <= header {
+            return;
+        }
+        let name = self.lines[header]
+            .def_name
+            .map_or("", |(s, e)| &self.source[s..e]);
+        let constructor = CONSTRUCTORS.contains(&name);
+        let units = self.units(header + 1, body_end);
+        let needed: Vec<bool> = units
+            .iter()
+            .map(|&(first, _, last)| {
+                self.contains(first, last, |h| {
+                    matches!(h, LineHead::Def | LineHead::Class)
+                        || (constructor && h == LineHead::SelfAttr)
+                })
+            })
+            .collect();
+        if needed.iter().any(|&n| n) {
+            for (&(first, head, last), &need) in units.iter().zip(&needed) {
+                if need {
+                    if self.contains(first, last, |h| {
+                        matches!(h, LineHead::Def | LineHead::Class)
+                    }) {
+                        self.keep_unit(first, head, last);
+                    }
+                } else {
+                    let span = self.span(first, last);
+                    self.out.push(span);
+                }
+            }
+            return;
+        }
+        self.keep_cheapest(&units);
+    }
+
+    /// Keeps the one unit of `units` that costs the parser least, reduced; elides the rest.
+    fn keep_cheapest(&mut self, units: &[(usize, usize, usize)]) {
+        let best = units
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, u)| self.cost(u.1, u.2))
+            .map(|(i, _)| i);
+        let Some(best) = best else {
+            return;
+        };
+        for (i, &(first, _, last)) in units.iter().enumerate() {
+            if i != best {
+                let span = self.span(first, last);
+                self.out.push(span);
+            }
+        }
+        let (_, head, last) = units[best];
+        self.reduce_to_one(head, last);
+    }
+
+    /// Bytes the parser sees if unit `head..=last` is reduced to its cheapest valid form.
+    fn cost(&self, head: usize, last: usize) -> usize {
+        let line = &self.lines[head];
+        let whole = self.lines[last].end - line.start;
+        if !line.opens_block || line.head == LineHead::Try {
+            return whole;
+        }
+        let block_end = self.ends[head].min(last);
+        if block_end <= head {
+            return whole;
+        }
+        let inner = self
+            .units(head + 1, block_end)
+            .iter()
+            .map(|u| self.cost(u.1, u.2))
+            .min()
+            .unwrap_or(whole);
+        (line.end - line.start + inner).min(whole)
+    }
+
+    fn reduce_to_one(&mut self, head: usize, last: usize) {
+        let line = &self.lines[head];
+        if !line.opens_block || line.head == LineHead::Try {
+            return;
+        }
+        let block_end = self.ends[head].min(last);
+        if block_end <= head {
+            return;
+        }
+        let inner = self.units(head + 1, block_end);
+        let whole = self.lines[last].end - line.start;
+        let reduced = line.end - line.start
+            + inner
+                .iter()
+                .map(|u| self.cost(u.1, u.2))
+                .min()
+                .unwrap_or(whole);
+        if reduced >= whole {
+            return;
+        }
+        if block_end < last {
+            // Drop the `else`/`elif` clauses; the first clause alone is valid.
+            let span = self.span(block_end + 1, last);
+            self.out.push(span);
+        }
+        self.keep_cheapest(&inner);
+    }
+}
+
+/// First line of each docstring, keyed by the 0-based row of its `def`/`class` line. Read from
+/// the scanner because the parser may not see the docstring.
+fn docstrings(source: &str, lines: &[LogicalLine]) -> Vec<(u32, String)> {
+    let mut docs = Vec::new();
+    for pair in lines.windows(2) {
+        let (header, first) = (&pair[0], &pair[1]);
+        if !matches!(header.head, LineHead::Def | LineHead::Class)
+            || !header.opens_block
+            || first.indent <= header.indent
+        {
+            continue;
+        }
+        let Some((start, end)) = first.only_string else {
+            continue;
+        };
+        if let Some(doc) = docstring_first_line(&source[start..end]) {
+            docs.push((header.start_row, doc));
+        }
+    }
+    docs
+}
+
+/// The first non-empty line inside a string literal (prefix and quotes removed).
+fn docstring_first_line(literal: &str) -> Option<String> {
+    let quote_at = literal.find(['"', '\''])?;
+    let body = literal[quote_at..].trim_matches(|c| c == '"' || c == '\'');
+    body.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(|l| collapse_whitespace(l, super::MAX_DOC))
 }
 
 /// The included ranges: everything but `elided`. Every cut is at the start of a line.
@@ -139,7 +348,13 @@ fn complement(elided: &[(usize, usize)], scan: &pyscan::Scan<'_>, len: usize) ->
     ranges
 }
 
-fn on_node(w: &mut Walker<'_>, node: Node<'_>, _depth: usize) {
+fn on_node(w: &mut Walker<'_>, node: Node<'_>, docs: &[(u32, String)]) {
+    let doc_of = |node: Node<'_>| {
+        let row = node.start_position().row as u32;
+        docs.binary_search_by_key(&row, |d| d.0)
+            .ok()
+            .map(|i| docs[i].1.clone())
+    };
     match node.kind() {
         "class_definition" => {
             let Some(name) = node.child_by_field_name("name") else {
@@ -160,7 +375,7 @@ fn on_node(w: &mut Walker<'_>, node: Node<'_>, _depth: usize) {
                 kind: SymbolKind::Class,
                 node,
                 signature: w.header(node, colon(node).or(body)),
-                doc: body.and_then(|b| docstring(w, b)),
+                doc: doc_of(node),
                 bases,
             };
             let idx = w.add(new);
@@ -184,7 +399,7 @@ fn on_node(w: &mut Walker<'_>, node: Node<'_>, _depth: usize) {
                 kind,
                 node,
                 signature: w.header(node, colon(node).or(body)),
-                doc: body.and_then(|b| docstring(w, b)),
+                doc: doc_of(node),
                 bases: Vec::new(),
             };
             let idx = w.add(new);
@@ -232,26 +447,6 @@ fn is_property(w: &Walker<'_>, function: Node<'_>) -> bool {
                 || text.ends_with(".getter")
                 || text.ends_with(".deleter")
         })
-}
-
-/// First line of the docstring: the string that is the first statement of `body`.
-fn docstring(w: &Walker<'_>, body: Node<'_>) -> Option<String> {
-    let first = body.named_child(0)?;
-    if first.kind() != "expression_statement" {
-        return None;
-    }
-    let string = first.named_child(0)?;
-    if string.kind() != "string" {
-        return None;
-    }
-    let text = w.text(string);
-    let quote_at = text.find(['"', '\''])?;
-    let body_text = text[quote_at..].trim_matches(|c| c == '"' || c == '\'');
-    body_text
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .map(|l| collapse_whitespace(l, super::MAX_DOC))
 }
 
 fn assignment(w: &mut Walker<'_>, node: Node<'_>) {
@@ -405,7 +600,9 @@ mod tests {
 
     fn full_parse_defs(source: &str) -> Vec<Definition> {
         let tree = super::super::parse_or_log(Lang::Python, source).unwrap();
-        walk_tree(&tree, source, false, on_node).0
+        let scan = pyscan::scan(source);
+        let docs = docstrings(source, &scan.lines);
+        walk_tree(&tree, source, false, |w, n, _| on_node(w, n, &docs)).0
     }
 
     #[test]
@@ -442,59 +639,72 @@ mod tests {
 }
 #[cfg(test)]
 mod eyeball {
+    use super::pyscan::{self, LineHead};
+
     #[test]
     #[ignore]
     fn elision_ratio() {
         let mut total = 0usize;
         let mut elided_total = 0usize;
-        let mut kept_funcs = std::collections::HashMap::<String, usize>::new();
+        let mut cats = std::collections::BTreeMap::<String, usize>::new();
         for entry in ignore::Walk::new("/tmp/django/django-5.2.19") {
             let entry = entry.unwrap();
             if entry.path().extension().is_none_or(|e| e != "py") {
                 continue;
             }
             let src = std::fs::read_to_string(entry.path()).unwrap_or_default();
-            let scan = super::pyscan::scan(&src);
-            let ends = super::pyscan::block_ends(&scan.lines);
+            let scan = pyscan::scan(&src);
+            let ends = pyscan::block_ends(&scan.lines);
             let el = super::elided_ranges(&src, &scan.lines, &ends);
             total += src.len();
-            elided_total += el.iter().map(|(a, b)| b - a).sum::<usize>();
-            // Bytes in def bodies that were not elided, by reason.
-            let mut i = 0;
-            while i < scan.lines.len() {
-                let l = &scan.lines[i];
-                if l.head == super::LineHead::Def && ends[i] > i {
-                    let start = scan.lines[i + 1].start;
-                    let end = scan.lines[ends[i]].end;
-                    let covered: usize = el
-                        .iter()
-                        .filter(|(a, b)| *a >= start && *b <= end)
-                        .map(|(a, b)| b - a)
-                        .sum();
-                    if covered == 0 {
-                        let name = l.def_name.map_or("", |(s, e)| &src[s..e]);
-                        let nested = scan.lines[i + 1..=ends[i]].iter().any(|x| {
-                            matches!(x.head, super::LineHead::Def | super::LineHead::Class)
-                        });
-                        let reason = if nested {
-                            "nested".to_string()
-                        } else if super::CONSTRUCTORS.contains(&name) {
-                            name.to_string()
-                        } else {
-                            "nokept".to_string()
-                        };
-                        *kept_funcs.entry(reason).or_default() += end - start;
-                    }
+            let el_sum: usize = el.iter().map(|(a, b)| b - a).sum();
+            elided_total += el_sum;
+            let mut in_def_until: Vec<(usize, String)> = Vec::new();
+            let mut logical = 0;
+            for (i, l) in scan.lines.iter().enumerate() {
+                while in_def_until.last().is_some_and(|e| e.0 < i) {
+                    in_def_until.pop();
                 }
-                i += 1;
+                let elided = el.iter().any(|(a, b)| l.start >= *a && l.end <= *b);
+                if !elided {
+                    logical += l.end - l.start;
+                    let ctx = in_def_until
+                        .last()
+                        .map_or("outside".to_string(), |d| d.1.clone());
+                    let head = match l.head {
+                        LineHead::Def | LineHead::Class => "header",
+                        LineHead::Decorator => "decorator",
+                        LineHead::Str => "str",
+                        _ => "other",
+                    };
+                    *cats.entry(format!("{head} in {ctx}")).or_default() += l.end - l.start;
+                }
+                if l.head == LineHead::Def && ends[i] > i {
+                    let name = l.def_name.map_or("", |(s, e)| &src[s..e]);
+                    let body = &scan.lines[i + 1..=ends[i]];
+                    let nested = body
+                        .iter()
+                        .any(|x| matches!(x.head, LineHead::Def | LineHead::Class));
+                    let covered = el
+                        .iter()
+                        .any(|(a, _)| *a >= body[0].start && *a < body[body.len() - 1].end);
+                    let ctx = if covered {
+                        "elided-def"
+                    } else if nested {
+                        "nested-def"
+                    } else if super::CONSTRUCTORS.contains(&name) {
+                        "ctor"
+                    } else {
+                        "nokept-def"
+                    };
+                    in_def_until.push((ends[i], ctx.to_string()));
+                }
             }
+            *cats.entry("non-logical".to_string()).or_default() += src.len() - el_sum - logical;
         }
         std::fs::write(
             "/tmp/elision.txt",
-            format!(
-                "total {total} elided {elided_total} ({:.1}%)\n{kept_funcs:?}\n",
-                elided_total as f64 * 100.0 / total as f64
-            ),
+            format!("total {total} elided {elided_total}\n{cats:#?}\n"),
         )
         .unwrap();
     }
