@@ -7,8 +7,9 @@ use serde::Deserialize;
 use crate::error::{ToolError, ToolResult};
 use crate::tool::{ToolContext, ToolOutput, TypedTool};
 
-use super::edit::write_checked;
+use super::edit::{ASCII_NOTE, write_checked_or_ascii};
 use super::fileio::{FileText, classify, snippet};
+use super::matching::normalize_punctuation;
 
 /// Lines of the new file echoed back.
 const SHOWN_LINES: usize = 20;
@@ -62,17 +63,24 @@ impl TypedTool for CreateFile {
                 "`{shown}` already has exactly this content; nothing changed."
             )));
         }
-        write_checked(&path, &shown, before, &args.content, 1).await?;
-        let lines: Vec<&str> = args.content.lines().collect();
+        let ascii = normalize_punctuation(&args.content);
+        let used_ascii =
+            write_checked_or_ascii(&path, &shown, before, &args.content, &ascii, 1).await?;
+        let content = if used_ascii { &ascii } else { &args.content };
+        let lines: Vec<&str> = content.lines().collect();
         let now = plural_lines(lines.len());
         let mut out = match &previous {
-            None => format!("Created `{shown}` ({now}).\n"),
+            None => format!("Created `{shown}` ({now})"),
             Some(FileText::Utf8(old)) => format!(
-                "Overwrote `{shown}` (it had {}; now {now}).\n",
+                "Overwrote `{shown}` (it had {}; now {now})",
                 plural_lines(old.lines().count())
             ),
-            Some(_) => format!("Overwrote the non-text file `{shown}` (now {now}).\n"),
+            Some(_) => format!("Overwrote the non-text file `{shown}` (now {now})"),
         };
+        if used_ascii {
+            out.push_str(&format!("; {ASCII_NOTE}"));
+        }
+        out.push_str(".\n");
         if lines.len() > SHOWN_LINES {
             out.push_str(&snippet(&lines[..SHOWN_LINES], 0, SHOWN_LINES));
             out.push_str(&format!("[{} more lines]\n", lines.len() - SHOWN_LINES));

@@ -7,8 +7,9 @@ use serde::Deserialize;
 use crate::error::{ToolError, ToolResult};
 use crate::tool::{ToolContext, ToolOutput, TypedTool};
 
-use super::edit::{line_range, write_checked};
+use super::edit::{ASCII_NOTE, line_range, write_checked_or_ascii};
 use super::fileio::{Doc, read_text_for_edit, snippet};
+use super::matching::normalize_punctuation;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct InsertArgs {
@@ -52,16 +53,36 @@ impl TypedTool for Insert {
             .map(|l| l.strip_suffix('\r').unwrap_or(l).to_string())
             .collect();
         let count = new_lines.len();
-        doc.lines.splice(args.line..args.line, new_lines);
         if total == 0 {
             doc.final_newline = true;
         }
-        let updated = doc.render();
-        write_checked(&path, &shown, Some(&content), &updated, args.line + 1).await?;
+        let mut ascii_doc = doc.clone();
+        ascii_doc.lines.splice(
+            args.line..args.line,
+            new_lines.iter().map(|l| normalize_punctuation(l)),
+        );
+        doc.lines.splice(args.line..args.line, new_lines);
+        let used_ascii = write_checked_or_ascii(
+            &path,
+            &shown,
+            Some(&content),
+            &doc.render(),
+            &ascii_doc.render(),
+            args.line + 1,
+        )
+        .await?;
+        if used_ascii {
+            doc = ascii_doc;
+        }
         let mut out = format!(
-            "Inserted {count} line{} into `{shown}` as {}.\n",
+            "Inserted {count} line{} into `{shown}` as {}{}.\n",
             if count == 1 { "" } else { "s" },
-            line_range(args.line + 1, count)
+            line_range(args.line + 1, count),
+            if used_ascii {
+                format!(" ({ASCII_NOTE})")
+            } else {
+                String::new()
+            }
         );
         out.push_str(&snippet(&doc.lines, args.line, args.line + count));
         Ok(ToolOutput::text(out).with_changed(rel))

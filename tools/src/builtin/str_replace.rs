@@ -8,7 +8,7 @@ use serde::Deserialize;
 use crate::error::{ToolError, ToolResult};
 use crate::tool::{ToolContext, ToolOutput, TypedTool};
 
-use super::edit::{line_range, write_checked};
+use super::edit::{ASCII_NOTE, line_range, write_checked_or_ascii};
 use super::fileio::{Doc, line_of_offset, push_numbered, read_text_for_edit, snippet};
 use super::matching::{
     Found, Haystack, Level, closest_region, first_difference, has_fancy_punctuation,
@@ -55,14 +55,26 @@ impl TypedTool for StrReplace {
         }
         let content = read_text_for_edit(&path, &shown).await?;
         let edit = plan_replacement(&content, &args.old_str, &args.new_str, &shown)?;
-        write_checked(
+        let ascii_new = normalize_punctuation(&args.new_str);
+        let ascii_edit = if ascii_new != args.new_str {
+            plan_replacement(&content, &args.old_str, &ascii_new, &shown).ok()
+        } else {
+            None
+        };
+        let ascii_updated = ascii_edit.as_ref().map(|e| e.updated.as_str());
+        let used_ascii = write_checked_or_ascii(
             &path,
             &shown,
             Some(&content),
             &edit.updated,
+            ascii_updated.unwrap_or(&edit.updated),
             edit.first_line,
         )
         .await?;
+        let edit = match ascii_edit {
+            Some(ascii_edit) if used_ascii => ascii_edit,
+            _ => edit,
+        };
         let new_lines: Vec<&str> = edit.updated.lines().collect();
         let mut text = format!(
             "Edited `{shown}`: replaced {} with {} line{}",
@@ -72,6 +84,9 @@ impl TypedTool for StrReplace {
         );
         if let Some(note) = edit.level.note() {
             text.push_str(&format!(" ({note})"));
+        }
+        if used_ascii {
+            text.push_str(&format!(" ({ASCII_NOTE})"));
         }
         text.push_str(".\n");
         text.push_str(&snippet(

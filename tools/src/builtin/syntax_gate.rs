@@ -11,6 +11,8 @@ use super::fileio::push_numbered;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SyntaxProblem {
     pub line: usize,
+    /// Last line of the region the parser could not place.
+    pub end_line: usize,
     pub message: String,
 }
 
@@ -22,10 +24,22 @@ fn syntax_problems(path: &Path, source: &str) -> Option<Vec<SyntaxProblem>> {
             .into_iter()
             .map(|e| SyntaxProblem {
                 line: e.line,
+                end_line: e.end_line.max(e.line),
                 message: format!("{} (column {})", e.message, e.column),
             })
             .collect(),
     )
+}
+
+/// Whether `after` has syntax errors that `before` did not (the gate's condition).
+pub(crate) fn breaks_syntax(path: &Path, before: Option<&str>, after: &str) -> bool {
+    let Some(after_problems) = syntax_problems(path, after) else {
+        return false;
+    };
+    if after_problems.is_empty() {
+        return false;
+    }
+    !before.is_some_and(|b| syntax_problems(path, b).is_some_and(|p| !p.is_empty()))
 }
 
 /// Checks the edit of `path` from `before` (`None`: the file is new) to `after`.
@@ -67,13 +81,20 @@ fn rejection(
     problems: &[SyntaxProblem],
     changed_from: usize,
 ) -> String {
-    // Report the first error at or after the change (errors before it are usually knock-on).
+    // Report the first error at or after the change; else one whose region covers the change
+    // (tree-sitter can wrap a whole file in one error starting at line 1).
     let problem = problems
         .iter()
         .find(|p| p.line >= changed_from)
+        .or_else(|| problems.iter().rev().find(|p| p.end_line >= changed_from))
         .unwrap_or(&problems[0]);
     let lines: Vec<&str> = after.lines().collect();
-    let at = problem.line.clamp(1, lines.len().max(1));
+    let at = if problem.line < changed_from && problem.end_line >= changed_from {
+        changed_from
+    } else {
+        problem.line
+    };
+    let at = at.clamp(1, lines.len().max(1));
     let from = at.saturating_sub(2).max(1);
     let to = (at + 1).min(lines.len());
     let mut shown_lines = String::new();

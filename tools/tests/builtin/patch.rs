@@ -205,20 +205,89 @@ async fn codex_style_patch_without_line_numbers() {
 }
 
 #[tokio::test]
-async fn stale_line_numbers_pick_the_nearest_of_two_identical_blocks() {
+async fn identical_blocks_need_exact_line_numbers() {
     let repo = Repo::new();
     let block = "    if x:\n        return 1\n";
     let text = format!("def a(x):\n{block}\n\ndef b(x):\n{block}");
     repo.write("m.py", &text);
-    // Numbers are off by two, but nearer the second block.
-    let patch = "--- a/m.py\n+++ b/m.py\n@@ -8,2 +8,2 @@\n     if x:\n-        return 1\n+        return 2\n";
-    repo.call("apply_patch", json!({"patch": patch}))
+    // Stale numbers near the second block: refused rather than guessed.
+    let stale = "--- a/m.py\n+++ b/m.py\n@@ -9,2 +9,2 @@\n     if x:\n-        return 1\n+        return 2\n";
+    let err = repo
+        .call("apply_patch", json!({"patch": stale}))
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("occur 2 times (starting at lines 2, 7), none of them at line 9"),
+        "{err}"
+    );
+    assert_eq!(repo.read("m.py"), text);
+    // Exact numbers pick the second block.
+    let exact = stale.replace("@@ -9,2 +9,2 @@", "@@ -7,2 +7,2 @@");
+    repo.call("apply_patch", json!({"patch": exact}))
         .await
         .unwrap();
     assert_eq!(
         repo.read("m.py"),
         "def a(x):\n    if x:\n        return 1\n\n\ndef b(x):\n    if x:\n        return 2\n"
     );
+}
+
+#[tokio::test]
+async fn a_context_line_missing_between_changes_is_restored_from_the_file() {
+    let repo = Repo::new();
+    repo.write(
+        "m.py",
+        "def f():\n    a = 1\n    b = 2\n    c = 3\n    d = 4\n    return a\n",
+    );
+    let patch = "--- a/m.py\n+++ b/m.py\n@@\n def f():\n-    a = 1\n+    a = 10\n     b = 2\n     d = 4\n-    return a\n+    return a + d\n";
+    let out = repo
+        .call("apply_patch", json!({"patch": patch}))
+        .await
+        .unwrap();
+    assert!(out.contains("missing 1 context line"), "{out}");
+    assert_eq!(
+        repo.read("m.py"),
+        "def f():\n    a = 10\n    b = 2\n    c = 3\n    d = 4\n    return a + d\n"
+    );
+    let out = repo
+        .call("apply_patch", json!({"patch": patch}))
+        .await
+        .unwrap();
+    assert!(out.contains("already applied"), "{out}");
+}
+
+#[tokio::test]
+async fn curly_quotes_that_break_syntax_are_written_as_ascii() {
+    let repo = repo();
+    let patch = "--- a/pkg/util.py\n+++ b/pkg/util.py\n@@\n def helper():\n-    return 1\n+    return \u{201C}one\u{201D}\n";
+    let out = repo
+        .call("apply_patch", json!({"patch": patch}))
+        .await
+        .unwrap();
+    assert!(out.contains("replaced by ASCII"), "{out}");
+    assert_eq!(
+        repo.read("pkg/util.py"),
+        "def helper():\n    return \"one\"\n"
+    );
+    // Inside a string they are valid code and stay as written.
+    let out = repo
+        .call(
+            "str_replace",
+            json!({"path": "pkg/util.py", "old_str": "\"one\"", "new_str": "\"it\u{2019}s\""}),
+        )
+        .await
+        .unwrap();
+    assert!(!out.contains("ASCII"), "{out}");
+    assert!(repo.read("pkg/util.py").contains("it\u{2019}s"));
+    let out = repo
+        .call(
+            "insert",
+            json!({"path": "pkg/util.py", "line": 2, "text": "X = \u{2018}x\u{2019}"}),
+        )
+        .await
+        .unwrap();
+    assert!(out.contains("replaced by ASCII"), "{out}");
+    assert!(repo.read("pkg/util.py").ends_with("X = 'x'\n"));
 }
 
 #[tokio::test]

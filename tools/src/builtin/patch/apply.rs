@@ -8,11 +8,17 @@ use super::super::matching::{
     normalize_punctuation, reindent,
 };
 use super::parse::{Hunk, HunkLine};
+use super::repair::{inverted, restore_missing_context};
 
 /// What happened to one hunk that did not fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum HunkOutcome {
     Applied(Level),
+    /// Applied after putting back context lines missing from the hunk.
+    Repaired {
+        level: Level,
+        restored: usize,
+    },
     AlreadyApplied,
     /// Only context lines: nothing to change.
     NoChange,
@@ -28,6 +34,8 @@ struct Cursor {
     offset: isize,
     /// Whether `pos` means something (a hunk was placed before).
     anchored: bool,
+    /// Write added lines with typographic punctuation replaced by ASCII.
+    ascii_added: bool,
 }
 
 /// Applies `hunks` in order to `doc`. Failures of individual hunks are collected (as messages
@@ -36,12 +44,16 @@ pub(crate) fn apply_hunks(
     doc: &mut Doc,
     hunks: &[Hunk],
     shown: &str,
+    ascii_added: bool,
 ) -> Result<Vec<HunkOutcome>, Vec<String>> {
-    let mut cursor = Cursor::default();
+    let mut cursor = Cursor {
+        ascii_added,
+        ..Cursor::default()
+    };
     let mut outcomes = Vec::new();
     let mut failures = Vec::new();
     for (index, hunk) in hunks.iter().enumerate() {
-        match apply_hunk(doc, hunk, &mut cursor) {
+        match apply_hunk(doc, hunk, &mut cursor, true) {
             Ok(outcome) => outcomes.push(outcome),
             Err(why) => failures.push(format!(
                 "`{shown}` hunk {} of {} (`{}`): {why}",
@@ -58,7 +70,12 @@ pub(crate) fn apply_hunks(
     }
 }
 
-fn apply_hunk(doc: &mut Doc, hunk: &Hunk, cursor: &mut Cursor) -> Result<HunkOutcome, String> {
+fn apply_hunk(
+    doc: &mut Doc,
+    hunk: &Hunk,
+    cursor: &mut Cursor,
+    may_repair: bool,
+) -> Result<HunkOutcome, String> {
     if !hunk.has_changes() {
         return Ok(HunkOutcome::NoChange);
     }
@@ -95,7 +112,7 @@ fn apply_hunk(doc: &mut Doc, hunk: &Hunk, cursor: &mut Cursor) -> Result<HunkOut
             advance(cursor, chosen.start + new.len(), &old, &new);
             return Ok(HunkOutcome::AlreadyApplied);
         }
-        let replacement = replacement_lines(&doc.lines, hunk, &old, chosen);
+        let replacement = replacement_lines(&doc.lines, hunk, &old, chosen, cursor.ascii_added);
         let len = replacement.len();
         doc.lines
             .splice(chosen.start..chosen.start + old.len(), replacement);
@@ -114,6 +131,23 @@ fn apply_hunk(doc: &mut Doc, hunk: &Hunk, cursor: &mut Cursor) -> Result<HunkOut
     {
         advance(cursor, at.start + new.len(), &old, &new);
         return Ok(HunkOutcome::AlreadyApplied);
+    }
+    if may_repair {
+        if let Some((repaired, restored)) = restore_missing_context(&doc.lines, hunk) {
+            return match apply_hunk(doc, &repaired, cursor, false)? {
+                HunkOutcome::Applied(level) => Ok(HunkOutcome::Repaired { level, restored }),
+                other => Ok(other),
+            };
+        }
+        // Its result may be there already, with the same lines missing from the context.
+        if let Some((repaired, _)) = restore_missing_context(&doc.lines, &inverted(hunk)) {
+            let done = repaired.old_lines();
+            let hay = Haystack::new(&doc.lines);
+            if let Ok(at) = pick(&hay.find_graded(&done), hint, search_from, anchored) {
+                advance(cursor, at.start + done.len(), &old, &new);
+                return Ok(HunkOutcome::AlreadyApplied);
+            }
+        }
     }
     Err(describe_miss(&doc.lines, &old, hint))
 }
@@ -146,11 +180,15 @@ fn pick(
         return Err("no match".into());
     }
     if let Some(hint) = hint {
-        return found
-            .iter()
-            .min_by_key(|f| (f.start.abs_diff(hint), f.start))
-            .copied()
-            .ok_or_else(|| "no match".into());
+        // Line numbers choose among identical blocks only when they are exact: with stale
+        // numbers, the nearest copy may well be the wrong one.
+        if found.len() == 1 {
+            return Ok(found[0]);
+        }
+        if let Some(exact) = found.iter().find(|f| f.start == hint) {
+            return Ok(*exact);
+        }
+        return Err(ambiguous(found, Some(hint)));
     }
     if anchored && let Some(first) = found.iter().find(|f| f.start >= from) {
         return Ok(*first);
@@ -158,16 +196,24 @@ fn pick(
     if found.len() == 1 {
         return Ok(found[0]);
     }
+    Err(ambiguous(found, None))
+}
+
+fn ambiguous(found: &[Found], hint: Option<usize>) -> String {
     let starts: Vec<String> = found
         .iter()
         .take(10)
         .map(|f| (f.start + 1).to_string())
         .collect();
-    Err(format!(
-        "its lines occur {} times (starting at lines {}); add line numbers to the `@@` header, a `@@ <line above the change>` locator, or more context lines",
+    let hint = match hint {
+        Some(h) => format!(", none of them at line {} where the header points", h + 1),
+        None => String::new(),
+    };
+    format!(
+        "its lines occur {} times (starting at lines {}){hint}; add more context lines around the change, or give exact line numbers in the `@@ -N,M +N,M @@` header",
         found.len(),
         starts.join(", ")
-    ))
+    )
 }
 
 /// A line at or after `from` (else anywhere) containing the locator text.
@@ -184,11 +230,18 @@ fn find_locator(lines: &[String], locator: &str, from: usize) -> Option<usize> {
 
 /// The lines that replace the matched region: context lines keep the file's exact text,
 /// added lines are re-indented (and de-typographed) the way the match needed.
-fn replacement_lines(lines: &[String], hunk: &Hunk, old: &[&str], found: Found) -> Vec<String> {
+fn replacement_lines(
+    lines: &[String],
+    hunk: &Hunk,
+    old: &[&str],
+    found: Found,
+    ascii_added: bool,
+) -> Vec<String> {
     let region = &lines[found.start..found.start + old.len()];
-    let fix_punctuation = found.level == Level::Punctuation
-        && old.iter().any(|l| has_fancy_punctuation(l))
-        && !region.iter().any(|l| has_fancy_punctuation(l));
+    let fix_punctuation = ascii_added
+        || (found.level == Level::Punctuation
+            && old.iter().any(|l| has_fancy_punctuation(l))
+            && !region.iter().any(|l| has_fancy_punctuation(l)));
     let mut out = Vec::new();
     let mut j = found.start;
     for line in &hunk.lines {
@@ -238,7 +291,16 @@ fn insert_without_context(
         cursor.offset += new.len() as isize;
         return HunkOutcome::AlreadyApplied;
     }
-    let added: Vec<String> = new.iter().map(|s| s.to_string()).collect();
+    let added: Vec<String> = new
+        .iter()
+        .map(|s| {
+            if cursor.ascii_added {
+                normalize_punctuation(s)
+            } else {
+                s.to_string()
+            }
+        })
+        .collect();
     let len = added.len();
     doc.lines.splice(at..at, added);
     if at + len == doc.lines.len() && hunk.new_no_newline {
@@ -282,7 +344,7 @@ mod tests {
     fn apply(text: &str, patch: &str) -> Result<(String, Vec<HunkOutcome>), Vec<String>> {
         let files = parse_patch(patch).unwrap();
         let mut doc = Doc::parse(text);
-        let outcomes = apply_hunks(&mut doc, &files[0].hunks, "f.py")?;
+        let outcomes = apply_hunks(&mut doc, &files[0].hunks, "f.py", false)?;
         Ok((doc.render(), outcomes))
     }
 
@@ -296,7 +358,7 @@ mod tests {
         assert_eq!(outcomes, vec![HunkOutcome::Applied(Level::Exact)]);
         let files = parse_patch(patch).unwrap();
         let mut doc = Doc::parse(&out);
-        let again = apply_hunks(&mut doc, &files[0].hunks, "f.py").unwrap();
+        let again = apply_hunks(&mut doc, &files[0].hunks, "f.py", false).unwrap();
         assert_eq!(again, vec![HunkOutcome::AlreadyApplied]);
         assert_eq!(doc.render(), out);
     }

@@ -3,6 +3,7 @@
 
 mod apply;
 mod parse;
+mod repair;
 
 use std::path::PathBuf;
 
@@ -13,8 +14,9 @@ use serde::Deserialize;
 use crate::error::{ToolError, ToolResult};
 use crate::tool::{ToolContext, ToolOutput, TypedTool};
 
-use super::edit::write_file;
+use super::edit::{ASCII_NOTE, write_file};
 use super::fileio::{Doc, FileText, classify, snippet};
+use super::matching::{has_fancy_punctuation, normalize_punctuation};
 use super::syntax_gate::check_edit;
 use apply::{HunkOutcome, apply_hunks};
 use parse::{FileOp, FilePatch, HunkLine, parse_patch};
@@ -47,38 +49,88 @@ impl TypedTool for ApplyPatch {
         }
         let sections = parse_patch(&args.patch)
             .map_err(|e| ToolError::model(format!("cannot read the patch: {}", e.0)))?;
-        let mut files = Files::default();
-        let mut failures = Vec::new();
-        for section in &sections {
-            if let Err(mut why) = apply_section(ctx, &mut files, section).await {
-                failures.append(&mut why);
+        let (files, ascii) = match prepare(ctx, &sections, false).await {
+            Ok(files) => (files, false),
+            // Curly quotes typed as string delimiters: retry with ASCII in the added lines.
+            Err(Problem::Rejected(first)) if adds_typographic_punctuation(&sections) => {
+                match prepare(ctx, &sections, true).await {
+                    Ok(files) => (files, true),
+                    Err(_) => return Err(Problem::Rejected(first).into_error()),
+                }
             }
+            Err(problem) => return Err(problem.into_error()),
+        };
+        write_all(&files).await?;
+        let mut output = report(&files);
+        if ascii {
+            output.text.push_str(&format!("Note: {ASCII_NOTE}.\n"));
         }
-        if !failures.is_empty() {
-            return Err(ToolError::model(format!(
+        Ok(output)
+    }
+}
+
+/// Why a patch was not applied.
+enum Problem {
+    /// Hunks that did not apply.
+    Failed(Vec<String>),
+    /// Edits the syntax gate refused.
+    Rejected(Vec<String>),
+}
+
+impl Problem {
+    fn into_error(self) -> ToolError {
+        match self {
+            Problem::Failed(failures) => ToolError::model(format!(
                 "apply_patch failed; no file was changed.\n{}\nFix the failing hunks and send the whole patch again.",
                 failures.join("\n")
-            )));
-        }
-        let rejections: Vec<String> = files
-            .changed()
-            .filter_map(|f| {
-                let after = f.current.as_deref()?;
-                let first = first_changed_line(f.original.as_deref().unwrap_or(""), after);
-                check_edit(&f.abs, &f.shown, f.original.as_deref(), after, first)
-                    .err()
-                    .map(|e| e.to_string())
-            })
-            .collect();
-        if !rejections.is_empty() {
-            return Err(ToolError::model(format!(
+            )),
+            Problem::Rejected(rejections) => ToolError::model(format!(
                 "apply_patch rejected; no file was changed.\n{}",
                 rejections.join("\n")
-            )));
+            )),
         }
-        write_all(&files).await?;
-        Ok(report(&files))
     }
+}
+
+/// Applies every section in memory and runs the syntax gate on each changed file.
+async fn prepare(
+    ctx: &ToolContext,
+    sections: &[FilePatch],
+    ascii_added: bool,
+) -> Result<Files, Problem> {
+    let mut files = Files::default();
+    let mut failures = Vec::new();
+    for section in sections {
+        if let Err(mut why) = apply_section(ctx, &mut files, section, ascii_added).await {
+            failures.append(&mut why);
+        }
+    }
+    if !failures.is_empty() {
+        return Err(Problem::Failed(failures));
+    }
+    let rejections: Vec<String> = files
+        .changed()
+        .filter_map(|f| {
+            let after = f.current.as_deref()?;
+            let first = first_changed_line(f.original.as_deref().unwrap_or(""), after);
+            check_edit(&f.abs, &f.shown, f.original.as_deref(), after, first)
+                .err()
+                .map(|e| e.to_string())
+        })
+        .collect();
+    if rejections.is_empty() {
+        Ok(files)
+    } else {
+        Err(Problem::Rejected(rejections))
+    }
+}
+
+fn adds_typographic_punctuation(sections: &[FilePatch]) -> bool {
+    sections
+        .iter()
+        .flat_map(|s| &s.hunks)
+        .flat_map(|h| &h.lines)
+        .any(|l| matches!(l, HunkLine::Add(text) if has_fancy_punctuation(text)))
 }
 
 /// A file as the patch sees it: what it was on disk and what it becomes.
@@ -140,13 +192,14 @@ async fn apply_section(
     ctx: &ToolContext,
     files: &mut Files,
     section: &FilePatch,
+    ascii_added: bool,
 ) -> Result<(), Vec<String>> {
     let index = files.get(ctx, &section.path).await.map_err(|e| vec![e])?;
     let state = &mut files.states[index];
     let shown = state.shown.clone();
     match section.op {
         FileOp::Add => {
-            let content = added_content(section);
+            let content = added_content(section, ascii_added);
             match &state.current {
                 Some(existing) if *existing == content => {
                     state
@@ -177,7 +230,7 @@ async fn apply_section(
                 )]);
             };
             let mut doc = Doc::parse(current);
-            let outcomes = apply_hunks(&mut doc, &section.hunks, &shown)?;
+            let outcomes = apply_hunks(&mut doc, &section.hunks, &shown, ascii_added)?;
             state.current = Some(doc.render());
             state.notes.push(describe_outcomes(&outcomes));
             if let Some(to) = &section.move_to {
@@ -201,7 +254,7 @@ async fn apply_section(
 }
 
 /// The content of a file the patch creates.
-fn added_content(section: &FilePatch) -> String {
+fn added_content(section: &FilePatch, ascii_added: bool) -> String {
     let mut lines = Vec::new();
     let mut no_newline = false;
     for hunk in &section.hunks {
@@ -213,6 +266,9 @@ fn added_content(section: &FilePatch) -> String {
         no_newline = hunk.new_no_newline;
     }
     let mut content = lines.join("\n");
+    if ascii_added {
+        content = normalize_punctuation(&content);
+    }
     if !lines.is_empty() && !no_newline {
         content.push('\n');
     }
@@ -222,7 +278,7 @@ fn added_content(section: &FilePatch) -> String {
 fn describe_outcomes(outcomes: &[HunkOutcome]) -> String {
     let applied = outcomes
         .iter()
-        .filter(|o| matches!(o, HunkOutcome::Applied(_)))
+        .filter(|o| matches!(o, HunkOutcome::Applied(_) | HunkOutcome::Repaired { .. }))
         .count();
     let already = outcomes
         .iter()
@@ -236,9 +292,20 @@ fn describe_outcomes(outcomes: &[HunkOutcome]) -> String {
         parts.push(format!("{already} already applied"));
     }
     for (i, outcome) in outcomes.iter().enumerate() {
-        if let HunkOutcome::Applied(level) = outcome
-            && let Some(note) = level.note()
-        {
+        let (level, restored) = match outcome {
+            HunkOutcome::Applied(level) => (*level, 0),
+            HunkOutcome::Repaired { level, restored } => (*level, *restored),
+            _ => continue,
+        };
+        if restored > 0 {
+            parts.push(format!(
+                "hunk {} was missing {restored} context line{} that the file has; matched with {} restored",
+                i + 1,
+                if restored == 1 { "" } else { "s" },
+                if restored == 1 { "it" } else { "them" }
+            ));
+        }
+        if let Some(note) = level.note() {
             parts.push(format!("hunk {} {note}", i + 1));
         }
     }
