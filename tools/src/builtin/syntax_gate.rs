@@ -39,7 +39,9 @@ pub(crate) fn breaks_syntax(path: &Path, before: Option<&str>, after: &str) -> b
     if after_problems.is_empty() {
         return false;
     }
-    !before.is_some_and(|b| syntax_problems(path, b).is_some_and(|p| !p.is_empty()))
+    let had_errors =
+        before.is_some_and(|b| syntax_problems(path, b).is_some_and(|p| !p.is_empty()));
+    !had_errors
 }
 
 /// Checks the edit of `path` from `before` (`None`: the file is new) to `after`.
