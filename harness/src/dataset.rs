@@ -45,7 +45,8 @@ impl Instance {
         let mut row = Map::new();
         let lists = |tests: &[String]| -> Value {
             if self.test_lists_encoded {
-                Value::String(serde_json::to_string(tests).unwrap_or_else(|_| "[]".into()))
+                // As the Hugging Face data holds them: Python's `json.dumps(list)`.
+                Value::String(crate::pyjson::PyJson::str_list(tests.iter().cloned()).dumps())
             } else {
                 Value::Array(tests.iter().cloned().map(Value::String).collect())
             }

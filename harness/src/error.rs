@@ -47,6 +47,9 @@ pub enum HarnessError {
     /// Building an environment or instance image failed; the build log is named.
     #[error("image build failed: {0}")]
     ImageBuild(String),
+    /// The container layer failed (engine unreachable, container gone, base image build).
+    #[error(transparent)]
+    Container(#[from] agent_containers::ContainerError),
     /// Any other invalid argument.
     #[error("{0}")]
     Invalid(String),
@@ -55,6 +58,11 @@ pub enum HarnessError {
 pub type Result<T, E = HarnessError> = std::result::Result<T, E>;
 
 impl HarnessError {
+    /// Errors after which no further instance can succeed (the engine is gone).
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, Self::Container(e) if e.is_unavailable())
+    }
+
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Self::Io {
             context: context.into(),

@@ -2,16 +2,23 @@
 //! scripts, log parsers, grading and reports with the official harness's semantics (4.1.0),
 //! evaluation in fresh Docker containers, and metrics over samples.
 
+pub mod context;
 pub mod dataset;
 pub mod error;
+pub mod evaluate;
 pub mod grading;
+pub mod images;
 pub mod log_parsers;
 pub mod metrics;
+pub mod mini;
 pub mod predictions;
+pub mod progress;
 pub mod pyjson;
 pub mod report;
+pub mod runlog;
 pub mod specs;
 pub mod testspec;
+pub mod validate;
 
 pub use dataset::{Dataset, Instance};
 pub use error::{HarnessError, Result};

@@ -29,6 +29,41 @@ impl PyJson {
         Self::List(items.into_iter().map(|s| Self::Str(s.into())).collect())
     }
 
+    /// `json.dumps(self)`: one line, `", "` and `": "` separators.
+    pub fn dumps(&self) -> String {
+        let mut out = String::new();
+        self.write_compact(&mut out);
+        out
+    }
+
+    fn write_compact(&self, out: &mut String) {
+        match self {
+            PyJson::List(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    item.write_compact(out);
+                }
+                out.push(']');
+            }
+            PyJson::Dict(pairs) => {
+                out.push('{');
+                for (i, (key, value)) in pairs.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    write_str(out, key);
+                    out.push_str(": ");
+                    value.write_compact(out);
+                }
+                out.push('}');
+            }
+            scalar => scalar.write(out, 0),
+        }
+    }
+
     /// `json.dumps(self, indent=4)`.
     pub fn dumps_indent4(&self) -> String {
         let mut out = String::new();
@@ -154,6 +189,13 @@ mod tests {
             value.dumps_indent4(),
             "\"\\u00e9\\ud83d\\ude00\\u0001\\\"\\\\\\t\\u007f\""
         );
+    }
+
+    #[test]
+    fn compact_like_python_default() {
+        let value = PyJson::Dict(vec![("a".into(), PyJson::str_list(["x", "é"]))]);
+        assert_eq!(value.dumps(), "{\"a\": [\"x\", \"\\u00e9\"]}");
+        assert_eq!(PyJson::List(vec![]).dumps(), "[]");
     }
 
     #[test]

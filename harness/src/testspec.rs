@@ -152,7 +152,7 @@ fn files_of(patch: &str) -> Vec<PatchedFile> {
 
 /// How the environment's Python is put on PATH inside our images (the official images use
 /// `source /opt/miniconda3/bin/activate; conda activate testbed`).
-pub const ACTIVATE: &str = "source /opt/testbed-venv/bin/activate";
+pub const ACTIVATE: &str = "source /opt/venv/bin/activate";
 
 /// The eval script of the official harness for Python repositories, line for line, with our
 /// environment activation in place of conda's.

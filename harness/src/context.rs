@@ -1,0 +1,286 @@
+//! What every bench command shares: the engine, the specs, where repositories come from, the
+//! cache of checkouts, and the images built so far. Containers for evaluation and validation
+//! are created here, with instance setup either in an image layer or at container start.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agent_containers::images::{BuildOptions, Progress, log_progress};
+use agent_containers::{DockerSandbox, Limits, SandboxConfig, SandboxUser};
+use agent_tools::ExecRequest;
+use bollard::Docker;
+use tokio::sync::Mutex;
+
+use crate::dataset::Instance;
+use crate::error::{HarnessError, IoContext, Result};
+use crate::images::{ImageBuilder, env_recipe, requirements_at, setup_repo_script};
+use crate::repos::{RepoSource, checkout_at_base};
+use crate::specs::{ResolvedSpec, SpecTable};
+use crate::testspec::TESTBED;
+
+/// Where an instance's repository is set up (clone + pre-install + install + setup commit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SetupMode {
+    /// In an instance image, built once and reused (the default: fastest when warm).
+    #[default]
+    ImageLayer,
+    /// In each fresh container, from the environment image (no per-instance images on disk).
+    ContainerStart,
+}
+
+impl std::str::FromStr for SetupMode {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "image" | "image-layer" => Ok(Self::ImageLayer),
+            "container" | "container-start" => Ok(Self::ContainerStart),
+            other => Err(format!(
+                "unknown setup mode `{other}`: use `image` (an image layer per instance) or \
+                 `container` (set up at container start)"
+            )),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct ContextOptions {
+    pub specs: SpecTable,
+    pub repos: RepoSource,
+    /// Checkouts, scratch space (see [`crate::mini::cache_root`]).
+    pub cache: PathBuf,
+    /// `logs/build_images` goes here.
+    pub log_root: PathBuf,
+    pub setup_mode: SetupMode,
+    /// Network in evaluation containers (the official harness has it; installs may need it).
+    pub network: bool,
+    pub base_options: BuildOptions,
+    pub progress: Arc<Progress>,
+}
+
+impl ContextOptions {
+    pub fn new(specs: SpecTable, repos: RepoSource) -> Self {
+        Self {
+            specs,
+            repos,
+            cache: crate::mini::cache_root(),
+            log_root: PathBuf::from("."),
+            setup_mode: SetupMode::default(),
+            network: true,
+            base_options: BuildOptions::from_env(),
+            progress: log_progress(),
+        }
+    }
+}
+
+pub struct BenchContext {
+    pub docker: Docker,
+    pub options: ContextOptions,
+    pub builder: ImageBuilder,
+    /// Environment image tag per (repo, version), once built or found.
+    env_tags: Mutex<HashMap<(String, String), String>>,
+    /// One lock per checkout directory, so that concurrent workers make it once.
+    checkout_locks: Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>,
+}
+
+/// How long the parts of container preparation took.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SetupTimings {
+    /// Building the instance image (zero when it existed) or running setup in the container.
+    pub setup: Duration,
+    /// Creating and starting the container (plus copying the repository in, at container start).
+    pub container: Duration,
+    pub image_built: bool,
+}
+
+impl BenchContext {
+    /// Connects to the engine (`DOCKER_HOST` or the default socket).
+    pub async fn connect(options: ContextOptions) -> Result<Self> {
+        let docker =
+            agent_containers::engine::connect_with_timeout(Duration::from_secs(3600)).await?;
+        Ok(Self::with_docker(docker, options))
+    }
+
+    pub fn with_docker(docker: Docker, options: ContextOptions) -> Self {
+        let builder = ImageBuilder {
+            docker: docker.clone(),
+            base_options: options.base_options.clone(),
+            progress: options.progress.clone(),
+            log_dir: options.log_root.join("logs").join("build_images"),
+        };
+        Self {
+            docker,
+            options,
+            builder,
+            env_tags: Mutex::new(HashMap::new()),
+            checkout_locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn spec<'a>(&'a self, instance: &'a Instance) -> Result<ResolvedSpec<'a>> {
+        self.options.specs.lookup(&instance.repo, &instance.version)
+    }
+
+    /// The repository at `base_commit` (cached; the directory is named `testbed`).
+    pub async fn checkout(&self, instance: &Instance) -> Result<PathBuf> {
+        self.checkout_commit(&instance.repo, &instance.base_commit)
+            .await
+    }
+
+    async fn checkout_commit(&self, repo: &str, commit: &str) -> Result<PathBuf> {
+        let parent = self
+            .options
+            .cache
+            .join("checkouts")
+            .join(repo.replace('/', "__"))
+            .join(commit);
+        let dir = parent.join("testbed");
+        let lock = {
+            let mut locks = self.checkout_locks.lock().await;
+            locks.entry(dir.clone()).or_default().clone()
+        };
+        let _guard = lock.lock().await;
+        if dir.join(".git").exists() {
+            return Ok(dir);
+        }
+        std::fs::create_dir_all(&parent)
+            .context(|| format!("cannot create {}", parent.display()))?;
+        let source = self.options.repos.locate(repo)?;
+        let staging = parent.join(format!(".testbed-{}", std::process::id()));
+        if staging.exists() {
+            std::fs::remove_dir_all(&staging)
+                .context(|| format!("cannot remove {}", staging.display()))?;
+        }
+        checkout_at_base(&source, commit, &staging).await?;
+        std::fs::rename(&staging, &dir)
+            .context(|| format!("cannot move the checkout to {}", dir.display()))?;
+        Ok(dir)
+    }
+
+    /// The environment image of an instance's (repo, version), built when missing.
+    pub async fn env_image(&self, instance: &Instance) -> Result<String> {
+        let key = (instance.repo.clone(), instance.version.clone());
+        let mut tags = self.env_tags.lock().await;
+        if let Some(tag) = tags.get(&key) {
+            return Ok(tag.clone());
+        }
+        let spec = self.spec(instance)?;
+        let base = self.builder.base_image(&spec.spec.python).await?;
+        let requirements = if spec.spec.packages.as_deref() == Some("requirements.txt") {
+            let commit = if instance.environment_setup_commit.is_empty() {
+                &instance.base_commit
+            } else {
+                &instance.environment_setup_commit
+            };
+            let source = self.options.repos.locate(&instance.repo)?;
+            let scratch = self
+                .options
+                .cache
+                .join("scratch")
+                .join(instance.repo_slug());
+            std::fs::create_dir_all(&scratch)
+                .context(|| format!("cannot create {}", scratch.display()))?;
+            requirements_at(&source, commit, spec.reqs_paths, &scratch).await?
+        } else {
+            None
+        };
+        let recipe = env_recipe(&spec, &base, requirements)?;
+        let (tag, _) = self.builder.ensure_env_image(&recipe).await?;
+        tags.insert(key, tag.clone());
+        Ok(tag)
+    }
+
+    /// A fresh container for `instance` with `/testbed` set up, ready for a patch and the eval
+    /// script. `label` ties it to a run (for cleanup by label).
+    pub async fn instance_container(
+        &self,
+        instance: &Instance,
+        label: &str,
+        setup_timeout: Duration,
+    ) -> Result<(DockerSandbox, SetupTimings)> {
+        let spec = self.spec(instance)?;
+        let env_tag = self.env_image(instance).await?;
+        let checkout = self.checkout(instance).await?;
+        let script = setup_repo_script(&spec);
+        let mut limits = Limits::default();
+        if let Some(nano) = spec.spec.nano_cpus {
+            limits.nano_cpus = nano;
+        }
+        let config = |image: &str| {
+            SandboxConfig::new(image)
+                .user(SandboxUser::Root)
+                .network(self.options.network)
+                .limits(limits)
+                .run_id(label)
+        };
+        let mut timings = SetupTimings::default();
+        match self.options.setup_mode {
+            SetupMode::ImageLayer => {
+                let started = Instant::now();
+                let (tag, built) = self
+                    .builder
+                    .ensure_instance_image(&env_tag, instance, &script, &checkout)
+                    .await?;
+                timings.setup = started.elapsed();
+                timings.image_built = built;
+                let started = Instant::now();
+                let mut config = config(&tag);
+                config.workdir = TESTBED.into();
+                let sandbox = DockerSandbox::create_with(self.docker.clone(), config).await?;
+                timings.container = started.elapsed();
+                Ok((sandbox, timings))
+            }
+            SetupMode::ContainerStart => {
+                let started = Instant::now();
+                let mut config = config(&env_tag);
+                config.workdir = "/".into();
+                let sandbox = DockerSandbox::create_with(self.docker.clone(), config).await?;
+                sandbox.copy_in(&checkout, "/").await?;
+                timings.container = started.elapsed();
+                let started = Instant::now();
+                sandbox
+                    .write_file("/root/setup_repo.sh", script.as_bytes(), 0o755)
+                    .await?;
+                let request = ExecRequest {
+                    command: "/bin/bash /root/setup_repo.sh 2>&1".into(),
+                    workdir: Some(TESTBED.into()),
+                    timeout: setup_timeout,
+                    output_cap: 8 << 20,
+                    env: Vec::new(),
+                };
+                let out = sandbox.exec_streaming(request, None).await?.output;
+                timings.setup = started.elapsed();
+                if !out.success() {
+                    let _ = sandbox.remove().await;
+                    return Err(HarnessError::ImageBuild(format!(
+                        "instance setup of {} failed ({}):\n{}",
+                        instance.instance_id,
+                        if out.timed_out {
+                            "timed out".to_string()
+                        } else {
+                            format!("exit {:?}", out.exit_code)
+                        },
+                        tail(&out.stdout, 30)
+                    )));
+                }
+                Ok((sandbox, timings))
+            }
+        }
+    }
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// `path` relative to the current directory when possible, for messages.
+pub fn display_path(path: &Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| path.to_path_buf())
+        .display()
+        .to_string()
+}

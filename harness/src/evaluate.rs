@@ -1,0 +1,500 @@
+//! `agent bench eval`: each prediction in a fresh container, the official patch-apply
+//! fallbacks, the eval script with its markers and timeout, the log layout, grading, resume
+//! (an existing `report.json` is skipped) and the run summary. A bounded pool of workers, no
+//! scheduler: the engine (any `DOCKER_HOST`) does the work.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use agent_containers::{DockerSandbox, OutputLine};
+use agent_tools::ExecRequest;
+use futures_util::{StreamExt, TryStreamExt};
+
+use crate::context::{BenchContext, SetupTimings};
+use crate::dataset::{Dataset, Instance};
+use crate::error::{HarnessError, IoContext, Result};
+use crate::grading::{
+    APPLY_PATCH_FAIL, APPLY_PATCH_PASS, END_TEST_OUTPUT, InstanceReport, LogVerdict,
+    START_TEST_OUTPUT, parse_eval_log,
+};
+use crate::predictions::{Prediction, Predictions};
+use crate::report::{
+    LOG_EVAL_SCRIPT, LOG_INSTANCE, LOG_PATCH, LOG_REPORT, LOG_TEST_OUTPUT, RunSummary,
+    instance_log_dir,
+};
+use crate::runlog::InstanceLog;
+use crate::testspec::{CONTAINER_EVAL_SCRIPT, CONTAINER_PATCH, TESTBED, eval_script};
+
+/// Tried in order; the first that exits 0 applies the patch.
+pub const GIT_APPLY_CMDS: [&str; 3] = [
+    "git apply --verbose",
+    "git apply --verbose --reject",
+    "patch --batch --fuzz=5 -p1 -i",
+];
+
+/// The official default per-instance timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
+/// Test logs larger than this are cut (head and tail kept) by the sandbox.
+const OUTPUT_CAP: usize = 256 << 20;
+
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    pub run_id: String,
+    pub workers: usize,
+    /// For the eval script; a timeout makes the instance an error (no report).
+    pub timeout: Duration,
+    /// `logs/run_evaluation/...` is created under this directory.
+    pub log_root: PathBuf,
+    /// Where `MODEL.RUN_ID.json` is written.
+    pub report_dir: PathBuf,
+}
+
+impl EvalOptions {
+    pub fn new(run_id: impl Into<String>) -> Self {
+        Self {
+            run_id: run_id.into(),
+            workers: 1,
+            timeout: DEFAULT_TIMEOUT,
+            log_root: PathBuf::from("."),
+            report_dir: PathBuf::from("."),
+        }
+    }
+}
+
+/// Timings of one instance, for progress and the benchmark figures.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct InstanceTimings {
+    pub setup: SetupTimings,
+    /// Copying the patch in and applying it.
+    pub apply: Duration,
+    /// The whole eval script.
+    pub eval_script: Duration,
+    /// From the start marker to the end marker (the test command), when both were seen.
+    pub tests: Option<Duration>,
+    /// Everything, from the first image lookup to the container's removal.
+    pub total: Duration,
+}
+
+impl InstanceTimings {
+    /// Time spent outside the test command.
+    pub fn overhead(&self) -> Duration {
+        self.total.saturating_sub(self.tests.unwrap_or_default())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    Resolved,
+    Unresolved,
+    /// No report: patch did not apply, timeout, setup or engine failure.
+    Error(String),
+    /// A report from an earlier run with this run id exists (resume).
+    AlreadyDone {
+        resolved: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceOutcome {
+    pub instance_id: String,
+    pub verdict: Verdict,
+    pub timings: InstanceTimings,
+}
+
+/// What the caller (the progress bar) hears about.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EvalEvent {
+    /// After planning: instances to run, reports already there, empty patches.
+    Planned {
+        to_run: usize,
+        already_done: usize,
+        empty_patches: usize,
+    },
+    /// Building an environment image (the first time for a spec).
+    PreparingEnvironment(String),
+    Started(String),
+    Finished(InstanceOutcome),
+}
+
+pub type EventSink = dyn Fn(EvalEvent) + Send + Sync;
+
+#[derive(Debug, Clone)]
+pub struct EvalReport {
+    pub summary: RunSummary,
+    pub summary_path: PathBuf,
+    pub outcomes: Vec<InstanceOutcome>,
+}
+
+/// Evaluates `predictions` on `dataset` (already narrowed by `--instances`).
+pub async fn evaluate(
+    ctx: &BenchContext,
+    dataset: &Dataset,
+    predictions: &Predictions,
+    options: &EvalOptions,
+    events: &EventSink,
+) -> Result<EvalReport> {
+    if options.run_id.trim().is_empty() {
+        return Err(HarnessError::Invalid("--run-id must not be empty".into()));
+    }
+    let mut to_run: Vec<(&Instance, &Prediction)> = Vec::new();
+    let mut outcomes = Vec::new();
+    let mut empty = 0;
+    for instance in &dataset.instances {
+        let Some(prediction) = predictions.get(&instance.instance_id) else {
+            continue;
+        };
+        if prediction.is_empty() {
+            empty += 1;
+            continue;
+        }
+        let report = log_dir(options, prediction, instance).join(LOG_REPORT);
+        if let Ok(text) = std::fs::read_to_string(&report) {
+            let resolved =
+                InstanceReport::read_resolved(&text, &instance.instance_id).unwrap_or(false);
+            outcomes.push(InstanceOutcome {
+                instance_id: instance.instance_id.clone(),
+                verdict: Verdict::AlreadyDone { resolved },
+                timings: InstanceTimings::default(),
+            });
+            continue;
+        }
+        to_run.push((instance, prediction));
+    }
+    events(EvalEvent::Planned {
+        to_run: to_run.len(),
+        already_done: outcomes.len(),
+        empty_patches: empty,
+    });
+    // Unknown specs fail the run before anything starts, as in the official harness.
+    for (instance, _) in &to_run {
+        ctx.spec(instance)?;
+    }
+    prepare_environments(ctx, to_run.iter().map(|(i, _)| *i), events).await?;
+
+    let workers = options.workers.max(1);
+    let finished: Vec<InstanceOutcome> = futures_util::stream::iter(to_run)
+        .map(|(instance, prediction)| async move {
+            events(EvalEvent::Started(instance.instance_id.clone()));
+            let outcome = evaluate_instance(ctx, instance, prediction, options).await?;
+            events(EvalEvent::Finished(outcome.clone()));
+            Ok::<_, HarnessError>(outcome)
+        })
+        .buffer_unordered(workers)
+        .try_collect()
+        .await?;
+    outcomes.extend(finished);
+
+    let summary = RunSummary::collect(&options.log_root, &options.run_id, dataset, predictions);
+    let model = predictions.model_name().unwrap_or("None");
+    let summary_path = summary.write(&options.report_dir, model, &options.run_id)?;
+    Ok(EvalReport {
+        summary,
+        summary_path,
+        outcomes,
+    })
+}
+
+/// Builds (or finds) the environment image of every distinct spec, one at a time.
+pub async fn prepare_environments<'a>(
+    ctx: &BenchContext,
+    instances: impl Iterator<Item = &'a Instance>,
+    events: &EventSink,
+) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for instance in instances {
+        if seen.insert((instance.repo.clone(), instance.version.clone())) {
+            events(EvalEvent::PreparingEnvironment(format!(
+                "{} {}",
+                instance.repo, instance.version
+            )));
+            ctx.env_image(instance).await?;
+        }
+    }
+    Ok(())
+}
+
+fn log_dir(options: &EvalOptions, prediction: &Prediction, instance: &Instance) -> PathBuf {
+    instance_log_dir(
+        &options.log_root,
+        &options.run_id,
+        &prediction.model_name_or_path,
+        &instance.instance_id,
+    )
+}
+
+/// Evaluates one prediction. Instance-level failures become `Verdict::Error` (logged in
+/// `run_instance.log`); only engine-level failures are returned as errors.
+pub async fn evaluate_instance(
+    ctx: &BenchContext,
+    instance: &Instance,
+    prediction: &Prediction,
+    options: &EvalOptions,
+) -> Result<InstanceOutcome> {
+    let dir = log_dir(options, prediction, instance);
+    std::fs::create_dir_all(&dir).context(|| format!("cannot create {}", dir.display()))?;
+    let mut log = InstanceLog::open(&dir.join(LOG_INSTANCE))?;
+    let patch = prediction.model_patch.clone().unwrap_or_default();
+    let label = format!("{}.{}", options.run_id, instance.instance_id.to_lowercase());
+    let result = async {
+        let spec = ctx.spec(instance)?;
+        let script = eval_script(instance, spec.spec)?;
+        std::fs::write(dir.join(LOG_PATCH), &patch)
+            .context(|| format!("cannot write {}", dir.join(LOG_PATCH).display()))?;
+        std::fs::write(dir.join(LOG_EVAL_SCRIPT), &script)
+            .context(|| format!("cannot write {}", dir.join(LOG_EVAL_SCRIPT).display()))?;
+        run_script(
+            ctx,
+            instance,
+            Some(&patch),
+            &script,
+            options.timeout,
+            &label,
+            &mut log,
+        )
+        .await
+    }
+    .await;
+    let (run, timings) = match result {
+        Ok(ok) => ok,
+        Err(e) if e.is_fatal() => return Err(e),
+        Err(e) => {
+            log.error(&format!(
+                "Error in evaluating model for {}: {e}",
+                instance.instance_id
+            ));
+            return Ok(InstanceOutcome {
+                instance_id: instance.instance_id.clone(),
+                verdict: Verdict::Error(e.to_string()),
+                timings: InstanceTimings::default(),
+            });
+        }
+    };
+    let verdict = match run {
+        ScriptRun::PatchFailed(_) => Verdict::Error("the patch did not apply".into()),
+        ScriptRun::TimedOut(output) => {
+            let text = format!(
+                "{output}\n\nTimeout error: {} seconds exceeded.",
+                options.timeout.as_secs()
+            );
+            write_text(&dir.join(LOG_TEST_OUTPUT), &text)?;
+            log.info(&format!(
+                "Test timed out after {} seconds.",
+                options.timeout.as_secs()
+            ));
+            Verdict::Error(format!("timed out after {}s", options.timeout.as_secs()))
+        }
+        ScriptRun::Completed(output) => {
+            write_text(&dir.join(LOG_TEST_OUTPUT), &output)?;
+            let spec = ctx.spec(instance)?;
+            let report = InstanceReport::grade(
+                &instance.instance_id,
+                prediction.model_patch.as_deref(),
+                &instance.fail_to_pass,
+                &instance.pass_to_pass,
+                spec.log_parser,
+                &output,
+            );
+            note_parser_misses(&mut log, instance, spec.log_parser, &output);
+            write_text(&dir.join(LOG_REPORT), &report.to_json_text())?;
+            log.info(&format!(
+                "Result for {}: resolved: {}",
+                instance.instance_id,
+                if report.resolved { "True" } else { "False" }
+            ));
+            if report.resolved {
+                Verdict::Resolved
+            } else {
+                Verdict::Unresolved
+            }
+        }
+    };
+    Ok(InstanceOutcome {
+        instance_id: instance.instance_id.clone(),
+        verdict,
+        timings,
+    })
+}
+
+fn write_text(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).context(|| format!("cannot write {}", path.display()))
+}
+
+/// Listed tests that the parser did not find are graded as failures, as the official harness
+/// does; the log says so, since that is how parser misses (truncated names) show up.
+fn note_parser_misses(
+    log: &mut InstanceLog,
+    instance: &Instance,
+    parser: crate::log_parsers::LogParser,
+    output: &str,
+) {
+    let LogVerdict::Parsed(map) = parse_eval_log(parser, output) else {
+        return;
+    };
+    let missing: Vec<&String> = instance
+        .fail_to_pass
+        .iter()
+        .chain(&instance.pass_to_pass)
+        .filter(|t| !map.contains_key(*t))
+        .collect();
+    if !missing.is_empty() {
+        log.info(&format!(
+            "{} listed test(s) not found in the test output by the {} parser (graded as \
+             failed): {}",
+            missing.len(),
+            parser.name(),
+            missing
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+}
+
+/// What running the eval script in a fresh container gave.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScriptRun {
+    /// None of the apply commands succeeded; their last output.
+    PatchFailed(String),
+    TimedOut(String),
+    /// The combined output of the eval script.
+    Completed(String),
+}
+
+/// A fresh container; the patch (if any and not empty) applied with the fallbacks; the eval
+/// script run with `timeout`; the container removed in every case.
+pub async fn run_script(
+    ctx: &BenchContext,
+    instance: &Instance,
+    patch: Option<&str>,
+    script: &str,
+    timeout: Duration,
+    label: &str,
+    log: &mut InstanceLog,
+) -> Result<(ScriptRun, InstanceTimings)> {
+    let started = Instant::now();
+    let mut timings = InstanceTimings::default();
+    let (sandbox, setup) = ctx.instance_container(instance, label, timeout).await?;
+    timings.setup = setup;
+    log.info(&format!(
+        "Container for {} started: {} ({})",
+        instance.instance_id,
+        sandbox.id(),
+        sandbox.config().image
+    ));
+    let result = in_container(&sandbox, patch, script, timeout, log, &mut timings).await;
+    let removed = sandbox.remove().await;
+    timings.total = started.elapsed();
+    let run = result?;
+    removed?;
+    log.info(&format!(
+        "Timings: setup {:.2}s (image built: {}), container {:.2}s, apply {:.2}s, eval script {:.2}s, tests {}, total {:.2}s",
+        timings.setup.setup.as_secs_f64(),
+        timings.setup.image_built,
+        timings.setup.container.as_secs_f64(),
+        timings.apply.as_secs_f64(),
+        timings.eval_script.as_secs_f64(),
+        timings.tests.map_or("-".to_string(), |d| format!("{:.2}s", d.as_secs_f64())),
+        timings.total.as_secs_f64()
+    ));
+    Ok((run, timings))
+}
+
+async fn exec(
+    sandbox: &DockerSandbox,
+    command: String,
+    timeout: Duration,
+) -> Result<agent_tools::ExecOutput> {
+    let request = ExecRequest {
+        command,
+        workdir: Some(TESTBED.into()),
+        timeout,
+        output_cap: OUTPUT_CAP,
+        env: Vec::new(),
+    };
+    Ok(sandbox.exec_streaming(request, None).await?.output)
+}
+
+async fn in_container(
+    sandbox: &DockerSandbox,
+    patch: Option<&str>,
+    script: &str,
+    timeout: Duration,
+    log: &mut InstanceLog,
+    timings: &mut InstanceTimings,
+) -> Result<ScriptRun> {
+    let apply_started = Instant::now();
+    if let Some(patch) = patch.filter(|p| !p.is_empty()) {
+        sandbox
+            .write_file(CONTAINER_PATCH, patch.as_bytes(), 0o644)
+            .await?;
+        let mut last_output = String::new();
+        let mut applied = false;
+        for command in GIT_APPLY_CMDS {
+            let out = exec(sandbox, format!("{command} {CONTAINER_PATCH}"), timeout).await?;
+            last_output = format!("{}{}", out.stdout, out.stderr);
+            if out.success() {
+                log.info(&format!("{APPLY_PATCH_PASS}:\n{last_output}"));
+                applied = true;
+                break;
+            }
+            log.info(&format!("Failed to apply patch to container: {command}"));
+        }
+        if !applied {
+            log.info(&format!("{APPLY_PATCH_FAIL}:\n{last_output}"));
+            timings.apply = apply_started.elapsed();
+            return Ok(ScriptRun::PatchFailed(last_output));
+        }
+    }
+    timings.apply = apply_started.elapsed();
+    let diff = exec(sandbox, "git -c core.fileMode=false diff".into(), timeout).await?;
+    log.info(&format!("Git diff before:\n{}", diff.stdout.trim()));
+
+    sandbox
+        .write_file(CONTAINER_EVAL_SCRIPT, script.as_bytes(), 0o755)
+        .await?;
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<OutputLine>();
+    // Marker times from the live output: the test command's duration without touching the
+    // script.
+    let watcher = tokio::spawn(async move {
+        let (mut start, mut end) = (None, None);
+        while let Some(line) = receiver.recv().await {
+            if start.is_none() && line.line.contains(START_TEST_OUTPUT) {
+                start = Some(Instant::now());
+            } else if start.is_some() && end.is_none() && line.line.contains(END_TEST_OUTPUT) {
+                end = Some(Instant::now());
+            }
+        }
+        start.zip(end).map(|(s, e)| e.duration_since(s))
+    });
+    let eval_started = Instant::now();
+    // One pipe for both streams keeps the order in which bash wrote them.
+    let request = ExecRequest {
+        command: format!("/bin/bash {CONTAINER_EVAL_SCRIPT} 2>&1"),
+        workdir: Some(TESTBED.into()),
+        timeout,
+        output_cap: OUTPUT_CAP,
+        env: Vec::new(),
+    };
+    let result = sandbox.exec_streaming(request, Some(sender)).await;
+    timings.eval_script = eval_started.elapsed();
+    timings.tests = watcher.await.ok().flatten();
+    let out = result?.output;
+    log.info(&format!(
+        "Test runtime: {:.2} seconds",
+        timings.eval_script.as_secs_f64()
+    ));
+    if out.timed_out {
+        return Ok(ScriptRun::TimedOut(out.stdout));
+    }
+    let after = exec(sandbox, "git -c core.fileMode=false diff".into(), timeout).await?;
+    log.info(&format!("Git diff after:\n{}", after.stdout.trim()));
+    if after.stdout.trim() != diff.stdout.trim() {
+        log.info("Git diff changed after running eval script");
+    }
+    let mut output = out.stdout;
+    if !out.stderr.is_empty() {
+        output.push_str(&out.stderr);
+    }
+    Ok(ScriptRun::Completed(output))
+}
