@@ -38,6 +38,8 @@ pub enum Command {
     Containers(containers::ContainersArgs),
     /// SWE-bench: `agent bench eval` grades predictions, `agent bench validate` checks datasets.
     Bench(bench::BenchArgs),
+    /// The GitHub bot's checks: `agent github check-permission`, `agent github progress`.
+    Github(crate::github::command::GithubArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -62,6 +64,7 @@ pub fn main() -> ExitCode {
             Command::Images(args) => images::run(args, &printer).await,
             Command::Containers(args) => containers::run(args, &printer).await,
             Command::Bench(args) => bench::run(args, &printer).await,
+            Command::Github(args) => crate::github::command::run(args, &printer).await,
         }
     });
     match result {
