@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod config;
 pub mod fix;
+pub mod github;
 pub mod model;
 pub mod printer;
 pub mod prompts;

@@ -9,12 +9,14 @@ use clap::Args;
 
 use crate::config::{Config, ConfigLayer, ConfigSources, SandboxKind, ToolMode, process_env};
 use crate::fix::{self, FixOptions, FixReport};
+use crate::github::command::GitHubFlags;
+use crate::github::flow::{self as issue_flow, IssueRequest, IssueRun};
 use crate::printer::Printer;
 use crate::session::ExitReason;
 use crate::workspace::Workspace;
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("issue_source").required(true).args(["issue_file", "issue_text"])))]
+#[command(group(clap::ArgGroup::new("issue_source").required(true).args(["issue_file", "issue_text", "issue"])))]
 pub struct FixArgs {
     /// The repository to work in.
     #[arg(long, default_value = ".")]
@@ -25,6 +27,26 @@ pub struct FixArgs {
     /// The issue text itself.
     #[arg(long)]
     pub issue_text: Option<String>,
+    /// A GitHub issue number: its title, body, labels and comments are the task (repository
+    /// from `origin` or --github-repo, token from GITHUB_TOKEN).
+    #[arg(long, value_name = "N")]
+    pub issue: Option<u64>,
+    /// With --issue: publish the fix as a pull request from the branch agent/issue-N-<slug>
+    /// (updating the open one if there is one), or comment on the issue why there is none.
+    /// The checkout is left as it was.
+    #[arg(long, requires = "issue", conflicts_with = "commit")]
+    pub pr: bool,
+    /// With --pr: the URL to push the branch to (default: origin, over HTTPS).
+    #[arg(long, requires = "pr", value_name = "URL")]
+    pub push_url: Option<String>,
+    /// With --pr: the branch the pull request merges into (default: the current branch).
+    #[arg(long, requires = "pr", value_name = "BRANCH")]
+    pub base: Option<String>,
+    /// With --issue: keep one progress comment on the issue up to date (the Actions bot's).
+    #[arg(long, requires = "issue")]
+    pub progress_comment: bool,
+    #[command(flatten)]
+    pub github: GitHubFlags,
     /// Write the final diff here instead of stdout.
     #[arg(long)]
     pub output_patch: Option<PathBuf>,
@@ -168,6 +190,9 @@ pub fn load_config(repo_root: &Path, flags: &RunFlags) -> Result<Config> {
 
 pub async fn run(args: FixArgs, printer: &Printer) -> Result<ExitCode> {
     let workspace = Workspace::open(&args.repo)?;
+    if let Some(number) = args.issue {
+        return run_github_issue(&args, number, &workspace, printer).await;
+    }
     let issue = read_issue(args.issue_file.as_deref(), args.issue_text.as_deref())?;
     let config = load_config(workspace.root(), &args.run)?;
     let options = FixOptions {
@@ -188,6 +213,81 @@ pub async fn run(args: FixArgs, printer: &Printer) -> Result<ExitCode> {
     }
     print_summary(&report, printer);
     Ok(exit_code(&report, printer))
+}
+
+/// `--issue N`: the task comes from GitHub; with `--pr` the result goes back there.
+async fn run_github_issue(
+    args: &FixArgs,
+    number: u64,
+    workspace: &Workspace,
+    printer: &Printer,
+) -> Result<ExitCode> {
+    let config = load_config(workspace.root(), &args.run)?;
+    let request = IssueRequest {
+        number,
+        github_repo: args.github.github_repo.clone(),
+        api_url: args.github.api_url.clone(),
+        pr: args.pr,
+        push_url: args.push_url.clone(),
+        base: args.base.clone(),
+        progress_comment: args.progress_comment,
+        max_wait: args.github.max_wait(),
+    };
+    let options = FixOptions {
+        task: String::new(),
+        trajectory: args.trajectory.clone(),
+        allow_dirty: args.allow_dirty,
+    };
+    let run = issue_flow::run(workspace, &config, &request, options, printer).await?;
+    let report = &run.report;
+    match &args.output_patch {
+        Some(path) => std::fs::write(path, &report.diff)
+            .with_context(|| format!("cannot write patch {}", path.display()))?,
+        None => printer.result(&report.diff),
+    }
+    if args.commit && !report.diff.is_empty() {
+        let message =
+            fix::commit_message(&run.issue.task_text(), report.outcome.summary.as_deref());
+        let oid = workspace.commit(report.final_tree, &message)?;
+        printer.status(&format!("committed {}", &oid.to_string()[..12]));
+    }
+    print_summary(report, printer);
+    Ok(github_exit_code(args.pr, &run, printer))
+}
+
+fn github_exit_code(pr: bool, run: &IssueRun, printer: &Printer) -> ExitCode {
+    if let Some(published) = &run.published {
+        printer.status(&format!(
+            "{} pull request #{} from {}: {}",
+            if published.updated {
+                "updated"
+            } else {
+                "opened"
+            },
+            published.number,
+            published.branch,
+            published.url
+        ));
+        return ExitCode::SUCCESS;
+    }
+    if let Some(comment) = &run.comment {
+        printer.status(&format!("commented on the issue: {}", comment.html_url));
+    }
+    if let Some(error) = &run.publish_error {
+        printer.error(&format!(
+            "{error}; no pull request was opened and nothing was left behind (the diff is above and in the trajectory {})",
+            run.report.trajectory_path.display()
+        ));
+        return ExitCode::FAILURE;
+    }
+    if pr
+        && run.report.outcome.exit_reason == ExitReason::Submitted
+        && run.report.diff.trim().is_empty()
+    {
+        printer.error("the agent submitted without changing anything; no pull request was opened");
+        return ExitCode::FAILURE;
+    }
+    exit_code(&run.report, printer)
 }
 
 fn print_summary(report: &FixReport, printer: &Printer) {
