@@ -445,6 +445,8 @@ fn direct_members<'a>(index: &'a SymbolIndex, ty: DefRef<'a>) -> (Vec<DefRef<'a>
                     }
                 }
             }
+            // The type's own file first, then the other files in path order.
+            blocks[1..].sort_by_key(|b| !std::ptr::eq(b.file, ty.file));
         }
         Lang::Go => {
             let dir = ty.file.path.rsplit_once('/').map_or("", |(d, _)| d);

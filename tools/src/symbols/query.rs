@@ -58,15 +58,24 @@ pub fn is_test_path(path: &str) -> bool {
 /// The dotted module a file stands for: `pkg/sub/mod.py` → `pkg.sub.mod`,
 /// `pkg/__init__.py` → `pkg`, `src/lib.rs` → `src.lib`.
 pub fn module_name(path: &str) -> String {
-    let without_ext = match path.rfind('.') {
-        Some(dot) if !path[dot..].contains('/') => &path[..dot],
-        _ => path,
+    let (without_ext, ext) = match path.rfind('.') {
+        Some(dot) if !path[dot..].contains('/') => (&path[..dot], &path[dot + 1..]),
+        _ => (path, ""),
     };
-    let trimmed = without_ext
-        .strip_suffix("/__init__")
-        .or_else(|| without_ext.strip_suffix("/index"))
-        .or_else(|| without_ext.strip_suffix("/mod"))
-        .unwrap_or(without_ext);
+    // The file that stands for its directory: `__init__.py`, `mod.rs`, `index.js`.
+    let package_file = match ext {
+        "py" | "pyi" => "/__init__",
+        "rs" => "/mod",
+        "js" | "jsx" | "mjs" | "cjs" | "ts" | "tsx" | "mts" | "cts" => "/index",
+        _ => "",
+    };
+    let trimmed = if package_file.is_empty() {
+        without_ext
+    } else {
+        without_ext
+            .strip_suffix(package_file)
+            .unwrap_or(without_ext)
+    };
     trimmed.replace('/', ".")
 }
 
@@ -196,7 +205,7 @@ pub fn similar_names<'a>(
 ) -> Vec<String> {
     let q = query.to_lowercase();
     let max = (q.chars().count() / 3).clamp(1, 3);
-    let mut scored: BTreeMap<(usize, usize, String), ()> = BTreeMap::new();
+    let mut scored: BTreeMap<(usize, usize, usize, String), ()> = BTreeMap::new();
     let mut seen = HashSet::new();
     for cand in candidates {
         if cand == query || !seen.insert(cand) {
@@ -211,12 +220,14 @@ pub fn similar_names<'a>(
         } else {
             continue;
         };
-        scored.insert((score, cand.len(), cand.to_string()), ());
+        // Ties go to the candidate closer in case, then the shorter.
+        let exact_case = edit_distance(query, cand, max + 3);
+        scored.insert((score, exact_case, cand.len(), cand.to_string()), ());
         if scored.len() > limit * 4 {
             scored.pop_last();
         }
     }
-    scored.into_keys().take(limit).map(|k| k.2).collect()
+    scored.into_keys().take(limit).map(|k| k.3).collect()
 }
 
 /// Names of reportable definitions, for suggestions.
@@ -239,8 +250,9 @@ pub fn find_modules<'a>(index: &'a SymbolIndex, module: &str) -> Vec<&'a FileSym
         .filter(|f| {
             f.path == as_path
                 || ends_with_segment(&module_name(&f.path), module)
-                || Lang::from_path(std::path::Path::new(as_path)).is_none()
-                    && module_name(&f.path) == module_name(as_path)
+                || (as_path.contains('/')
+                    && Lang::from_path(std::path::Path::new(as_path)).is_none()
+                    && module_name(&f.path) == module_name(as_path))
         })
         .collect();
     found.sort_by_key(|f| {
@@ -264,6 +276,8 @@ mod tests {
         assert_eq!(module_name("pkg/__init__.py"), "pkg");
         assert_eq!(module_name("src/lib.rs"), "src.lib");
         assert_eq!(module_name("web/index.ts"), "web");
+        assert_eq!(module_name("src/mod.py"), "src.mod");
+        assert_eq!(module_name("src/net/mod.rs"), "src.net");
     }
 
     #[test]

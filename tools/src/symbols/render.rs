@@ -281,7 +281,7 @@ pub fn references(
         let def_lines: HashMap<u32, ()> = file
             .defs
             .iter()
-            .filter(|d| d.name == name)
+            .filter(|d| d.name == name && d.kind != SymbolKind::Import)
             .map(|d| (d.line, ()))
             .collect();
         let _ = writeln!(out, "{} ({})", file.path, lines.len());
