@@ -48,6 +48,7 @@ pub fn default_registry() -> ToolRegistry {
         .register(crate::testing::RunTests::new())
         .register(UpdatePlan)
         .register(Submit);
+    crate::symbols::register(&mut registry);
     registry
 }
 
