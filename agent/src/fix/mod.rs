@@ -210,6 +210,9 @@ pub async fn execute(
     let prompts = Prompts::load(config.prompts_dir.as_deref())?;
     let mut registry = agent_tools::builtin::default_registry();
     registry.register(agent_tools::clarify::AskClarification);
+    if let Some(command) = &config.test_command {
+        registry.register(agent_tools::testing::RunTests::with_command(command.clone()));
+    }
     let jail =
         PathJail::new(&root).with_context(|| format!("cannot resolve {}", root.display()))?;
     let baseline = workspace.snapshot()?;

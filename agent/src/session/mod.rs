@@ -16,7 +16,7 @@ use agent_tools::{Control, ToolContext, ToolError, ToolRegistry};
 
 use crate::config::{Price, ToolMode};
 use crate::model::text_actions::parse_action;
-use crate::model::{ChatRequest, Message, ModelClient, ModelError, Role, ToolCall, Usage};
+use crate::model::{ChatRequest, Message, ModelClient, ModelError, ToolCall, Usage};
 use crate::prompts::{PromptError, Prompts};
 use crate::trajectory::{Event, TrajectoryError, TrajectoryWriter};
 

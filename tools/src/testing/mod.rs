@@ -159,7 +159,13 @@ impl TypedTool for RunTests {
             runs.push(run.clone());
             run
         };
-        Ok(ToolOutput::text(render(&run, &output, timeout)))
+        let text = render(&run, &output, timeout);
+        // The structured run goes into the trajectory and the pull-request report.
+        let output = ToolOutput::text(text);
+        Ok(match serde_json::to_value(&run) {
+            Ok(data) => output.with_data(data),
+            Err(_) => output,
+        })
     }
 }
 
