@@ -2,6 +2,7 @@
 //! scripts, log parsers, grading and reports with the official harness's semantics (4.1.0),
 //! evaluation in fresh Docker containers, and metrics over samples.
 
+pub mod batch;
 pub mod context;
 pub mod dataset;
 pub mod error;

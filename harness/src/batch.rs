@@ -1,0 +1,416 @@
+//! What `agent bench run` needs from the harness (the agent session itself lives in `agent`):
+//! the output layout, an append-only predictions log that survives `kill -9`, the instances
+//! still to do on resume, and a per-instance workspace at `base_commit` with the environment
+//! image and the setup to run in the sandbox.
+//!
+//! Layout of `--output DIR`:
+//! - `predictions.jsonl` (one sample) or `samples/<k>/predictions.jsonl` (k = 0..K): SWE-bench
+//!   predictions, one line per finished instance, fsynced; extra keys `cost_usd` and `sample`
+//!   are ignored by SWE-bench loaders.
+//! - `trajectories/<instance_id>.traj.json` (or `.../<instance_id>.s<k>.traj.json`).
+//! - `workspaces/<instance_id>[.s<k>]/`: the repository the agent edits.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::File;
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::context::BenchContext;
+use crate::dataset::{Dataset, Instance};
+use crate::error::{HarnessError, IoContext, Result};
+use crate::specs::ResolvedSpec;
+
+/// Paths under `--output DIR`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunLayout {
+    pub root: PathBuf,
+    /// K in `--samples K` (1 = the plain SWE-bench layout).
+    pub samples: usize,
+}
+
+impl RunLayout {
+    pub fn new(root: impl Into<PathBuf>, samples: usize) -> Self {
+        Self {
+            root: root.into(),
+            samples: samples.max(1),
+        }
+    }
+
+    pub fn predictions_path(&self, sample: usize) -> PathBuf {
+        if self.samples == 1 {
+            self.root.join("predictions.jsonl")
+        } else {
+            self.root
+                .join("samples")
+                .join(sample.to_string())
+                .join("predictions.jsonl")
+        }
+    }
+
+    fn suffix(&self, sample: usize) -> String {
+        if self.samples == 1 {
+            String::new()
+        } else {
+            format!(".s{sample}")
+        }
+    }
+
+    pub fn trajectory_path(&self, instance_id: &str, sample: usize) -> PathBuf {
+        self.root
+            .join("trajectories")
+            .join(format!("{instance_id}{}.traj.json", self.suffix(sample)))
+    }
+
+    pub fn workspace_path(&self, instance_id: &str, sample: usize) -> PathBuf {
+        self.root
+            .join("workspaces")
+            .join(format!("{instance_id}{}", self.suffix(sample)))
+    }
+
+    /// (instance, sample) pairs without a prediction yet, in dataset order.
+    pub fn pending<'a>(&self, dataset: &'a Dataset) -> Result<Vec<(&'a Instance, usize)>> {
+        let mut pending = Vec::new();
+        let mut done = Vec::new();
+        for sample in 0..self.samples {
+            done.push(PredictionsLog::read_done(&self.predictions_path(sample))?);
+        }
+        for instance in &dataset.instances {
+            for (sample, done) in done.iter().enumerate() {
+                if !done.contains_key(&instance.instance_id) {
+                    pending.push((instance, sample));
+                }
+            }
+        }
+        Ok(pending)
+    }
+
+    /// Total `cost_usd` of the predictions already written (for `--max-cost-total` on resume).
+    pub fn cost_so_far(&self) -> Result<f64> {
+        let mut total = 0.0;
+        for sample in 0..self.samples {
+            total += PredictionsLog::read_done(&self.predictions_path(sample))?
+                .values()
+                .map(|line| line.cost_usd.unwrap_or(0.0))
+                .sum::<f64>();
+        }
+        Ok(total)
+    }
+}
+
+/// One line of a predictions file as `bench run` writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PredictionLine {
+    pub instance_id: String,
+    pub model_name_or_path: String,
+    pub model_patch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<usize>,
+}
+
+/// An append-only predictions file: each line is written whole and fsynced before
+/// [`PredictionsLog::append`] returns. A line cut short by a crash is removed on open.
+pub struct PredictionsLog {
+    file: File,
+    path: PathBuf,
+}
+
+impl PredictionsLog {
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(path)
+            .context(|| format!("cannot open {}", path.display()))?;
+        let text = std::fs::read(path).context(|| format!("cannot read {}", path.display()))?;
+        let complete = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        if complete < text.len() {
+            // The tail after the last newline is a line a crash cut short: it was never
+            // acknowledged, so its instance is still pending.
+            file.set_len(complete as u64)
+                .context(|| format!("cannot truncate {}", path.display()))?;
+            file.seek(SeekFrom::End(0))
+                .context(|| format!("cannot seek {}", path.display()))?;
+            file.sync_all()
+                .context(|| format!("cannot sync {}", path.display()))?;
+        }
+        Ok(Self {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Appends one line and fsyncs it.
+    pub fn append(&mut self, line: &PredictionLine) -> Result<()> {
+        let mut text = serde_json::to_string(line)
+            .map_err(|e| HarnessError::Invalid(format!("cannot encode a prediction: {e}")))?;
+        text.push('\n');
+        self.file
+            .write_all(text.as_bytes())
+            .and_then(|_| self.file.sync_data())
+            .context(|| format!("cannot append to {}", self.path.display()))
+    }
+
+    /// The complete lines of `path` by instance id (missing file: none). A later line for the
+    /// same id replaces an earlier one, as when SWE-bench loads the file.
+    pub fn read_done(path: &Path) -> Result<BTreeMap<String, PredictionLine>> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+            Err(e) => {
+                return Err(HarnessError::io(
+                    format!("cannot read {}", path.display()),
+                    e,
+                ));
+            }
+        };
+        let mut done = BTreeMap::new();
+        let complete = text.rfind('\n').map_or("", |i| &text[..=i]);
+        for (index, line) in complete.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let parsed: PredictionLine =
+                serde_json::from_str(line).map_err(|e| HarnessError::Row {
+                    path: path.to_path_buf(),
+                    row: index + 1,
+                    field: "(line)".into(),
+                    message: format!("not a prediction: {e}"),
+                })?;
+            done.insert(parsed.instance_id.clone(), parsed);
+        }
+        Ok(done)
+    }
+}
+
+/// A workspace for the agent: the repository at `base_commit` on the host, the image its
+/// sandbox runs, and the setup to run in the sandbox (in the workspace) before the agent starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workspace {
+    pub path: PathBuf,
+    pub base_commit: String,
+    /// The environment image of the instance's (repo, version): Python and dependencies.
+    pub image: String,
+    /// Bash, run in the sandbox's workspace directory: pre-install, install, then the setup
+    /// commit, so that the final diff (against HEAD) holds only the agent's changes.
+    pub setup_script: String,
+}
+
+/// Makes `layout.workspace_path(instance, sample)` afresh: a copy of the cached checkout at
+/// `base_commit` (nothing after it in its history), and builds the environment image.
+pub async fn prepare_workspace(
+    ctx: &BenchContext,
+    instance: &Instance,
+    layout: &RunLayout,
+    sample: usize,
+) -> Result<Workspace> {
+    let spec = ctx.spec(instance)?;
+    let image = ctx.env_image(instance).await?;
+    let checkout = ctx.checkout(instance).await?;
+    let dest = layout.workspace_path(&instance.instance_id, sample);
+    if dest.exists() {
+        std::fs::remove_dir_all(&dest)
+            .context(|| format!("cannot remove the old workspace {}", dest.display()))?;
+    }
+    let (from, to) = (checkout.clone(), dest.clone());
+    tokio::task::spawn_blocking(move || copy_dir(&from, &to))
+        .await
+        .map_err(|e| HarnessError::Invalid(format!("copy task failed: {e}")))??;
+    Ok(Workspace {
+        path: dest,
+        base_commit: instance.base_commit.clone(),
+        image,
+        setup_script: workspace_setup_script(&spec),
+    })
+}
+
+/// The instance setup for a sandbox whose workspace is the current directory.
+pub fn workspace_setup_script(spec: &ResolvedSpec<'_>) -> String {
+    let mut lines = vec!["set -euxo pipefail".to_string()];
+    lines.extend(spec.spec.pre_install.iter().cloned());
+    if let Some(install) = &spec.spec.install {
+        lines.push(install.clone());
+    }
+    lines.push(
+        "git -c user.email=setup@swebench.config -c user.name=SWE-bench commit --allow-empty -qam SWE-bench"
+            .to_string(),
+    );
+    let mut script = lines.join("\n");
+    script.push('\n');
+    script
+}
+
+/// Recursive copy keeping symlinks as links and the executable bit.
+pub fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).context(|| format!("cannot create {}", to.display()))?;
+    let entries = std::fs::read_dir(from).context(|| format!("cannot read {}", from.display()))?;
+    for entry in entries {
+        let entry = entry.context(|| format!("cannot read {}", from.display()))?;
+        let source = entry.path();
+        let target = to.join(entry.file_name());
+        let kind = entry
+            .file_type()
+            .context(|| format!("cannot stat {}", source.display()))?;
+        if kind.is_dir() {
+            copy_dir(&source, &target)?;
+        } else if kind.is_symlink() {
+            let link = std::fs::read_link(&source)
+                .context(|| format!("cannot read link {}", source.display()))?;
+            std::os::unix::fs::symlink(&link, &target)
+                .context(|| format!("cannot create link {}", target.display()))?;
+        } else {
+            std::fs::copy(&source, &target)
+                .context(|| format!("cannot copy {}", source.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Ids seen twice across the files of a run (should be none: each instance is done once).
+pub fn duplicate_ids(layout: &RunLayout) -> Result<Vec<String>> {
+    let mut duplicates = Vec::new();
+    for sample in 0..layout.samples {
+        let path = layout.predictions_path(sample);
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let mut seen = HashSet::new();
+        for line in text.lines() {
+            if let Ok(p) = serde_json::from_str::<PredictionLine>(line)
+                && !seen.insert(p.instance_id.clone())
+            {
+                duplicates.push(p.instance_id);
+            }
+        }
+    }
+    Ok(duplicates)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(id: &str, cost: f64) -> PredictionLine {
+        PredictionLine {
+            instance_id: id.into(),
+            model_name_or_path: "m".into(),
+            model_patch: Some(format!("diff for {id}\n")),
+            cost_usd: Some(cost),
+            sample: None,
+        }
+    }
+
+    fn dataset(dir: &Path, ids: &[&str]) -> Dataset {
+        let path = dir.join("d.jsonl");
+        let text: String = ids
+            .iter()
+            .map(|id| {
+                format!(
+                    "{}\n",
+                    serde_json::json!({"instance_id": id, "repo": "o/r", "base_commit": "a",
+                        "version": "1", "test_patch": ""})
+                )
+            })
+            .collect();
+        std::fs::write(&path, text).unwrap();
+        Dataset::load(&path).unwrap()
+    }
+
+    #[test]
+    fn a_line_cut_by_a_crash_is_dropped_and_redone() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = RunLayout::new(dir.path(), 1);
+        let ds = dataset(dir.path(), &["a-1", "a-2", "a-3"]);
+        let path = layout.predictions_path(0);
+        {
+            let mut log = PredictionsLog::open(&path).unwrap();
+            log.append(&line("a-1", 0.5)).unwrap();
+        }
+        // kill -9 in the middle of writing a-2's line.
+        let mut partial = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        partial
+            .write_all(b"{\"instance_id\":\"a-2\",\"model_na")
+            .unwrap();
+        drop(partial);
+        let pending: Vec<&str> = layout
+            .pending(&ds)
+            .unwrap()
+            .iter()
+            .map(|(i, _)| i.instance_id.as_str())
+            .collect();
+        assert_eq!(pending, vec!["a-2", "a-3"]);
+        let mut log = PredictionsLog::open(&path).unwrap();
+        log.append(&line("a-2", 0.25)).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 2);
+        assert!(
+            text.lines()
+                .all(|l| serde_json::from_str::<PredictionLine>(l).is_ok())
+        );
+        assert!((layout.cost_so_far().unwrap() - 0.75).abs() < 1e-12);
+        assert!(duplicate_ids(&layout).unwrap().is_empty());
+        // The file is a valid SWE-bench predictions file.
+        let preds = crate::Predictions::load(path.to_str().unwrap(), &ds).unwrap();
+        assert_eq!(preds.len(), 2);
+    }
+
+    #[test]
+    fn samples_have_their_own_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = RunLayout::new(dir.path(), 3);
+        let ds = dataset(dir.path(), &["a-1", "a-2"]);
+        let mut log = PredictionsLog::open(&layout.predictions_path(1)).unwrap();
+        log.append(&line("a-2", 1.0)).unwrap();
+        assert_eq!(layout.pending(&ds).unwrap().len(), 5);
+        assert!(
+            layout
+                .predictions_path(2)
+                .ends_with("samples/2/predictions.jsonl")
+        );
+        assert!(
+            layout
+                .trajectory_path("a-1", 2)
+                .ends_with("trajectories/a-1.s2.traj.json")
+        );
+        assert!(
+            RunLayout::new(dir.path(), 1)
+                .trajectory_path("a-1", 0)
+                .ends_with("trajectories/a-1.traj.json")
+        );
+    }
+
+    #[test]
+    fn copy_keeps_links_and_modes() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        std::fs::create_dir_all(src.join("sub")).unwrap();
+        std::fs::write(src.join("sub/run.sh"), "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(
+            src.join("sub/run.sh"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("sub/run.sh", src.join("link")).unwrap();
+        copy_dir(&src, &dir.path().join("dst")).unwrap();
+        let mode = std::fs::metadata(dir.path().join("dst/sub/run.sh"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o111, 0o111);
+        assert_eq!(
+            std::fs::read_link(dir.path().join("dst/link")).unwrap(),
+            Path::new("sub/run.sh")
+        );
+    }
+}
