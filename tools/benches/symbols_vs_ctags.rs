@@ -216,6 +216,9 @@ fn main() {
     if std::env::args().any(|a| a == "--verify") {
         verify_skipping(&tree);
     }
+    if std::env::args().any(|a| a == "--breakdown") {
+        breakdown(&tree);
+    }
 }
 
 /// A Python file of about 1000 lines outside the tests.
@@ -266,5 +269,41 @@ fn verify_skipping(tree: &Path) {
     );
     for path in differing.iter().take(10) {
         println!("  differs: {path}");
+    }
+}
+
+/// Single-thread extraction time per language (files read beforehand), to see where time goes.
+fn breakdown(tree: &Path) {
+    let index = SymbolIndex::open(tree, None).unwrap();
+    let sources: Vec<(Lang, String, String)> = index
+        .files()
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(tree.join(&f.path)).unwrap_or_default();
+            (f.lang, f.path.clone(), text)
+        })
+        .collect();
+    let mut per_lang: std::collections::BTreeMap<&str, (usize, usize, Duration)> =
+        std::collections::BTreeMap::new();
+    for (lang, path, text) in &sources {
+        let cpu = cpu_time();
+        let start = Instant::now();
+        for _ in 0..3 {
+            std::hint::black_box(extract_with(*lang, path, text, true));
+        }
+        let elapsed = start.elapsed() / 3;
+        let _ = cpu;
+        let entry = per_lang.entry(lang.name()).or_default();
+        entry.0 += 1;
+        entry.1 += text.len();
+        entry.2 += elapsed;
+    }
+    println!("breakdown (single thread, files in memory, mean of 3):");
+    for (lang, (files, bytes, time)) in per_lang {
+        println!(
+            "  {lang:<12} {files:>5} files {:>6.1} MiB  {}",
+            bytes as f64 / 1048576.0,
+            ms(time)
+        );
     }
 }

@@ -129,23 +129,52 @@ pub struct RefTable {
 
 impl RefTable {
     /// Builds the table from `(name, line)` pairs in any order, with duplicates.
-    pub fn from_pairs(mut pairs: Vec<(&str, u32)>) -> Self {
-        pairs.sort_unstable();
-        pairs.dedup();
-        let mut table = RefTable::default();
-        let mut current: Option<&str> = None;
+    pub fn from_pairs(pairs: Vec<(&str, u32)>) -> Self {
+        // Intern the names, sort the few distinct ones, then sort (name rank, line) as plain
+        // integers: much cheaper than sorting the pairs by string.
+        let mut ids: std::collections::HashMap<&str, u32> =
+            std::collections::HashMap::with_capacity(pairs.len() / 4 + 1);
+        let mut names: Vec<&str> = Vec::new();
+        let mut keyed: Vec<(u32, u32)> = Vec::with_capacity(pairs.len());
         for (name, line) in pairs {
-            if current != Some(name) {
-                if current.is_some() {
-                    table.line_ends.push(table.lines.len() as u32);
-                }
-                table.names.push_str(name);
-                table.name_ends.push(table.names.len() as u32);
-                current = Some(name);
-            }
-            table.lines.push(line);
+            let id = *ids.entry(name).or_insert_with(|| {
+                names.push(name);
+                (names.len() - 1) as u32
+            });
+            keyed.push((id, line));
         }
-        if current.is_some() {
+        let mut order: Vec<u32> = (0..names.len() as u32).collect();
+        order.sort_unstable_by_key(|&id| names[id as usize]);
+        let mut rank = vec![0u32; names.len()];
+        for (r, &id) in order.iter().enumerate() {
+            rank[id as usize] = r as u32;
+        }
+        let mut packed: Vec<u64> = keyed
+            .into_iter()
+            .map(|(id, line)| (u64::from(rank[id as usize]) << 32) | u64::from(line))
+            .collect();
+        packed.sort_unstable();
+        packed.dedup();
+        let mut table = RefTable {
+            names: String::with_capacity(names.iter().map(|n| n.len()).sum()),
+            name_ends: Vec::with_capacity(names.len()),
+            line_ends: Vec::with_capacity(names.len()),
+            lines: Vec::with_capacity(packed.len()),
+        };
+        for &id in &order {
+            table.names.push_str(names[id as usize]);
+            table.name_ends.push(table.names.len() as u32);
+        }
+        let mut current = 0u32;
+        for key in packed {
+            let r = (key >> 32) as u32;
+            while current < r {
+                table.line_ends.push(table.lines.len() as u32);
+                current += 1;
+            }
+            table.lines.push(key as u32);
+        }
+        while (table.line_ends.len()) < names.len() {
             table.line_ends.push(table.lines.len() as u32);
         }
         table

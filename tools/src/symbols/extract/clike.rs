@@ -12,10 +12,24 @@ pub(crate) fn extract(lang: Lang, source: &str) -> (Vec<Definition>, RefTable) {
         return (Vec::new(), RefTable::default());
     };
     let (defs, refs) = match lang {
-        Lang::Rust => walk_tree(&tree, source, true, rust),
-        Lang::Go => walk_tree(&tree, source, true, go),
-        Lang::Java => walk_tree(&tree, source, true, java),
-        Lang::JavaScript | Lang::TypeScript | Lang::Tsx => walk_tree(&tree, source, true, js),
+        Lang::Rust => walk_tree(&tree, source, true, |w, n| {
+            rust(w, n);
+            true
+        }),
+        Lang::Go => walk_tree(&tree, source, true, |w, n| {
+            go(w, n);
+            true
+        }),
+        Lang::Java => walk_tree(&tree, source, true, |w, n| {
+            java(w, n);
+            true
+        }),
+        Lang::JavaScript | Lang::TypeScript | Lang::Tsx => {
+            walk_tree(&tree, source, true, |w, n| {
+                js(w, n);
+                true
+            })
+        }
         Lang::Python => return (Vec::new(), RefTable::default()),
     };
     (defs, super::ref_table(refs))
@@ -93,7 +107,7 @@ fn type_name<'s>(w: &Walker<'s>, node: Node<'_>) -> &'s str {
     w.text(node)
 }
 
-fn rust(w: &mut Walker<'_>, node: Node<'_>, _depth: usize) {
+fn rust(w: &mut Walker<'_>, node: Node<'_>) {
     let enclosing = w.enclosing().map(|e| e.1);
     match node.kind() {
         "function_item" | "function_signature_item" => {
@@ -161,7 +175,7 @@ fn rust(w: &mut Walker<'_>, node: Node<'_>, _depth: usize) {
     }
 }
 
-fn go(w: &mut Walker<'_>, node: Node<'_>, _depth: usize) {
+fn go(w: &mut Walker<'_>, node: Node<'_>) {
     let enclosing = w.enclosing().map(|e| e.1);
     match node.kind() {
         "function_declaration" => add_scoped(w, node, SymbolKind::Function, Vec::new()),
@@ -268,7 +282,7 @@ fn go(w: &mut Walker<'_>, node: Node<'_>, _depth: usize) {
     }
 }
 
-fn java(w: &mut Walker<'_>, node: Node<'_>, _depth: usize) {
+fn java(w: &mut Walker<'_>, node: Node<'_>) {
     match node.kind() {
         "class_declaration" | "record_declaration" | "enum_declaration" => {
             let kind = if node.kind() == "enum_declaration" {
@@ -373,7 +387,7 @@ fn record_components(w: &mut Walker<'_>, record: Node<'_>) {
     }
 }
 
-fn js(w: &mut Walker<'_>, node: Node<'_>, _depth: usize) {
+fn js(w: &mut Walker<'_>, node: Node<'_>) {
     let enclosing = w.enclosing().map(|e| e.1);
     match node.kind() {
         "class_declaration" | "abstract_class_declaration" | "class" => {

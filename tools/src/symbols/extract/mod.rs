@@ -48,7 +48,7 @@ pub(crate) fn walk_tree<'s>(
     tree: &Tree,
     source: &'s str,
     collect_refs: bool,
-    mut on_node: impl FnMut(&mut Walker<'s>, Node<'_>, usize),
+    mut on_node: impl FnMut(&mut Walker<'s>, Node<'_>) -> bool,
 ) -> (Vec<Definition>, Vec<(&'s str, u32)>) {
     let mut walker = Walker {
         src: source,
@@ -57,7 +57,6 @@ pub(crate) fn walk_tree<'s>(
         refs: Vec::new(),
     };
     let mut cursor = tree.walk();
-    let mut depth = 0usize;
     loop {
         let node = cursor.node();
         while walker
@@ -67,6 +66,7 @@ pub(crate) fn walk_tree<'s>(
         {
             walker.frames.pop();
         }
+        let mut descend = true;
         if node.is_named() {
             if node.child_count() == 0 {
                 if collect_refs
@@ -78,11 +78,10 @@ pub(crate) fn walk_tree<'s>(
                         .push((text, node.start_position().row as u32 + 1));
                 }
             } else {
-                on_node(&mut walker, node, depth);
+                descend = on_node(&mut walker, node);
             }
         }
-        if cursor.goto_first_child() {
-            depth += 1;
+        if descend && cursor.goto_first_child() {
             continue;
         }
         loop {
@@ -93,7 +92,6 @@ pub(crate) fn walk_tree<'s>(
                 let Walker { defs, refs, .. } = walker;
                 return (defs, refs);
             }
-            depth -= 1;
         }
     }
 }
@@ -192,7 +190,7 @@ impl<'s> Walker<'s> {
     pub fn header(&self, node: Node<'_>, body: Option<Node<'_>>) -> String {
         let end = body.map_or(node.end_byte(), |b| b.start_byte());
         let text = self.src.get(node.start_byte()..end).unwrap_or("");
-        let mut sig = collapse_whitespace(text, MAX_SIGNATURE);
+        let mut sig = tidy_brackets(collapse_whitespace(text, MAX_SIGNATURE));
         while sig.ends_with(['{', ':', '=', ';', ' ']) && !sig.ends_with("=>") {
             sig.pop();
         }
@@ -293,6 +291,19 @@ pub(crate) fn collapse_whitespace(text: &str, max_chars: usize) -> String {
     out
 }
 
+/// Undoes what joining a multi-line parameter list leaves: `f( a, b, )` → `f(a, b)`.
+fn tidy_brackets(sig: String) -> String {
+    if !sig.contains(['(', '[']) {
+        return sig;
+    }
+    sig.replace(", )", ")")
+        .replace(", ]", "]")
+        .replace("( ", "(")
+        .replace("[ ", "[")
+        .replace(" )", ")")
+        .replace(" ]", "]")
+}
+
 /// Python-style name conventions: `MAX_SIZE` is a constant.
 pub(crate) fn is_upper_case(name: &str) -> bool {
     name.chars().any(|c| c.is_ascii_uppercase()) && !name.chars().any(|c| c.is_lowercase())
@@ -323,6 +334,17 @@ mod tests {
             "def f(a, b)"
         );
         assert_eq!(collapse_whitespace("abcdef", 3), "abc…");
+    }
+
+    #[test]
+    fn multi_line_parameters_are_tidied() {
+        assert_eq!(
+            tidy_brackets(collapse_whitespace(
+                "def save(\n    self,\n    x=(1,),\n)",
+                100
+            )),
+            "def save(self, x=(1,))"
+        );
     }
 
     #[test]

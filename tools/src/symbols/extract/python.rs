@@ -45,7 +45,7 @@ pub(crate) fn extract(source: &str, skip_bodies: bool) -> (Vec<Definition>, RefT
         .collect();
     header_ends.sort_unstable();
     let docs = docstrings(source, &scan.lines);
-    let (mut defs, _) = walk_tree(&tree, source, false, |w, node, _| on_node(w, node, &docs));
+    let (mut defs, _) = walk_tree(&tree, source, false, |w, node| on_node(w, node, &docs));
     for def in &mut defs {
         if matches!(
             def.kind,
@@ -348,7 +348,39 @@ fn complement(elided: &[(usize, usize)], scan: &pyscan::Scan<'_>, len: usize) ->
     ranges
 }
 
-fn on_node(w: &mut Walker<'_>, node: Node<'_>, docs: &[(u32, String)]) {
+/// Statement-level nodes that can hold definitions; expressions are not descended into.
+fn holds_statements(kind: &str) -> bool {
+    matches!(
+        kind,
+        "module"
+            | "block"
+            | "class_definition"
+            | "function_definition"
+            | "decorated_definition"
+            | "expression_statement"
+            | "if_statement"
+            | "elif_clause"
+            | "else_clause"
+            | "for_statement"
+            | "while_statement"
+            | "try_statement"
+            | "except_clause"
+            | "except_group_clause"
+            | "finally_clause"
+            | "with_statement"
+            | "match_statement"
+            | "case_clause"
+            | "ERROR"
+    )
+}
+
+/// Visits one node; returns whether to descend into it.
+fn on_node(w: &mut Walker<'_>, node: Node<'_>, docs: &[(u32, String)]) -> bool {
+    visit(w, node, docs);
+    holds_statements(node.kind())
+}
+
+fn visit(w: &mut Walker<'_>, node: Node<'_>, docs: &[(u32, String)]) {
     let doc_of = |node: Node<'_>| {
         let row = node.start_position().row as u32;
         docs.binary_search_by_key(&row, |d| d.0)
@@ -602,7 +634,7 @@ mod tests {
         let tree = super::super::parse_or_log(Lang::Python, source).unwrap();
         let scan = pyscan::scan(source);
         let docs = docstrings(source, &scan.lines);
-        walk_tree(&tree, source, false, |w, n, _| on_node(w, n, &docs)).0
+        walk_tree(&tree, source, false, |w, n| on_node(w, n, &docs)).0
     }
 
     #[test]
