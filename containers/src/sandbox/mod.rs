@@ -172,26 +172,26 @@ impl DockerSandbox {
     }
 
     pub async fn create_with(docker: Docker, config: SandboxConfig) -> Result<Self> {
-        if let Err(err) = docker.inspect_image(&config.image).await {
-            return Err(match status_code(&err) {
-                Some(404) => ContainerError::ImageMissing(format!(
-                    "image `{}` does not exist in the engine; build it with `agent images build` \
-                     (or `agent images build --python X.Y`)",
-                    config.image
-                )),
-                _ => ContainerError::engine(format!("inspecting image {}", config.image), err),
-            });
-        }
         let user = resolve_user(&config)?;
         let name = cleanup::new_container_name();
         let body = container_body(&config, &user)?;
         let options = CreateContainerOptionsBuilder::new().name(&name).build();
-        let created = docker
-            .create_container(Some(options), body)
-            .await
-            .map_err(|e| {
-                ContainerError::engine(format!("creating a container from {}", config.image), e)
-            })?;
+        let created = match docker.create_container(Some(options), body).await {
+            Ok(created) => created,
+            Err(e) if status_code(&e) == Some(404) => {
+                return Err(ContainerError::ImageMissing(format!(
+                    "image `{}` does not exist in the engine; build it with `agent images build` \
+                     (or `agent images build --python X.Y`)",
+                    config.image
+                )));
+            }
+            Err(e) => {
+                return Err(ContainerError::engine(
+                    format!("creating a container from {}", config.image),
+                    e,
+                ));
+            }
+        };
         let id = created.id;
         cleanup::register(&id);
         let sandbox = Self {
@@ -210,24 +210,24 @@ impl DockerSandbox {
         Ok(sandbox)
     }
 
+    /// Attaches to the main process's stdin and starts the container, both at once: `cat`
+    /// blocks on its open stdin until the first attached client, ours, goes away.
     async fn attach_and_start(&self) -> Result<()> {
         let options = AttachContainerOptionsBuilder::new()
             .stdin(true)
             .stream(true)
             .build();
-        let attached = self
-            .docker
-            .attach_container(&self.id, Some(options))
-            .await
-            .map_err(|e| ContainerError::engine("attaching to the sandbox's stdin", e))?;
+        let (attached, started) = tokio::join!(
+            self.docker.attach_container(&self.id, Some(options)),
+            self.docker.start_container(&self.id, None)
+        );
+        let attached =
+            attached.map_err(|e| ContainerError::engine("attaching to the sandbox's stdin", e))?;
         *lock(&self.keepalive) = Some(Keepalive {
             _input: attached.input,
             _output: attached.output,
         });
-        self.docker
-            .start_container(&self.id, None)
-            .await
-            .map_err(|e| ContainerError::engine(format!("starting container {}", self.name), e))
+        started.map_err(|e| ContainerError::engine(format!("starting container {}", self.name), e))
     }
 
     pub fn id(&self) -> &str {
@@ -257,9 +257,19 @@ impl DockerSandbox {
             return Ok(());
         }
         cleanup::unregister(&self.id);
-        let result = force_remove(&self.docker, &self.id).await;
-        lock(&self.keepalive).take();
-        result
+        // Closing the main process's stdin ends the container like `docker run --rm` ends:
+        // the process exits and the engine removes it. Forced removal is the fallback.
+        let had_keepalive = lock(&self.keepalive).take().is_some();
+        if had_keepalive {
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while std::time::Instant::now() < until {
+                match self.docker.inspect_container(&self.id, None).await {
+                    Err(e) if status_code(&e) == Some(404) => return Ok(()),
+                    _ => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+                }
+            }
+        }
+        force_remove(&self.docker, &self.id).await
     }
 
     /// Whether the container still exists and runs.
