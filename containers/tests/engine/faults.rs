@@ -178,6 +178,9 @@ async fn prune_removes_orphans_and_keeps_live_sandboxes() {
 #[tokio::test]
 #[ignore = "helper: run in a child process by killed_process_leaves_no_container"]
 async fn child_holds_a_sandbox() {
+    if std::env::var_os("AGENT_TEST_SIGNAL_CLEANUP").is_some() {
+        cleanup::spawn_signal_cleanup();
+    }
     let sandbox = sandbox(|c| c.run_id("kill-test")).await;
     println!("READY {}", sandbox.id());
     tokio::time::sleep(Duration::from_secs(300)).await;
@@ -189,7 +192,7 @@ async fn child_holds_a_sandbox() {
 async fn killed_process_leaves_no_container() {
     use std::io::BufRead;
     env_image().await;
-    for signal in ["INT", "KILL"] {
+    for (signal, handler) in [("INT", false), ("KILL", false), ("INT", true)] {
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
             .args([
                 "--ignored",
@@ -197,6 +200,8 @@ async fn killed_process_leaves_no_container() {
                 "faults::child_holds_a_sandbox",
                 "--nocapture",
             ])
+            .env_remove("AGENT_TEST_SIGNAL_CLEANUP")
+            .envs(handler.then_some(("AGENT_TEST_SIGNAL_CLEANUP", "1")))
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -218,7 +223,15 @@ async fn killed_process_leaves_no_container() {
             .args([format!("-{signal}"), child.id().to_string()])
             .status()
             .unwrap();
-        child.wait().unwrap();
+        let status = child.wait().unwrap();
+        if handler {
+            // The handler removed the container before exiting with 128 + SIGINT.
+            assert_eq!(status.code(), Some(130));
+            assert!(
+                docker.inspect_container(&id, None).await.is_err(),
+                "{id} left by the handler"
+            );
+        }
         assert!(
             gone_within(&id, 20).await,
             "SIG{signal}: container {id} outlived its process"
