@@ -675,18 +675,19 @@ fn the_progress_comment_is_created_once_then_edited() {
     let s = setup();
     let out = github_command(&s, &["progress", "--issue", "7", "--state", "started"]);
     assert!(out.status.success(), "{}", text(&out).1);
-    let out = github_command(
-        &s,
-        &[
-            "progress",
-            "--issue",
-            "7",
-            "--state",
-            "failed",
-            "--message",
-            "The build broke.",
-        ],
-    );
+    let fallback = [
+        "progress",
+        "--issue",
+        "7",
+        "--state",
+        "failed",
+        "--if-unfinished",
+        "--message",
+    ];
+    let out = github_command(&s, &[&fallback[..], &["The build broke."]].concat());
+    assert!(out.status.success(), "{}", text(&out).1);
+    // A final comment is not overwritten by the crash fallback.
+    let out = github_command(&s, &[&fallback[..], &["Overwritten!"]].concat());
     assert!(out.status.success(), "{}", text(&out).1);
     let progress: Vec<_> = s
         .fake
@@ -695,10 +696,12 @@ fn the_progress_comment_is_created_once_then_edited() {
         .filter(|c| c.body.contains("agent:progress"))
         .collect();
     assert_eq!(progress.len(), 1);
+    let body = &progress[0].body;
     assert!(
-        progress[0].body.contains("stopped without a fix")
-            && progress[0].body.contains("The build broke.")
+        body.contains("stopped without a fix") && body.contains("The build broke."),
+        "{body}"
     );
+    assert!(!body.contains("Overwritten!"), "{body}");
     let methods: Vec<String> = s.fake.writes().iter().map(|r| r.method.clone()).collect();
     assert_eq!(methods, ["POST", "PATCH"]);
 }

@@ -386,16 +386,20 @@ impl GitHubApi {
         Ok(raw.into())
     }
 
-    /// Creates the issue's progress comment, or edits the existing one: one per issue.
-    pub async fn upsert_progress(&self, number: u64, body: &str) -> Result<Posted> {
-        let body = format!("{PROGRESS_MARKER}\n{body}");
-        let existing = self
+    /// The issue's progress comment (the latest, should there be several).
+    pub async fn progress_comment(&self, number: u64) -> Result<Option<Comment>> {
+        Ok(self
             .comments(number)
             .await?
             .into_iter()
             .rev()
-            .find(|c| c.body.contains(PROGRESS_MARKER));
-        match existing {
+            .find(|c| c.body.contains(PROGRESS_MARKER)))
+    }
+
+    /// Creates the issue's progress comment, or edits the existing one: one per issue.
+    pub async fn upsert_progress(&self, number: u64, body: &str) -> Result<Posted> {
+        let body = format!("{PROGRESS_MARKER}\n{body}");
+        match self.progress_comment(number).await? {
             Some(comment) => self.update_comment(comment.id, &body).await,
             None => self.create_comment(number, &body).await,
         }

@@ -79,6 +79,10 @@ pub struct ProgressArgs {
     /// Extra text for the comment.
     #[arg(long, default_value = "")]
     pub message: String,
+    /// Only when the comment still says the agent is at work: a fallback after a crash that
+    /// must not overwrite what a finished run wrote.
+    #[arg(long)]
+    pub if_unfinished: bool,
     #[arg(long, default_value = ".")]
     pub repo: PathBuf,
     #[command(flatten)]
@@ -150,6 +154,13 @@ async fn progress(args: ProgressArgs, printer: &Printer) -> Result<ExitCode> {
         ProgressState::Succeeded => "succeeded",
         ProgressState::Failed => "failed",
     };
+    if args.if_unfinished {
+        let current = api.progress_comment(args.issue).await?;
+        if !current.is_some_and(|c| report::progress_is_unfinished(&c.body)) {
+            printer.status("the progress comment is already final (or absent); left as it is");
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
     let run_url = report::actions_run_url();
     let text = report::progress_text(state, &args.message, run_url.as_deref());
     let posted = api.upsert_progress(args.issue, &text).await?;

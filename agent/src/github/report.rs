@@ -407,11 +407,18 @@ pub fn questions_comment(issue: &Issue, questions: &str) -> String {
     ))
 }
 
+const UNFINISHED: &str = "⏳";
+
+/// Whether a progress comment still says the agent is at work.
+pub fn progress_is_unfinished(body: &str) -> bool {
+    body.contains(UNFINISHED)
+}
+
 /// The progress comment's text for one state of a run.
 pub fn progress_text(state: &str, detail: &str, run_url: Option<&str>) -> String {
     let mut text = match state {
-        "started" => "⏳ The agent has started working on this issue.".to_string(),
-        "working" => "⏳ The agent is working on this issue.".to_string(),
+        "started" => format!("{UNFINISHED} The agent has started working on this issue."),
+        "working" => format!("{UNFINISHED} The agent is working on this issue."),
         "succeeded" => "✅ The agent finished.".to_string(),
         "clarification" => "❓ The agent needs more information.".to_string(),
         _ => "❌ The agent stopped without a fix.".to_string(),
