@@ -72,11 +72,12 @@ fn fixing_script(summary: &str) -> Vec<Reply> {
             "view_file",
             json!({"path": "stats/core.py"}),
         ),
+        Reply::tool("run_tests", json!({"command": STATS_TEST_COMMAND})),
         Reply::tool(
             "str_replace",
             json!({"path": "stats/core.py", "old_str": STATS_BUG, "new_str": STATS_FIX}),
         ),
-        Reply::tool("run", json!({"command": STATS_TEST_COMMAND})),
+        Reply::tool("run_tests", json!({"command": STATS_TEST_COMMAND})),
         Reply::tool("submit", json!({"summary": summary})),
     ]
 }
@@ -231,8 +232,11 @@ fn a_fixed_issue_becomes_a_pull_request_and_a_rerun_updates_it() {
         SUMMARY,
         "1. Read stats/core.py",
         "### Tests",
-        "No test runs recorded",
-        "4000 prompt + 400 completion tokens",
+        "(before)",
+        "(after)",
+        "Failing before, not after:",
+        "test_mean_of_three",
+        "5000 prompt + 500 completion tokens",
         "`stats/core.py`",
         "Fixes #7",
     ] {
@@ -332,7 +336,7 @@ fn a_fixed_issue_becomes_a_pull_request_and_a_rerun_updates_it() {
 fn a_run_that_runs_out_of_steps_reports_on_the_issue_and_opens_nothing() {
     let s = setup();
     let model = ScriptedServer::start(fixing_script(SUMMARY)).unwrap();
-    let out = agent(&s, &model, &["--pr", "--max-steps", "2"]);
+    let out = agent(&s, &model, &["--pr", "--max-steps", "3"]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(3), "stderr: {stderr}");
     assert!(s.fake.pulls(REPO).is_empty());
@@ -348,7 +352,8 @@ fn a_run_that_runs_out_of_steps_reports_on_the_issue_and_opens_nothing() {
         "1. Read stats/core.py",
         "`view_file` `stats/core.py`",
         "`str_replace` `stats/core.py`",
-        "No test runs recorded",
+        "`run_tests`",
+        "Still failing in the last run",
         "The unfinished change",
         "Fixes #7",
     ] {
@@ -362,6 +367,43 @@ fn a_run_that_runs_out_of_steps_reports_on_the_issue_and_opens_nothing() {
     }
     // Its edit was undone in the checkout (the report keeps it).
     assert_checkout_untouched(&s);
+}
+
+#[test]
+fn a_failing_model_is_reported_on_the_issue() {
+    let s = setup();
+    // The script is empty: the endpoint answers 400 to the first request.
+    let model = ScriptedServer::start(vec![]).unwrap();
+    let out = agent(&s, &model, &["--pr", "--progress-comment"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    let comments = s.fake.comments(REPO, 7);
+    let report = comments
+        .iter()
+        .find(|c| c.body.contains("agent:report"))
+        .expect("a report");
+    assert!(
+        report.body.contains("the model endpoint failed") && report.body.contains("model_error"),
+        "{}",
+        report.body
+    );
+    let progress = comments
+        .iter()
+        .find(|c| c.body.contains("agent:progress"))
+        .expect("progress");
+    assert!(
+        progress.body.contains("stopped without a fix")
+            && progress.body.contains(&report_url(report)),
+        "{}",
+        progress.body
+    );
+    assert!(s.fake.pulls(REPO).is_empty());
+    assert_eq!(branch_in(&s.bare, BRANCH), None);
+    assert_checkout_untouched(&s);
+}
+
+fn report_url(comment: &agent_tests::fake_github::FakeComment) -> String {
+    format!("#issuecomment-{}", comment.id)
 }
 
 #[test]
