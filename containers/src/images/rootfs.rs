@@ -22,7 +22,33 @@ pub enum RootfsTool {
 
 impl RootfsTool {
     /// mmdebstrap when installed (faster, writes the tarball itself), else debootstrap.
+    /// `AGENT_ROOTFS_TOOL=debootstrap` (or `mmdebstrap`) picks one.
     pub fn detect() -> Result<Self> {
+        match std::env::var("AGENT_ROOTFS_TOOL").as_deref() {
+            Ok("debootstrap") => {
+                return find_program("debootstrap")
+                    .map(RootfsTool::Debootstrap)
+                    .ok_or_else(|| {
+                        ContainerError::Build(
+                            "AGENT_ROOTFS_TOOL=debootstrap but debootstrap is not installed \
+                         (apt-get install -y debootstrap)"
+                                .into(),
+                        )
+                    });
+            }
+            Ok("mmdebstrap") => {
+                return find_program("mmdebstrap")
+                    .map(RootfsTool::Mmdebstrap)
+                    .ok_or_else(|| {
+                        ContainerError::Build(
+                            "AGENT_ROOTFS_TOOL=mmdebstrap but mmdebstrap is not installed \
+                         (apt-get install -y mmdebstrap)"
+                                .into(),
+                        )
+                    });
+            }
+            _ => {}
+        }
         if let Some(path) = find_program("mmdebstrap") {
             return Ok(RootfsTool::Mmdebstrap(path));
         }
