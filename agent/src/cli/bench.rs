@@ -33,6 +33,8 @@ pub enum BenchCommand {
     Eval(EvalArgs),
     /// Run the tests before and after each gold patch; check or write FAIL_TO_PASS/PASS_TO_PASS.
     Validate(ValidateArgs),
+    /// Run the agent over a dataset, in parallel and resumably, writing SWE-bench predictions.
+    Run(Box<super::bench_run::BenchRunArgs>),
 }
 
 /// What `eval` and `validate` share.
@@ -57,9 +59,9 @@ pub struct CommonArgs {
     /// Seconds for each instance's eval script; a timeout makes the instance an error.
     #[arg(long, default_value_t = 1800)]
     pub timeout: u64,
-    /// Where instance setup happens: `image` (a cached image layer per instance) or
-    /// `container` (in each fresh container).
-    #[arg(long, default_value = "image")]
+    /// Where instance setup happens: `image` (a cached image layer per instance),
+    /// `container` (in each fresh container), or `auto` (image when the spec installs).
+    #[arg(long, default_value = "auto")]
     pub setup: SetupMode,
     /// Directory under which `logs/` is written.
     #[arg(long, default_value = ".")]
@@ -99,11 +101,12 @@ pub async fn run(args: BenchArgs, printer: &Printer) -> Result<ExitCode> {
     match args.command {
         BenchCommand::Eval(args) => eval(args, printer).await,
         BenchCommand::Validate(args) => validate_cmd(args, printer).await,
+        BenchCommand::Run(args) => super::bench_run::run(*args, printer).await,
     }
 }
 
 /// The dataset file and the repository source, resolving `mini`.
-async fn dataset_and_repos(common: &CommonArgs) -> Result<(PathBuf, RepoSource)> {
+pub(super) async fn dataset_and_repos(common: &CommonArgs) -> Result<(PathBuf, RepoSource)> {
     if common.dataset == mini::MINI {
         let paths = mini::materialize(&mini::cache_root())
             .await
@@ -124,7 +127,7 @@ async fn dataset_and_repos(common: &CommonArgs) -> Result<(PathBuf, RepoSource)>
     Ok((PathBuf::from(&common.dataset), RepoSource::parse(repos)))
 }
 
-async fn context(common: &CommonArgs, repos: RepoSource) -> Result<BenchContext> {
+pub(super) async fn bench_context(common: &CommonArgs, repos: RepoSource) -> Result<BenchContext> {
     let specs = SpecTable::load(common.specs.as_deref())?;
     let mut options = ContextOptions::new(specs, repos);
     options.setup_mode = common.setup;
@@ -143,7 +146,7 @@ async fn eval(args: EvalArgs, printer: &Printer) -> Result<ExitCode> {
     let full = Dataset::load(&dataset_path)?;
     let predictions = Predictions::load(&args.predictions, &full)?;
     let dataset = full.select(&args.common.instances)?;
-    let ctx = context(&args.common, repos).await?;
+    let ctx = bench_context(&args.common, repos).await?;
     let options = EvalOptions {
         run_id: args.run_id.clone(),
         workers: args.common.workers,
@@ -173,7 +176,7 @@ async fn validate_cmd(args: ValidateArgs, printer: &Printer) -> Result<ExitCode>
     let (dataset_path, repos) = dataset_and_repos(&args.common).await?;
     let full = Dataset::load(&dataset_path)?;
     let dataset = full.select(&args.common.instances)?;
-    let ctx = context(&args.common, repos).await?;
+    let ctx = bench_context(&args.common, repos).await?;
     let options = ValidateOptions {
         run_id: args.run_id.clone(),
         workers: args.common.workers,

@@ -108,12 +108,27 @@ pub fn interrupt_flag(printer: Printer) -> tokio::sync::watch::Receiver<bool> {
 }
 
 /// The executor the model's commands run in, and the sandbox to remove afterwards.
-struct Runner {
-    executor: Arc<dyn Executor>,
-    sandbox: Option<Arc<DockerSandbox>>,
+pub struct Runner {
+    pub executor: Arc<dyn Executor>,
+    pub sandbox: Option<Arc<DockerSandbox>>,
 }
 
-async fn start_runner(config: &Config, root: &Path, printer: &Printer) -> Result<Runner> {
+impl Runner {
+    /// Removes the sandbox container, if any; a failure is reported, not fatal.
+    pub async fn stop(&self, printer: &Printer) {
+        if let Some(sandbox) = &self.sandbox
+            && let Err(e) = sandbox.remove().await
+        {
+            printer.warn(&format!(
+                "could not remove the sandbox container {}: {e}; run `agent containers prune`",
+                sandbox.name()
+            ));
+        }
+    }
+}
+
+/// Starts where the model's commands run, as the config says (Docker by default).
+pub async fn start_runner(config: &Config, root: &Path, printer: &Printer) -> Result<Runner> {
     match config.sandbox {
         SandboxKind::Local => {
             printer.warn(
@@ -189,17 +204,33 @@ impl EditGuard for TestProtector {
     }
 }
 
-/// Runs the agent on `workspace` and returns its report. Writes the trajectory as it goes.
+/// Runs the agent on `workspace` in a sandbox chosen by the config, and returns its report.
+/// Writes the trajectory as it goes; the sandbox is removed at the end.
 pub async fn execute(
     workspace: &Workspace,
     config: &Config,
     options: &FixOptions,
     printer: &Printer,
 ) -> Result<FixReport> {
-    let root = workspace.root().to_path_buf();
     if !options.allow_dirty {
         workspace.ensure_clean()?;
     }
+    let runner = start_runner(config, workspace.root(), printer).await?;
+    let result = execute_with(workspace, config, options, printer, &runner).await;
+    runner.stop(printer).await;
+    result
+}
+
+/// Runs the agent with a runner the caller made (and will stop), e.g. a bench instance's
+/// sandbox on the instance's environment image.
+pub async fn execute_with(
+    workspace: &Workspace,
+    config: &Config,
+    options: &FixOptions,
+    printer: &Printer,
+    runner: &Runner,
+) -> Result<FixReport> {
+    let root = workspace.root().to_path_buf();
     let model = model_client(config)?;
     if config.cost_limit.is_some() && config.price().is_none() {
         printer.warn(&format!(
@@ -211,19 +242,19 @@ pub async fn execute(
     let mut registry = agent_tools::builtin::default_registry();
     registry.register(agent_tools::clarify::AskClarification);
     if let Some(command) = &config.test_command {
-        registry.register(agent_tools::testing::RunTests::with_command(command.clone()));
+        registry.register(agent_tools::testing::RunTests::with_command(
+            command.clone(),
+        ));
     }
     let jail =
         PathJail::new(&root).with_context(|| format!("cannot resolve {}", root.display()))?;
     let baseline = workspace.snapshot()?;
-    let runner = start_runner(config, &root, printer).await?;
     let tools = ToolContext::new(jail, runner.executor.clone());
-
     let trajectory_path = options
         .trajectory
         .clone()
         .unwrap_or_else(|| default_trajectory_path(&root, &options.task));
-    let result = run_session(
+    run_session(
         workspace,
         config,
         options,
@@ -234,18 +265,9 @@ pub async fn execute(
         &tools,
         baseline,
         &trajectory_path,
-        &runner,
+        runner,
     )
-    .await;
-    if let Some(sandbox) = &runner.sandbox
-        && let Err(e) = sandbox.remove().await
-    {
-        printer.warn(&format!(
-            "could not remove the sandbox container {}: {e}; run `agent containers prune`",
-            sandbox.name()
-        ));
-    }
-    result
+    .await
 }
 
 #[allow(clippy::too_many_arguments)]

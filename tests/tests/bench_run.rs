@@ -1,0 +1,237 @@
+//! `agent bench run` end to end: the scripted model applies each instance's gold patch through
+//! `apply_patch`, the predictions are graded by `agent bench eval`, and a killed run resumes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use agent_tests::fixtures::agent_binary;
+use agent_tests::{Reply, ScriptedServer};
+use serde_json::{Value, json};
+
+fn mini_dataset() -> Vec<Value> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let paths = rt
+        .block_on(agent_harness::mini::materialize(
+            &agent_harness::mini::cache_root(),
+        ))
+        .unwrap();
+    std::fs::read_to_string(paths.dataset)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// For each instance in order: apply the gold patch, then submit.
+fn gold_script(instances: &[Value]) -> Vec<Reply> {
+    instances
+        .iter()
+        .flat_map(|i| {
+            [
+                Reply::tool("apply_patch", json!({"patch": i["patch"]})),
+                Reply::tool("submit", json!({"summary": "applied the fix"})),
+            ]
+        })
+        .collect()
+}
+
+fn agent(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(agent_binary().unwrap());
+    cmd.args(args)
+        .current_dir(dir)
+        .env_remove("OPENAI_API_KEY")
+        .env("AGENT_CONFIG", dir.join("no-user-config.toml"));
+    cmd
+}
+
+fn predictions(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn bench_run_writes_predictions_that_eval_resolves() {
+    let instances: Vec<Value> = mini_dataset().into_iter().take(2).collect();
+    let ids: Vec<String> = instances
+        .iter()
+        .map(|i| i["instance_id"].as_str().unwrap().to_string())
+        .collect();
+    let server = ScriptedServer::start(gold_script(&instances)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let base = server.base_url();
+    let mut args = vec![
+        "bench",
+        "run",
+        "--dataset",
+        "mini",
+        "--output",
+        "out",
+        "--base-url",
+        &base,
+        "--model",
+        "scripted",
+        "--instances",
+    ];
+    args.extend(ids.iter().map(String::as_str));
+    let out = agent(dir.path(), &args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let preds = predictions(&dir.path().join("out/predictions.jsonl"));
+    assert_eq!(preds.len(), 2);
+    for (p, i) in preds.iter().zip(&instances) {
+        assert_eq!(p["instance_id"], i["instance_id"]);
+        assert_eq!(p["model_name_or_path"], "scripted");
+        assert!(!p["model_patch"].as_str().unwrap().is_empty());
+        let traj = dir.path().join(format!(
+            "out/trajectories/{}.traj.json",
+            p["instance_id"].as_str().unwrap()
+        ));
+        assert!(
+            std::fs::read_to_string(traj)
+                .unwrap()
+                .contains("\"exit_reason\":\"submitted\"")
+        );
+    }
+
+    let mut eval = vec![
+        "bench",
+        "eval",
+        "--dataset",
+        "mini",
+        "--predictions",
+        "out/predictions.jsonl",
+        "--run-id",
+        "graded",
+        "--instances",
+    ];
+    eval.extend(ids.iter().map(String::as_str));
+    let out = agent(dir.path(), &eval).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("scripted.graded.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["resolved_instances"], 2, "{summary}");
+
+    // A second run finds everything done and does nothing.
+    let again = agent(dir.path(), &args).output().unwrap();
+    assert!(again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already have predictions"));
+    assert_eq!(
+        predictions(&dir.path().join("out/predictions.jsonl")).len(),
+        2
+    );
+}
+
+#[test]
+fn a_killed_bench_run_resumes_without_losing_or_repeating_work() {
+    // Instances apart from the other test's, so both can run at once.
+    let instances: Vec<Value> = mini_dataset().into_iter().skip(3).take(3).collect();
+    let ids: Vec<String> = instances
+        .iter()
+        .map(|i| i["instance_id"].as_str().unwrap().to_string())
+        .collect();
+    // The second instance's model turn hangs, so the process is killed mid-instance.
+    let mut script = gold_script(&instances[..1]);
+    script.push(Reply::Delayed(
+        Duration::from_secs(120),
+        Box::new(Reply::tool("submit", json!({"summary": "x"}))),
+    ));
+    let server = ScriptedServer::start(script).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let base = server.base_url();
+    let mut args = vec![
+        "bench",
+        "run",
+        "--dataset",
+        "mini",
+        "--output",
+        "out",
+        "--base-url",
+        &base,
+        "--model",
+        "scripted",
+        "--instances",
+    ];
+    args.extend(ids.iter().map(String::as_str));
+    let mut child = agent(dir.path(), &args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let preds_path = dir.path().join("out/predictions.jsonl");
+    let started = Instant::now();
+    while predictions(&preds_path).is_empty() && started.elapsed() < Duration::from_secs(300) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Wait until the second instance is talking to the model, then kill -9.
+    while server.requests().len() < 3 && started.elapsed() < Duration::from_secs(300) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(predictions(&preds_path).len(), 1);
+    drop(server);
+
+    let server = ScriptedServer::start(gold_script(&instances[1..])).unwrap();
+    let base = server.base_url();
+    let mut args = vec![
+        "bench",
+        "run",
+        "--dataset",
+        "mini",
+        "--output",
+        "out",
+        "--base-url",
+        &base,
+        "--model",
+        "scripted",
+        "--instances",
+    ];
+    args.extend(ids.iter().map(String::as_str));
+    let out = agent(dir.path(), &args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("1 runs already done"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let preds = predictions(&preds_path);
+    let got: Vec<&str> = preds
+        .iter()
+        .map(|p| p["instance_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        got,
+        ids.iter().map(String::as_str).collect::<Vec<_>>(),
+        "each instance exactly once, in order"
+    );
+    assert_eq!(server.remaining(), 0);
+    // The killed run's sandbox was pruned, and the resumed run removed its own.
+    for id in &ids {
+        let out = Command::new("docker")
+            .args(["ps", "-aq", "--filter", &format!("label=agent.run={id}")])
+            .output()
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&out.stdout).trim().is_empty(),
+            "a container for {id} was left"
+        );
+    }
+}
