@@ -94,6 +94,14 @@ impl RunTests {
         let narrowed = |base: &str| {
             let mut parts = vec![base.to_string()];
             parts.extend(args.paths.iter().map(|p| detect::shell_quote(p)));
+            // A name pattern only means something to a runner we recognise in the command.
+            if let Some(selector) = &args.selector {
+                if base.contains("pytest") || base.contains("runtests.py") {
+                    parts.push(format!("-k {}", detect::shell_quote(selector)));
+                } else if base.contains("go test") {
+                    parts.push(format!("-run {}", detect::shell_quote(selector)));
+                }
+            }
             parts.join(" ")
         };
         if let Some(command) = args.command.as_deref().filter(|c| !c.trim().is_empty()) {

@@ -107,6 +107,14 @@ async fn selector_narrows_and_configured_command_wins() {
     assert!(out.text.contains("cargo test: 1 passed"), "{}", out.text);
 
     let configured = RunTests::with_command("cargo test --no-fail-fast --lib");
+    let narrowed = RunTests::with_command("python -m pytest -x");
+    let args = RunTestsArgs {
+        paths: vec!["tests/a b.py".into()],
+        selector: Some("slow".into()),
+        ..RunTestsArgs::default()
+    };
+    let (command, _) = narrowed.resolve_command(&ctx, &args).unwrap();
+    assert_eq!(command, "python -m pytest -x 'tests/a b.py' -k slow");
     let out = configured
         .call(&ctx, RunTestsArgs::default())
         .await
