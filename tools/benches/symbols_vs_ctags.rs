@@ -258,7 +258,16 @@ fn verify_skipping(tree: &Path) {
         let full = extract_with(f.lang, &f.path, &source, false);
         t_full += start.elapsed();
         if skipped.defs != full.defs {
-            differing.push(f.path.clone());
+            let first = skipped
+                .defs
+                .iter()
+                .zip(&full.defs)
+                .find(|(a, b)| a != b)
+                .map(|(a, b)| format!("skipped {a:?}\n    full    {b:?}"))
+                .unwrap_or_else(|| {
+                    format!("{} vs {} definitions", skipped.defs.len(), full.defs.len())
+                });
+            differing.push(format!("{}: {first}", f.path));
         }
     }
     println!(

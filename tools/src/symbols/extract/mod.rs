@@ -6,6 +6,7 @@
 //! Python is special-cased for speed: see [`python`].
 
 mod clike;
+mod pyreduce;
 mod pyscan;
 mod python;
 

@@ -41,6 +41,27 @@ pub(crate) struct LogicalLine {
     pub def_name: Option<(usize, usize)>,
     /// Byte range of the string the line starts with, if it is the line's only token.
     pub only_string: Option<(usize, usize)>,
+    /// Byte offsets of the start of the first token and the end of the last.
+    pub first_token: usize,
+    pub last_token_end: usize,
+    /// The first token, if it is an identifier (or keyword).
+    pub first_ident: Option<(usize, usize)>,
+    /// What follows the first token.
+    pub second: Second,
+    /// A `;` outside brackets: several statements on the line.
+    pub has_semicolon: bool,
+}
+
+/// The token after the first one, enough to tell `x = ...` and `x: T` from other statements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Second {
+    None,
+    /// `=` (not `==`).
+    Assign,
+    /// `:` (not `:=`).
+    Annotation,
+    Comma,
+    Other,
 }
 
 pub(crate) struct Scan<'s> {
@@ -59,6 +80,11 @@ const KEYWORDS: &[&str] = &[
     "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try", "while",
     "with", "yield", "self", "cls",
 ];
+
+/// A Python keyword (`self` and `cls` are not, though references skip them too).
+pub(crate) fn is_keyword(word: &str) -> bool {
+    word != "self" && word != "cls" && KEYWORDS.contains(&word)
+}
 
 fn is_ident_start(b: u8) -> bool {
     b.is_ascii_alphabetic() || b == b'_' || b >= 0x80
@@ -86,6 +112,34 @@ struct Pending {
     last_is_colon: bool,
     tokens: u32,
     first_string: Option<(usize, usize)>,
+    first_token: usize,
+    last_token_end: usize,
+    first_ident: Option<(usize, usize)>,
+    second: Second,
+    has_semicolon: bool,
+}
+
+impl Pending {
+    /// Called at the first byte of every token.
+    fn begin_token(&mut self, b: &[u8], i: usize, depth: u32) {
+        self.tokens += 1;
+        match self.tokens {
+            1 => self.first_token = i,
+            2 => {
+                self.second = match (b[i], b.get(i + 1)) {
+                    (b'=', Some(b'=')) | (b':', Some(b'=')) => Second::Other,
+                    (b'=', _) => Second::Assign,
+                    (b':', _) => Second::Annotation,
+                    (b',', _) => Second::Comma,
+                    _ => Second::Other,
+                }
+            }
+            _ => {}
+        }
+        if b[i] == b';' && depth == 0 {
+            self.has_semicolon = true;
+        }
+    }
 }
 
 pub(crate) fn scan(source: &str) -> Scan<'_> {
@@ -142,6 +196,11 @@ pub(crate) fn scan(source: &str) -> Scan<'_> {
                 last_is_colon: false,
                 tokens: 0,
                 first_string: None,
+                first_token: i,
+                last_token_end: i,
+                first_ident: None,
+                second: Second::None,
+                has_semicolon: false,
             });
             depth = 0;
         }
@@ -149,6 +208,10 @@ pub(crate) fn scan(source: &str) -> Scan<'_> {
             continue;
         };
         let c = b[i];
+        let is_token = !matches!(c, b'\n' | b'\\' | b'#' | b' ' | b'\t' | b'\r' | b'\x0c');
+        if is_token {
+            line.begin_token(b, i, depth);
+        }
         match c {
             b'\n' => {
                 i += 1;
@@ -201,7 +264,11 @@ pub(crate) fn scan(source: &str) -> Scan<'_> {
                     if line.tokens == 1 {
                         line.first_string = Some((start, i));
                     }
+                    line.last_token_end = i;
                     continue;
+                }
+                if line.tokens == 1 {
+                    line.first_ident = Some((start, i));
                 }
                 let text = &source[start..i];
                 if line.after_def {
@@ -232,7 +299,6 @@ pub(crate) fn scan(source: &str) -> Scan<'_> {
                     }
                 }
                 line.last_is_colon = false;
-                line.tokens += 1;
                 if !KEYWORDS.contains(&text) {
                     refs.push((text, row + 1));
                 }
@@ -260,6 +326,9 @@ pub(crate) fn scan(source: &str) -> Scan<'_> {
                 i += 1;
             }
         }
+        if is_token && let Some(line) = pending.as_mut() {
+            line.last_token_end = i;
+        }
     }
     if let Some(p) = pending.take() {
         lines.push(finish(p, n, row));
@@ -279,7 +348,6 @@ fn note_token(line: &mut Pending, head: LineHead, is_colon: bool) {
     }
     line.after_def = false;
     line.last_is_colon = is_colon;
-    line.tokens += 1;
 }
 
 fn finish(p: Pending, end: usize, end_row: u32) -> LogicalLine {
@@ -293,6 +361,11 @@ fn finish(p: Pending, end: usize, end_row: u32) -> LogicalLine {
         opens_block: p.last_is_colon,
         def_name: p.def_name,
         only_string: p.first_string.filter(|_| p.tokens == 1),
+        first_token: p.first_token,
+        last_token_end: p.last_token_end,
+        first_ident: p.first_ident,
+        second: p.second,
+        has_semicolon: p.has_semicolon,
     }
 }
 
@@ -406,6 +479,36 @@ mod tests {
         assert_eq!(&src[s..e], "g");
         let names: Vec<_> = scan.refs.iter().map(|r| (r.0, r.1)).collect();
         assert_eq!(names, vec![("g", 1), ("x", 2), ("x", 3)]);
+    }
+
+    #[test]
+    fn statement_shapes() {
+        let src = "x = 1  # c\ny: int\nz == 2\na, b = 1, 2\nf(x); g = 1\nw := 3\n";
+        let scan = scan(src);
+        let shapes: Vec<_> = scan
+            .lines
+            .iter()
+            .map(|l| {
+                let first = l.first_ident.map(|(s, e)| &src[s..e]);
+                (
+                    first,
+                    l.second,
+                    l.has_semicolon,
+                    &src[l.first_token..l.last_token_end],
+                )
+            })
+            .collect();
+        assert_eq!(
+            shapes,
+            vec![
+                (Some("x"), Second::Assign, false, "x = 1"),
+                (Some("y"), Second::Annotation, false, "y: int"),
+                (Some("z"), Second::Other, false, "z == 2"),
+                (Some("a"), Second::Comma, false, "a, b = 1, 2"),
+                (Some("f"), Second::Other, true, "f(x); g = 1"),
+                (Some("w"), Second::Other, false, "w := 3"),
+            ]
+        );
     }
 
     #[test]

@@ -6,29 +6,35 @@
 //! a simple statement at the body's indentation) so that the text it sees stays valid Python.
 //! Definitions come out the same as from a full parse; references come from the scanner.
 
-use tree_sitter::{Node, Point, Range};
+use tree_sitter::Node;
 
+use super::pyreduce::{self, CONSTRUCTORS, SkippedAssignment};
 use super::pyscan::{self, LineHead, LogicalLine};
 use super::{NewDef, Walker, collapse_whitespace, is_upper_case, walk_tree};
 use crate::lang::Lang;
 use crate::symbols::model::{Definition, RefTable, SymbolKind};
 
-/// Methods whose `self.x = ...` assignments we read as the class's fields.
-const CONSTRUCTORS: &[&str] = &["__init__", "__new__", "__post_init__", "setUp"];
-
 pub(crate) fn extract(source: &str, skip_bodies: bool) -> (Vec<Definition>, RefTable) {
     let scan = pyscan::scan(source);
     let ends = pyscan::block_ends(&scan.lines);
-    let elided = if skip_bodies {
-        elided_ranges(source, &scan.lines, &ends)
+    let plan = if skip_bodies {
+        pyreduce::plan(source, &scan.lines, &ends)
     } else {
-        Vec::new()
+        pyreduce::Plan {
+            elided: Vec::new(),
+            assignments: Vec::new(),
+        }
     };
-    let tree = if elided.is_empty() {
+    let tree = if plan.elided.is_empty() {
         super::parse_or_log(Lang::Python, source)
     } else {
-        let included = complement(&elided, &scan, source.len());
-        crate::lang::parse_ranges(Lang::Python, source, &included)
+        let included = pyreduce::complement(&plan.elided, &scan, source.len());
+        if included.is_empty() {
+            // Everything was skipped (no ranges would mean "parse it all").
+            super::parse_or_log(Lang::Python, "")
+        } else {
+            crate::lang::parse_ranges(Lang::Python, source, &included)
+        }
     };
     let refs = RefTable::from_pairs(scan.refs);
     let Some(tree) = tree else {
@@ -55,227 +61,108 @@ pub(crate) fn extract(source: &str, skip_bodies: bool) -> (Vec<Definition>, RefT
             def.end_line = header_ends[i].1 + 1;
         }
     }
+    let defs = merge_assignments(defs, &plan.assignments, &scan.lines, source);
     (defs, refs)
 }
 
-/// Byte ranges of function bodies the parser may skip, in order, not overlapping.
-fn elided_ranges(source: &str, lines: &[LogicalLine], ends: &[usize]) -> Vec<(usize, usize)> {
-    let mut reducer = Reducer {
-        source,
-        lines,
-        ends,
-        out: Vec::new(),
-    };
-    if !lines.is_empty() {
-        reducer.keep_all(0, lines.len() - 1);
+/// Adds the assignments the parser skipped, in line order, under their classes.
+fn merge_assignments(
+    defs: Vec<Definition>,
+    skipped: &[SkippedAssignment],
+    lines: &[LogicalLine],
+    source: &str,
+) -> Vec<Definition> {
+    if skipped.is_empty() {
+        return defs;
     }
-    let mut out = reducer.out;
-    out.sort_unstable();
-    // Merge touching ranges so that no empty included range sits between them.
-    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(out.len());
-    for (start, end) in out {
-        match merged.last_mut() {
-            Some(last) if last.1 >= start => last.1 = last.1.max(end),
-            _ => merged.push((start, end)),
+    let mut extra: Vec<(Definition, Option<usize>)> = Vec::with_capacity(skipped.len());
+    for s in skipped {
+        let line = &lines[s.line];
+        let Some((start, end)) = line.first_ident else {
+            continue;
+        };
+        let name = &source[start..end];
+        let row = line.start_row + 1;
+        let (kind, parent) = if s.in_class {
+            // The innermost class whose span holds the line.
+            let parent = defs
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| d.kind == SymbolKind::Class && d.line <= row && row <= d.end_line)
+                .max_by_key(|(_, d)| d.line)
+                .map(|(i, _)| i);
+            if parent.is_none() {
+                continue;
+            }
+            (SymbolKind::Field, parent)
+        } else if name.starts_with("__") && name.ends_with("__") {
+            continue;
+        } else if is_upper_case(name) {
+            (SymbolKind::Constant, None)
+        } else {
+            (SymbolKind::Variable, None)
+        };
+        let text = &source[line.first_token..line.last_token_end];
+        extra.push((
+            Definition {
+                name: name.to_string(),
+                kind,
+                line: row,
+                end_line: line.end_row + 1,
+                parent: None,
+                container: parent.map(|p| defs[p].qualified_name()).unwrap_or_default(),
+                signature: collapse_whitespace(first_line(text), 120),
+                doc: None,
+                bases: Vec::new(),
+            },
+            parent,
+        ));
+    }
+    // A constructor's `self.x = ...` is not a new field when the class body declared `x`
+    // above it (what the walk does when it sees both).
+    let shadowed: Vec<bool> = defs
+        .iter()
+        .map(|d| {
+            d.kind == SymbolKind::Field
+                && d.signature.starts_with("self.")
+                && extra.iter().any(|(e, parent)| {
+                    parent.map(|p| p as u32) == d.parent && e.name == d.name && e.line < d.line
+                })
+        })
+        .collect();
+    // Both lists are in line order: merge them, then renumber parents.
+    let mut new_index = vec![0u32; defs.len()];
+    let mut merged: Vec<(Definition, Option<usize>, bool)> =
+        Vec::with_capacity(defs.len() + extra.len());
+    let mut tree = defs.into_iter().enumerate().peekable();
+    let mut scanned = extra.into_iter().peekable();
+    loop {
+        let take_tree = match (tree.peek(), scanned.peek()) {
+            (Some((_, t)), Some((e, _))) => t.line <= e.line,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        if take_tree {
+            if let Some((old, def)) = tree.next() {
+                if shadowed[old] {
+                    continue;
+                }
+                new_index[old] = merged.len() as u32;
+                let parent = def.parent.map(|p| p as usize);
+                merged.push((def, parent, true));
+            }
+        } else if let Some((def, parent)) = scanned.next() {
+            merged.push((def, parent, false));
         }
     }
     merged
-}
-
-/// Decides which statements of each function body the parser must see.
-///
-/// A block is a list of units: a statement with its nested block and its clauses (`else`,
-/// `except`, ...), or decorators with their definition. Removing whole units keeps the text
-/// valid as long as each block keeps one. A function body keeps the units that hold
-/// definitions (or, in a constructor, `self.x` lines); if there are none, it keeps the cheapest
-/// single statement, descending into `if`/`for`/`with` headers when that is shorter.
-struct Reducer<'a> {
-    source: &'a str,
-    lines: &'a [LogicalLine],
-    ends: &'a [usize],
-    out: Vec<(usize, usize)>,
-}
-
-impl Reducer<'_> {
-    /// The units of the block `from..=to`, as (first line, head line, last line).
-    fn units(&self, from: usize, to: usize) -> Vec<(usize, usize, usize)> {
-        let lines = self.lines;
-        let mut units = Vec::new();
-        let mut i = from;
-        while i <= to {
-            let first = i;
-            let mut head = i;
-            while lines[head].head == LineHead::Decorator && head < to {
-                head += 1;
-            }
-            let mut last = self.ends[head].clamp(head, to);
-            loop {
-                let next = last + 1;
-                if next > to {
-                    break;
-                }
-                let continues = lines[next].indent > lines[head].indent
-                    || (lines[next].head == LineHead::Clause
-                        && lines[next].indent == lines[head].indent);
-                if !continues {
-                    break;
-                }
-                last = self.ends[next].clamp(next, to);
-            }
-            units.push((first, head, last));
-            i = last + 1;
-        }
-        units
-    }
-
-    /// The bytes of lines `first..=last`, with the comments and blank lines after them.
-    fn span(&self, first: usize, last: usize) -> (usize, usize) {
-        let end = self
-            .lines
-            .get(last + 1)
-            .map_or(self.lines[last].end, |next| next.start);
-        (self.lines[first].start, end)
-    }
-
-    fn contains(&self, first: usize, last: usize, pred: impl Fn(LineHead) -> bool) -> bool {
-        self.lines[first..=last].iter().any(|l| pred(l.head))
-    }
-
-    /// Module level, class bodies, and compound statements holding definitions: everything
-    /// stays; function bodies inside are reduced.
-    fn keep_all(&mut self, from: usize, to: usize) {
-        for (first, head, last) in self.units(from, to) {
-            self.keep_unit(first, head, last);
-        }
-    }
-
-    fn keep_unit(&mut self, _first: usize, head: usize, last: usize) {
-        let line = &self.lines[head];
-        if !line.opens_block || last == head {
-            return;
-        }
-        match line.head {
-            LineHead::Def => self.reduce_function(head),
-            LineHead::Class => self.keep_all(head + 1, self.ends[head].min(last)),
-            _ if self.contains(head, last, |h| matches!(h, LineHead::Def | LineHead::Class)) => {
-                // `if TYPE_CHECKING:` and the like: walk each clause's block.
-                let mut clause = head;
-                while clause <= last {
-                    let block_end = self.ends[clause].clamp(clause, last);
-                    if block_end > clause {
-                        self.keep_all(clause + 1, block_end);
-                    }
-                    clause = block_end + 1;
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn reduce_function(&mut self, header: usize) {
-        let body_end = self.ends[header];
-        if body_end <= header {
-            return;
-        }
-        let name = self.lines[header]
-            .def_name
-            .map_or("", |(s, e)| &self.source[s..e]);
-        let constructor = CONSTRUCTORS.contains(&name);
-        let units = self.units(header + 1, body_end);
-        let needed: Vec<bool> = units
-            .iter()
-            .map(|&(first, _, last)| {
-                self.contains(first, last, |h| {
-                    matches!(h, LineHead::Def | LineHead::Class)
-                        || (constructor && h == LineHead::SelfAttr)
-                })
-            })
-            .collect();
-        if needed.iter().any(|&n| n) {
-            for (&(first, head, last), &need) in units.iter().zip(&needed) {
-                if need {
-                    if self.contains(first, last, |h| {
-                        matches!(h, LineHead::Def | LineHead::Class)
-                    }) {
-                        self.keep_unit(first, head, last);
-                    }
-                } else {
-                    let span = self.span(first, last);
-                    self.out.push(span);
-                }
-            }
-            return;
-        }
-        self.keep_cheapest(&units);
-    }
-
-    /// Keeps the one unit of `units` that costs the parser least, reduced; elides the rest.
-    fn keep_cheapest(&mut self, units: &[(usize, usize, usize)]) {
-        let best = units
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, u)| self.cost(u.1, u.2))
-            .map(|(i, _)| i);
-        let Some(best) = best else {
-            return;
-        };
-        for (i, &(first, _, last)) in units.iter().enumerate() {
-            if i != best {
-                let span = self.span(first, last);
-                self.out.push(span);
-            }
-        }
-        let (_, head, last) = units[best];
-        self.reduce_to_one(head, last);
-    }
-
-    /// Bytes the parser sees if unit `head..=last` is reduced to its cheapest valid form.
-    fn cost(&self, head: usize, last: usize) -> usize {
-        let line = &self.lines[head];
-        let whole = self.lines[last].end - line.start;
-        if !line.opens_block || line.head == LineHead::Try {
-            return whole;
-        }
-        let block_end = self.ends[head].min(last);
-        if block_end <= head {
-            return whole;
-        }
-        let inner = self
-            .units(head + 1, block_end)
-            .iter()
-            .map(|u| self.cost(u.1, u.2))
-            .min()
-            .unwrap_or(whole);
-        (line.end - line.start + inner).min(whole)
-    }
-
-    fn reduce_to_one(&mut self, head: usize, last: usize) {
-        let line = &self.lines[head];
-        if !line.opens_block || line.head == LineHead::Try {
-            return;
-        }
-        let block_end = self.ends[head].min(last);
-        if block_end <= head {
-            return;
-        }
-        let inner = self.units(head + 1, block_end);
-        let whole = self.lines[last].end - line.start;
-        let reduced = line.end - line.start
-            + inner
-                .iter()
-                .map(|u| self.cost(u.1, u.2))
-                .min()
-                .unwrap_or(whole);
-        if reduced >= whole {
-            return;
-        }
-        if block_end < last {
-            // Drop the `else`/`elif` clauses; the first clause alone is valid.
-            let span = self.span(block_end + 1, last);
-            self.out.push(span);
-        }
-        self.keep_cheapest(&inner);
-    }
+        .into_iter()
+        .map(|(mut def, parent, _)| {
+            def.parent = parent.map(|p| new_index[p]);
+            def
+        })
+        .collect()
 }
 
 /// First line of each docstring, keyed by the 0-based row of its `def`/`class` line. Read from
@@ -308,44 +195,6 @@ fn docstring_first_line(literal: &str) -> Option<String> {
         .map(str::trim)
         .find(|l| !l.is_empty())
         .map(|l| collapse_whitespace(l, super::MAX_DOC))
-}
-
-/// The included ranges: everything but `elided`. Every cut is at the start of a line.
-fn complement(elided: &[(usize, usize)], scan: &pyscan::Scan<'_>, len: usize) -> Vec<Range> {
-    let row_of = |byte: usize| -> usize {
-        // Cuts are line starts recorded by the scanner; find the row by binary search.
-        match scan.lines.binary_search_by_key(&byte, |l| l.start) {
-            Ok(i) => scan.lines[i].start_row as usize,
-            Err(_) => match scan.lines.binary_search_by_key(&byte, |l| l.end) {
-                Ok(i) => scan.lines[i].end_row as usize + 1,
-                Err(_) => 0,
-            },
-        }
-    };
-    let mut ranges = Vec::with_capacity(elided.len() + 1);
-    let mut cursor = 0usize;
-    let mut cursor_point = Point::new(0, 0);
-    for &(start, end) in elided {
-        if start > cursor {
-            ranges.push(Range {
-                start_byte: cursor,
-                end_byte: start,
-                start_point: cursor_point,
-                end_point: Point::new(row_of(start), 0),
-            });
-        }
-        cursor = end;
-        cursor_point = Point::new(row_of(end), 0);
-    }
-    if cursor < len {
-        ranges.push(Range {
-            start_byte: cursor,
-            end_byte: len,
-            start_point: cursor_point,
-            end_point: Point::new(scan.last_row as usize, scan.last_column),
-        });
-    }
-    ranges
 }
 
 /// Statement-level nodes that can hold definitions; expressions are not descended into.
@@ -482,6 +331,8 @@ fn is_property(w: &Walker<'_>, function: Node<'_>) -> bool {
 }
 
 fn assignment(w: &mut Walker<'_>, node: Node<'_>) {
+    // The parser may not have seen every module- or class-level assignment: skipped ones are
+    // added from the scanner (`merge_assignments`).
     // Only `x = ...` statements, not assignments nested in expressions.
     if node
         .parent()
@@ -639,7 +490,7 @@ mod tests {
 
     #[test]
     fn skipping_bodies_changes_no_definition() {
-        let source = "import os\nfrom a.b import (C, D as E)\nMAX = 3\n\nclass A(Base, mixins.M):\n    \"\"\"Doc A.\"\"\"\n    x = 1\n    def __init__(self):\n        self.y = 2\n    @property\n    def p(self):\n        if self.y:\n            return 1\n        return 2\n    def q(self, a,\n          b=[1,\n   2]):\n        '''Q doc.'''\n        for i in a:\n            pass\n        def inner():\n            return 1\n        return inner\n\ndef top(x):\n    try:\n        y = x\n    except E:\n        pass\n\ndef only_compound():\n    with open(x) as f:\n        return f\n";
+        let source = "import os\nfrom a.b import (C, D as E)\nMAX = 3\n\nclass A(Base, mixins.M):\n    \"\"\"Doc A.\"\"\"\n    x = 1\n    def __init__(self):\n        self.y = 2\n    @property\n    def p(self):\n        if self.y:\n            return 1\n        return 2\n    def q(self, a,\n          b=[1,\n   2]):\n        '''Q doc.'''\n        for i in a:\n            pass\n        def inner():\n            return 1\n        return inner\n\ndef top(x):\n    try:\n        y = x\n    except E:\n        pass\n\ndef only_compound():\n    with open(x) as f:\n        return f\n\nclass Meta:\n    ordering = ['-x']\n    \"\"\"Not a docstring.\"\"\"\n    verbose: str\n\nclass Token:\n    algorithm = None\n    def __init__(self):\n        self.algorithm = self.algorithm or 'sha'\n        self.secret = 1\n    late = 2\n\nx = y = 1\na, b = 1, 2\n__all__ = ['A']\nprint(x); z = 3\n";
         let (defs, _) = extract(source, true);
         let full = full_parse_defs(source);
         assert_eq!(extract(source, false).0, full);
@@ -664,6 +515,19 @@ mod tests {
         assert!(names.contains(&"A.q.inner".to_string()), "{names:?}");
         let top = defs.iter().find(|d| d.name == "top").unwrap();
         assert_eq!((top.line, top.end_line), (25, 29));
+        let fields: Vec<_> = defs
+            .iter()
+            .filter(|d| d.kind == SymbolKind::Field && d.container == "Token")
+            .map(|d| d.name.as_str())
+            .collect();
+        assert_eq!(fields, vec!["algorithm", "secret", "late"]);
+        assert!(names.contains(&"Meta.verbose".to_string()), "{names:?}");
+        for module_level in ["x", "a", "b", "z"] {
+            assert!(
+                names.contains(&module_level.to_string()),
+                "{module_level}: {names:?}"
+            );
+        }
         let p = defs.iter().find(|d| d.name == "p").unwrap();
         assert_eq!(p.kind, SymbolKind::Property);
         assert_eq!(p.end_line, 14);
