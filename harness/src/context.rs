@@ -7,38 +7,62 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use agent_containers::images::image_id;
 use agent_containers::images::{BuildOptions, Progress, log_progress};
 use agent_containers::{DockerSandbox, Limits, SandboxConfig, SandboxUser};
 use agent_tools::ExecRequest;
 use bollard::Docker;
+use bollard::models::ContainerConfig;
+use bollard::query_parameters::CommitContainerOptionsBuilder;
 use tokio::sync::Mutex;
 
 use crate::dataset::Instance;
 use crate::error::{HarnessError, IoContext, Result};
-use crate::images::{ImageBuilder, env_recipe, requirements_at, setup_repo_script};
+use crate::images::{
+    ImageBuilder, LABEL_HARNESS, env_recipe, instance_image_tag, requirements_at, setup_repo_script,
+};
 use crate::repos::{RepoSource, checkout_at_base};
 use crate::specs::{ResolvedSpec, SpecTable};
 use crate::testspec::TESTBED;
 
 /// Where an instance's repository is set up (clone + pre-install + install + setup commit).
+/// Both are exact: the same files, the same commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SetupMode {
-    /// In an instance image, built once and reused (the default: fastest when warm).
+    /// `ImageLayer` when the spec installs or pre-installs anything (seconds to minutes, paid
+    /// once per instance), `ContainerStart` otherwise (setup under a second; no image to build
+    /// or keep on disk).
     #[default]
+    Auto,
+    /// In an instance image, made once (setup in a container, then committed) and reused.
     ImageLayer,
-    /// In each fresh container, from the environment image (no per-instance images on disk).
+    /// In each fresh container, from the environment image.
     ContainerStart,
+}
+
+impl SetupMode {
+    /// The concrete mode for a spec.
+    pub fn for_spec(self, spec: &ResolvedSpec<'_>) -> Self {
+        match self {
+            Self::Auto if spec.spec.install.is_some() || !spec.spec.pre_install.is_empty() => {
+                Self::ImageLayer
+            }
+            Self::Auto => Self::ContainerStart,
+            other => other,
+        }
+    }
 }
 
 impl std::str::FromStr for SetupMode {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         match s {
+            "auto" => Ok(Self::Auto),
             "image" | "image-layer" => Ok(Self::ImageLayer),
             "container" | "container-start" => Ok(Self::ContainerStart),
             other => Err(format!(
-                "unknown setup mode `{other}`: use `image` (an image layer per instance) or \
-                 `container` (set up at container start)"
+                "unknown setup mode `{other}`: use `auto`, `image` (an image layer per \
+                 instance) or `container` (set up at container start)"
             )),
         }
     }
@@ -215,15 +239,30 @@ impl BenchContext {
                 .run_id(label)
         };
         let mut timings = SetupTimings::default();
-        match self.options.setup_mode {
+        match self.options.setup_mode.for_spec(&spec) {
             SetupMode::ImageLayer => {
                 let started = Instant::now();
-                let (tag, built) = self
-                    .builder
-                    .ensure_instance_image(&env_tag, instance, &script, &checkout)
-                    .await?;
+                let tag = instance_image_tag(&env_tag, instance, &script);
+                let lock = {
+                    let mut locks = self.checkout_locks.lock().await;
+                    locks.entry(PathBuf::from(&tag)).or_default().clone()
+                };
+                let guard = lock.lock().await;
+                if image_id(&self.docker, &tag).await?.is_none() {
+                    let sandbox =
+                        DockerSandbox::create_with(self.docker.clone(), config(&env_tag)).await?;
+                    let result = async {
+                        self.set_up(&sandbox, instance, &checkout, &script, setup_timeout)
+                            .await?;
+                        commit_instance_image(&self.docker, sandbox.id(), &tag).await
+                    }
+                    .await;
+                    let _ = sandbox.remove().await;
+                    result?;
+                    timings.image_built = true;
+                }
+                drop(guard);
                 timings.setup = started.elapsed();
-                timings.image_built = built;
                 let started = Instant::now();
                 let mut config = config(&tag);
                 config.workdir = TESTBED.into();
@@ -231,43 +270,86 @@ impl BenchContext {
                 timings.container = started.elapsed();
                 Ok((sandbox, timings))
             }
-            SetupMode::ContainerStart => {
+            SetupMode::ContainerStart | SetupMode::Auto => {
                 let started = Instant::now();
-                let mut config = config(&env_tag);
-                config.workdir = "/".into();
-                let sandbox = DockerSandbox::create_with(self.docker.clone(), config).await?;
-                sandbox.copy_in(&checkout, "/").await?;
+                let sandbox =
+                    DockerSandbox::create_with(self.docker.clone(), config(&env_tag)).await?;
                 timings.container = started.elapsed();
                 let started = Instant::now();
-                sandbox
-                    .write_file("/root/setup_repo.sh", script.as_bytes(), 0o755)
-                    .await?;
-                let request = ExecRequest {
-                    command: "/bin/bash /root/setup_repo.sh 2>&1".into(),
-                    workdir: Some(TESTBED.into()),
-                    timeout: setup_timeout,
-                    output_cap: 8 << 20,
-                    env: Vec::new(),
-                };
-                let out = sandbox.exec_streaming(request, None).await?.output;
-                timings.setup = started.elapsed();
-                if !out.success() {
+                if let Err(e) = self
+                    .set_up(&sandbox, instance, &checkout, &script, setup_timeout)
+                    .await
+                {
                     let _ = sandbox.remove().await;
-                    return Err(HarnessError::ImageBuild(format!(
-                        "instance setup of {} failed ({}):\n{}",
-                        instance.instance_id,
-                        if out.timed_out {
-                            "timed out".to_string()
-                        } else {
-                            format!("exit {:?}", out.exit_code)
-                        },
-                        tail(&out.stdout, 30)
-                    )));
+                    return Err(e);
                 }
+                timings.setup = started.elapsed();
                 Ok((sandbox, timings))
             }
         }
     }
+
+    /// Copies the checkout to `/testbed` and runs the setup script there.
+    async fn set_up(
+        &self,
+        sandbox: &DockerSandbox,
+        instance: &Instance,
+        checkout: &Path,
+        script: &str,
+        timeout: Duration,
+    ) -> Result<()> {
+        sandbox.copy_in(checkout, "/").await?;
+        sandbox
+            .write_file("/root/setup_repo.sh", script.as_bytes(), 0o755)
+            .await?;
+        let request = ExecRequest {
+            command: "/bin/bash /root/setup_repo.sh 2>&1".into(),
+            workdir: Some(TESTBED.into()),
+            timeout,
+            output_cap: 8 << 20,
+            env: Vec::new(),
+        };
+        let out = sandbox.exec_streaming(request, None).await?.output;
+        if out.success() {
+            return Ok(());
+        }
+        Err(HarnessError::ImageBuild(format!(
+            "instance setup of {} failed ({}):\n{}",
+            instance.instance_id,
+            if out.timed_out {
+                "timed out".to_string()
+            } else {
+                format!("exit {:?}", out.exit_code)
+            },
+            tail(&out.stdout, 30)
+        )))
+    }
+}
+
+/// Saves a set-up container as the instance image (one layer; faster than a Dockerfile build,
+/// whose every step is a container commit).
+async fn commit_instance_image(docker: &Docker, container: &str, tag: &str) -> Result<()> {
+    let (repo, tag_part) = tag.split_once(':').unwrap_or((tag, "latest"));
+    let options = CommitContainerOptionsBuilder::new()
+        .container(container)
+        .repo(repo)
+        .tag(tag_part)
+        .comment("agent-harness instance setup")
+        .pause(false)
+        .build();
+    let config = ContainerConfig {
+        working_dir: Some(TESTBED.into()),
+        labels: Some(HashMap::from([(
+            LABEL_HARNESS.to_string(),
+            "instance".to_string(),
+        )])),
+        ..Default::default()
+    };
+    docker
+        .commit_container(options, config)
+        .await
+        .map(|_| ())
+        .map_err(|e| HarnessError::Docker(format!("committing {tag}: {e}")))
 }
 
 fn tail(text: &str, lines: usize) -> String {
@@ -283,4 +365,24 @@ pub fn display_path(path: &Path) -> String {
         .unwrap_or_else(|| path.to_path_buf())
         .display()
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_setup_uses_an_image_only_when_setup_installs() {
+        let table = SpecTable::bundled().unwrap();
+        let flask = table.lookup("pallets/flask", "2.3").unwrap();
+        let mini = table.lookup("minibench/tinyconf", "0.1").unwrap();
+        assert_eq!(SetupMode::Auto.for_spec(&flask), SetupMode::ImageLayer);
+        assert_eq!(SetupMode::Auto.for_spec(&mini), SetupMode::ContainerStart);
+        assert_eq!(SetupMode::ImageLayer.for_spec(&mini), SetupMode::ImageLayer);
+        assert_eq!(
+            "container".parse::<SetupMode>().unwrap(),
+            SetupMode::ContainerStart
+        );
+        assert!("fast".parse::<SetupMode>().unwrap_err().contains("auto"));
+    }
 }

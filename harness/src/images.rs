@@ -5,7 +5,9 @@
 //!   requirements file installed into the base image's virtualenv (`/opt/venv`).
 //! - Instance image (`agent-swe-inst:<id>-<hash>`): the environment plus `/testbed` at
 //!   `base_commit`, pre-install and install run, and the setup committed as the official
-//!   harness does (`git commit --allow-empty -am SWE-bench`).
+//!   harness does (`git commit --allow-empty -am SWE-bench`). Made by running the setup in a
+//!   container and committing it (see `context.rs`): one layer, several times faster than a
+//!   Dockerfile build on engines with slow layer commits (fuse-overlayfs).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -28,7 +30,7 @@ pub const INSTANCE_REPOSITORY: &str = "agent-swe-inst";
 /// Label on every image this module builds (for `docker image prune --filter label=...`).
 pub const LABEL_HARNESS: &str = "agent.harness";
 /// Bumped when the way images are built changes in a way the hashed inputs don't show.
-const RECIPE_VERSION: &str = "swe-v1";
+const RECIPE_VERSION: &str = "swe-v2";
 
 fn short_hash(parts: &[&str]) -> String {
     let mut hasher = Sha256::new();
@@ -220,40 +222,8 @@ impl ImageBuilder {
         if let Some(reqs) = &recipe.requirements {
             files.push(("requirements.txt", reqs.as_bytes(), 0o644));
         }
-        let context = tar_files(&files, None)?;
+        let context = tar_files(&files)?;
         self.build(&tag, context, "env").await?;
-        Ok((tag, true))
-    }
-
-    /// Builds the instance image (environment + `/testbed` set up) unless its tag exists.
-    pub async fn ensure_instance_image(
-        &self,
-        env_tag: &str,
-        instance: &Instance,
-        setup_script: &str,
-        checkout: &Path,
-    ) -> Result<(String, bool)> {
-        let tag = instance_image_tag(env_tag, instance, setup_script);
-        if image_id(&self.docker, &tag).await?.is_some() {
-            return Ok((tag, false));
-        }
-        let dockerfile = format!(
-            "FROM {env_tag}\nCOPY testbed {TESTBED}\nCOPY setup_repo.sh /root/setup_repo.sh\n\
-             RUN /bin/bash /root/setup_repo.sh\nWORKDIR {TESTBED}\n"
-        );
-        let files = vec![
-            ("Dockerfile".to_string(), dockerfile.into_bytes(), 0o644),
-            (
-                "setup_repo.sh".to_string(),
-                setup_script.as_bytes().to_vec(),
-                0o755,
-            ),
-        ];
-        let checkout = checkout.to_path_buf();
-        let context = tokio::task::spawn_blocking(move || tar_files(&files, Some(&checkout)))
-            .await
-            .map_err(|e| HarnessError::Invalid(format!("archiving task failed: {e}")))??;
-        self.build(&tag, context, "instance").await?;
         Ok((tag, true))
     }
 
@@ -314,11 +284,8 @@ impl ImageBuilder {
     }
 }
 
-/// A build context: the named files plus, optionally, a directory added as `testbed/`.
-fn tar_files<N: AsRef<str>, D: AsRef<[u8]>>(
-    files: &[(N, D, u32)],
-    testbed: Option<&Path>,
-) -> Result<Vec<u8>> {
+/// A build context of the named files.
+fn tar_files<N: AsRef<str>, D: AsRef<[u8]>>(files: &[(N, D, u32)]) -> Result<Vec<u8>> {
     let io = |e: std::io::Error| HarnessError::io("writing a build context", e);
     let mut builder = tar::Builder::new(Vec::new());
     builder.follow_symlinks(false);
@@ -331,9 +298,6 @@ fn tar_files<N: AsRef<str>, D: AsRef<[u8]>>(
         builder
             .append_data(&mut header, name.as_ref(), data)
             .map_err(io)?;
-    }
-    if let Some(dir) = testbed {
-        builder.append_dir_all("testbed", dir).map_err(io)?;
     }
     builder.into_inner().map_err(io)
 }

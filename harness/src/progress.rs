@@ -75,6 +75,57 @@ impl EvalProgress {
     }
 }
 
+/// The bar of `agent bench run`: done/total with ETA, money spent so far and the number of
+/// instances that ended with a submitted (non-empty) patch.
+pub struct BatchProgress {
+    bar: ProgressBar,
+    state: Mutex<(f64, usize)>,
+}
+
+impl BatchProgress {
+    /// `total` pairs to run now; `cost_so_far` and `submitted_so_far` from earlier runs.
+    pub fn new(total: usize, cost_so_far: f64, submitted_so_far: usize) -> Self {
+        let bar = ProgressBar::new(total as u64);
+        let style = ProgressStyle::with_template(
+            "run [{elapsed_precise}] {bar:30} {pos}/{len} (eta {eta}) {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.set_style(style);
+        let progress = Self {
+            bar,
+            state: Mutex::new((cost_so_far, submitted_so_far)),
+        };
+        progress.redraw();
+        progress
+    }
+
+    /// One instance finished: what it cost and whether it produced a patch.
+    pub fn finished(&self, cost_usd: f64, submitted: bool) {
+        {
+            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            state.0 += cost_usd;
+            state.1 += usize::from(submitted);
+        }
+        self.redraw();
+        self.bar.inc(1);
+    }
+
+    /// (cost so far, submitted so far).
+    pub fn totals(&self) -> (f64, usize) {
+        *self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn redraw(&self) {
+        let (cost, submitted) = self.totals();
+        self.bar
+            .set_message(format!("${cost:.2} spent, {submitted} submitted"));
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +159,18 @@ mod tests {
             }
         );
         assert_eq!(progress.bar.position(), 3);
+        progress.finish();
+    }
+
+    #[test]
+    fn batch_totals_add_up() {
+        let progress = BatchProgress::new(3, 1.5, 2);
+        progress.finished(0.25, true);
+        progress.finished(0.5, false);
+        let (cost, submitted) = progress.totals();
+        assert!((cost - 2.25).abs() < 1e-12);
+        assert_eq!(submitted, 3);
+        assert_eq!(progress.bar.position(), 2);
         progress.finish();
     }
 }
