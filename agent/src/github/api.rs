@@ -200,7 +200,7 @@ impl GitHubApi {
             let octocrab::Error::GitHub { source, .. } = &error else {
                 if idempotent && retries < self.policy.max_retries {
                     retries += 1;
-                    tokio::time::sleep(Duration::from_secs(1 << retries.min(4))).await;
+                    tokio::time::sleep(Duration::from_secs(1 << (retries - 1).min(4))).await;
                     continue;
                 }
                 return Err(GitHubError::Unreachable {
@@ -240,7 +240,7 @@ impl GitHubApi {
                 && retries < self.policy.max_retries
             {
                 retries += 1;
-                tokio::time::sleep(Duration::from_secs(1 << retries.min(4))).await;
+                tokio::time::sleep(Duration::from_secs(1 << (retries - 1).min(4))).await;
                 continue;
             }
             return Err(match status {
