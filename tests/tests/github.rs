@@ -399,7 +399,7 @@ fn bad_issues_are_refused_before_the_model_runs() {
         &model,
         &run("9"),
         &[
-            "transferred to acme/other#3",
+            "redirects it to acme/other#3",
             "--github-repo acme/other --issue 3",
         ],
     );

@@ -51,7 +51,7 @@ pub enum GitHubError {
     )]
     IsPullRequest { repo: String, number: u64 },
     #[error(
-        "issue #{number} no longer belongs to {repo}: it was transferred to {to}; run with --github-repo {to_repo} --issue {to_number}"
+        "issue #{number} no longer belongs to {repo}: GitHub redirects it to {to} (it was transferred, or the repository renamed); run with --github-repo {to_repo} --issue {to_number}"
     )]
     Transferred {
         repo: String,
