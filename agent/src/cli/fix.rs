@@ -42,8 +42,8 @@ pub struct FixArgs {
     /// With --pr: the branch the pull request merges into (default: the current branch).
     #[arg(long, requires = "pr", value_name = "BRANCH")]
     pub base: Option<String>,
-    /// With --issue: keep one progress comment on the issue up to date (the Actions bot's).
-    #[arg(long, requires = "issue")]
+    /// With --pr: keep one progress comment on the issue up to date (the Actions bot's).
+    #[arg(long, requires = "pr")]
     pub progress_comment: bool,
     #[command(flatten)]
     pub github: GitHubFlags,
