@@ -604,3 +604,52 @@ fn an_enterprise_origin_gives_the_repository_api_and_push_url() {
     let config = std::fs::read_to_string(s.repo.path().join(".git/config")).unwrap();
     assert!(!config.contains(TOKEN), "{config}");
 }
+
+#[test]
+fn the_pull_request_goes_out_over_https() {
+    let s = setup_https();
+    assert!(s.fake.api_url().starts_with("https://"));
+    // Without trusting the test CA, the certificate is refused.
+    let api = s.fake.api_url();
+    let out = run_agent(
+        s.repo.path(),
+        &[
+            "fix",
+            "--issue",
+            "7",
+            "--api-url",
+            &api,
+            "--base-url",
+            "http://127.0.0.1:9/v1",
+        ],
+        &[("GITHUB_TOKEN", TOKEN), ("SSL_CERT_FILE", "/dev/null")],
+    )
+    .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("cannot reach the GitHub API") && stderr.contains("certificate"),
+        "{stderr}"
+    );
+    let model = ScriptedServer::start(fixing_script(SUMMARY)).unwrap();
+    let out = agent(&s, &model, &["--pr"]);
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "stderr: {stderr}");
+    assert_eq!(s.fake.pulls(REPO).len(), 1);
+    assert!(branch_in(&s.bare, BRANCH).is_some());
+    let git_requests: Vec<_> = s
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/git/"))
+        .collect();
+    assert!(!git_requests[0].authorized, "{git_requests:?}");
+    assert!(
+        git_requests
+            .iter()
+            .any(|r| r.authorized && r.path.ends_with("git-receive-pack"))
+    );
+    for dir in [s.repo.path(), s.fake.git_root()] {
+        assert!(files_containing(dir, TOKEN).is_empty());
+    }
+}

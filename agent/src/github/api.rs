@@ -198,14 +198,17 @@ impl GitHubApi {
                 Err(e) => e,
             };
             let octocrab::Error::GitHub { source, .. } = &error else {
-                if idempotent && retries < self.policy.max_retries {
+                let message = error_chain(&error);
+                // A refused certificate will be refused again; connection drops may pass.
+                let retryable = !message.to_ascii_lowercase().contains("certificate");
+                if idempotent && retryable && retries < self.policy.max_retries {
                     retries += 1;
                     tokio::time::sleep(Duration::from_secs(1 << (retries - 1).min(4))).await;
                     continue;
                 }
                 return Err(GitHubError::Unreachable {
                     action: action.to_string(),
-                    message: error_chain(&error),
+                    message,
                 });
             };
             let status = source.status_code.as_u16();

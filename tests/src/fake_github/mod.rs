@@ -26,6 +26,7 @@ use serde_json::{Value, json};
 
 mod api;
 mod git;
+mod tls;
 
 /// An issue (or, with `pull_request`, a pull request seen through the issues API).
 #[derive(Debug, Clone, Default)]
@@ -103,7 +104,8 @@ struct FakeRepo {
 
 #[derive(Debug)]
 struct Inner {
-    addr: SocketAddr,
+    /// `http://127.0.0.1:port` or `https://…`.
+    origin: String,
     token: String,
     repos: BTreeMap<String, FakeRepo>,
     comments: Vec<(String, FakeComment)>,
@@ -117,23 +119,45 @@ struct Inner {
 type Shared = Arc<Mutex<Inner>>;
 
 pub struct FakeGitHub {
-    addr: SocketAddr,
+    origin: String,
     shared: Shared,
     git_root: tempfile::TempDir,
+    /// The CA file clients must trust when the server speaks HTTPS.
+    ca_file: Option<tempfile::NamedTempFile>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl FakeGitHub {
-    /// Starts the server; requests must carry `token` (as `Bearer`/`token` for the API, as the
-    /// Basic-auth password for git).
+    /// Starts the server over HTTP; requests must carry `token` (as `Bearer`/`token` for the
+    /// API, as the Basic-auth password for git).
     pub fn start(token: &str) -> std::io::Result<FakeGitHub> {
+        Self::start_with(token, false)
+    }
+
+    /// Starts the server over HTTPS with a certificate from a throwaway CA; point clients at
+    /// [`FakeGitHub::ca_file`] through `SSL_CERT_FILE`.
+    pub fn start_https(token: &str) -> std::io::Result<FakeGitHub> {
+        Self::start_with(token, true)
+    }
+
+    fn start_with(token: &str, https: bool) -> std::io::Result<FakeGitHub> {
         let git_root = tempfile::tempdir()?;
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
+        let addr: SocketAddr = listener.local_addr()?;
+        let tls = if https { Some(tls::make()?) } else { None };
+        let ca_file = match &tls {
+            Some(t) => {
+                let file = tempfile::NamedTempFile::new()?;
+                std::fs::write(file.path(), &t.ca_pem)?;
+                Some(file)
+            }
+            None => None,
+        };
+        let origin = format!("{}://{addr}", if https { "https" } else { "http" });
         let shared: Shared = Arc::new(Mutex::new(Inner {
-            addr,
+            origin: origin.clone(),
             token: token.to_string(),
             repos: BTreeMap::new(),
             comments: Vec::new(),
@@ -156,20 +180,31 @@ impl FakeGitHub {
                 return;
             };
             rt.block_on(async move {
-                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                let Ok(tcp) = tokio::net::TcpListener::from_std(listener) else {
                     return;
                 };
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = rx.await;
-                    })
-                    .await;
+                let shutdown = async {
+                    let _ = rx.await;
+                };
+                let _ = match tls {
+                    Some(t) => {
+                        let listener = tls::TlsListener {
+                            tcp,
+                            acceptor: t.acceptor,
+                        };
+                        axum::serve(listener, app)
+                            .with_graceful_shutdown(shutdown)
+                            .await
+                    }
+                    None => axum::serve(tcp, app).with_graceful_shutdown(shutdown).await,
+                };
             });
         });
         Ok(FakeGitHub {
-            addr,
+            origin,
             shared,
             git_root,
+            ca_file,
             shutdown: Some(tx),
             thread: Some(thread),
         })
@@ -177,12 +212,17 @@ impl FakeGitHub {
 
     /// The API root to pass as `--api-url`.
     pub fn api_url(&self) -> String {
-        format!("http://{}/api/v3/", self.addr)
+        format!("{}/api/v3/", self.origin)
     }
 
-    /// The smart-HTTP URL of `owner/name`'s bare repository.
+    /// The smart-HTTP(S) URL of `owner/name`'s bare repository.
     pub fn git_url(&self, full_name: &str) -> String {
-        format!("http://{}/git/{full_name}.git", self.addr)
+        format!("{}/git/{full_name}.git", self.origin)
+    }
+
+    /// The CA certificate (PEM) to trust, for a server started with [`FakeGitHub::start_https`].
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.ca_file.as_ref().map(|f| f.path())
     }
 
     /// Where the bare repositories live (to inspect them or add hooks).
@@ -411,7 +451,7 @@ async fn handle(
         let (status, body) = message(401, "Bad credentials");
         return json_response(status, &headers_out, body);
     }
-    let base = format!("http://{}/api/v3", state.addr);
+    let base = format!("{}/api/v3", state.origin);
     let (status, body, extra) = api::route(state, &base, &method, api_path, &query, &parsed_body);
     headers_out.extend(extra);
     json_response(status, &headers_out, body)

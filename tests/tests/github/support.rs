@@ -28,7 +28,15 @@ pub struct Setup {
 }
 
 pub fn setup() -> Setup {
-    let fake = FakeGitHub::start(TOKEN).unwrap();
+    setup_on(FakeGitHub::start(TOKEN).unwrap())
+}
+
+/// The same, with the fake speaking HTTPS (its CA is trusted through `SSL_CERT_FILE`).
+pub fn setup_https() -> Setup {
+    setup_on(FakeGitHub::start_https(TOKEN).unwrap())
+}
+
+fn setup_on(fake: FakeGitHub) -> Setup {
     let bare = fake.add_repo(REPO).unwrap();
     fake.add_issue(
         REPO,
@@ -100,16 +108,16 @@ pub fn agent(s: &Setup, model: &ScriptedServer, extra: &[&str]) -> Output {
         args.extend_from_slice(&["--push-url", &push]);
     }
     args.extend_from_slice(extra);
-    run_agent(
-        s.repo.path(),
-        &args,
-        &[
-            ("GITHUB_TOKEN", TOKEN),
-            ("GITHUB_API_URL", ""),
-            ("RUST_LOG", "debug"),
-        ],
-    )
-    .unwrap()
+    let ca = s.fake.ca_file().map(|p| p.display().to_string());
+    let mut env = vec![
+        ("GITHUB_TOKEN", TOKEN),
+        ("GITHUB_API_URL", ""),
+        ("RUST_LOG", "debug"),
+    ];
+    if let Some(ca) = &ca {
+        env.push(("SSL_CERT_FILE", ca));
+    }
+    run_agent(s.repo.path(), &args, &env).unwrap()
 }
 
 pub fn text(out: &Output) -> (String, String) {
