@@ -4,6 +4,8 @@
 //! use, and gold verdicts over repeated runs.
 //!
 //! `cargo run --release -p agent-harness --example bench_eval -- [repeats]`
+//! `BENCH_SPECS=FILE` merges a specs file (e.g. one that adds an install step);
+//! `BENCH_QUICK=1` skips the repeated-verdicts part.
 
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::expect_used)] // a benchmark program: prints figures, stops on failure
 
@@ -117,7 +119,12 @@ fn describe(name: &str, run: &Run) {
 
 async fn context(paths: &mini::MiniPaths, mode: SetupMode) -> BenchContext {
     let mut options = ContextOptions::new(
-        SpecTable::bundled().expect("specs"),
+        SpecTable::load(
+            std::env::var_os("BENCH_SPECS")
+                .map(std::path::PathBuf::from)
+                .as_deref(),
+        )
+        .expect("specs"),
         RepoSource::Dir(paths.repos.clone()),
     );
     options.setup_mode = mode;
@@ -159,6 +166,9 @@ async fn main() {
         }
     }
 
+    if std::env::var_os("BENCH_QUICK").is_some() {
+        return;
+    }
     // Gold verdicts repeated: every run must resolve every instance.
     let ctx = context(&paths, SetupMode::ImageLayer).await;
     let mut flips = 0;

@@ -59,9 +59,9 @@ pub struct CommonArgs {
     /// Seconds for each instance's eval script; a timeout makes the instance an error.
     #[arg(long, default_value_t = 1800)]
     pub timeout: u64,
-    /// Where instance setup happens: `image` (a cached image layer per instance),
-    /// `container` (in each fresh container), or `auto` (image when the spec installs).
-    #[arg(long, default_value = "auto")]
+    /// Where instance setup happens: `image` (a cached image layer per instance; faster from
+    /// the second evaluation on) or `container` (in each fresh container; no image on disk).
+    #[arg(long, default_value = "image")]
     pub setup: SetupMode,
     /// Directory under which `logs/` is written.
     #[arg(long, default_value = ".")]
