@@ -216,7 +216,7 @@ impl Config {
             return Err(ConfigError::MissingApiKey { base_url });
         }
         if let Some(limit) = layer.cost_limit
-            && !(limit > 0.0)
+            && (limit.is_nan() || limit <= 0.0)
         {
             return Err(ConfigError::Value {
                 what: "cost_limit".into(),

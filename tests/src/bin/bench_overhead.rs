@@ -3,6 +3,9 @@
 //!
 //! `cargo build --release -p agent && cargo run --release -p agent-tests --bin bench-overhead [RUNS]`
 
+// A benchmark: printing its figures is its job.
+#![allow(clippy::print_stdout)]
+
 use std::process::Command;
 
 use agent_tests::fixtures::{STATS_FILES, git_repo};
