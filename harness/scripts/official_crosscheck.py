@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Check this harness against the official SWE-bench harness (4.1.0), run from its wheel.
+
+    pip download --no-deps swebench==4.1.0 -d /tmp/swebench && cd /tmp/swebench && unzip -q *.whl
+    python3 official_crosscheck.py --official /tmp/swebench parsers 300
+        random logs: our log parsers (examples/parse_log) vs the official ones
+    python3 official_crosscheck.py --official /tmp/swebench reports DATASET.jsonl LOGS/run_evaluation/RUN_ID
+        each report.json we wrote vs the official get_eval_report on the same test_output.txt
+
+Only the official parser and grading functions are loaded (their package imports Docker and
+network clients, which are stubbed out here).
+"""
+import argparse
+import enum
+import glob
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+
+PARSERS = {
+    "pytest": "parse_log_pytest", "pytest-options": "parse_log_pytest_options",
+    "pytest-v2": "parse_log_pytest_v2", "django": "parse_log_django", "sympy": "parse_log_sympy",
+    "matplotlib": "parse_log_matplotlib", "seaborn": "parse_log_seaborn",
+}
+
+
+class TestStatus(enum.Enum):
+    FAILED = "FAILED"
+    PASSED = "PASSED"
+    SKIPPED = "SKIPPED"
+    ERROR = "ERROR"
+    XFAIL = "XFAIL"
+
+
+def load_official(root):
+    harness = os.path.join(root, "swebench", "harness")
+    src = open(os.path.join(harness, "log_parsers", "python.py")).read()
+    src = src.replace("from swebench.harness.constants import TestStatus", "")
+    src = src.replace("from swebench.harness.test_spec.test_spec import TestSpec", "TestSpec = object")
+    parsers = {"TestStatus": TestStatus, "re": re}
+    exec(src, parsers)
+    grading = open(os.path.join(harness, "grading.py")).read()
+    grading = grading[grading.index("# MARK: Utility functions"):]
+    return parsers, grading
+
+
+def random_log(seed):
+    rng = random.Random(seed)
+    words = ["PASSED", "FAILED", "SKIPPED", "ERROR", "XFAIL", "XPASS", "ERRORS", "ok", "OK", " ok", " F",
+             " E", "FAIL:", "ERROR:", " ... ", " ... ok", " ... FAIL", " ... ERROR", " ... skipped 'x'",
+             " ...  OK", " - ", "tests/test_a.py::test_b", "test_x[a b]", "test_y[/tmp/a/b/c]", "[//x/y]",
+             "[/a/*/b]", "\x1b[32m", "\x1b[0m", "\x1b[1;31m", "[33m", "\t", " ", "\x1f", "\xa0",
+             "MouseButton.LEFT", "MouseButton.RIGHT", "____", " sympy/core/test_x.py:test_y ", "_ a.py:b _",
+             "test_", "test_case (mod.Class)", "--version is equivalent to version",
+             "Applying sites.0002_alter_domain_unique...test_no_migrations", " PASSED ", "::", "\u00e9", "\r",
+             "Testing against Django installed in 'x' (0 silenced).",
+             "System check identified no issues (0 silenced)", "Internal Server Error: /a/b/", "\n", "\n", "\n"]
+    out = []
+    for _ in range(400):
+        out.append(rng.choice(words))
+        if rng.random() < 0.15:
+            out.append("\n")
+    return "".join(out)
+
+
+def check_parsers(parsers, count, binary):
+    differ = crashed = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in range(count):
+            path = os.path.join(tmp, "log.txt")
+            text = random_log(seed)
+            open(path, "w", encoding="utf-8").write(text)
+            for name, function in PARSERS.items():
+                try:
+                    want = parsers[function](text, None)
+                except Exception:
+                    crashed += 1  # the official parser raises (e.g. IndexError): no verdict to compare
+                    continue
+                got = json.loads(subprocess.run([binary, name, path], capture_output=True, text=True,
+                                                check=True).stdout)
+                if got != want:
+                    differ += 1
+                    print(f"seed {seed} parser {name}: maps differ")
+    print(f"{count} logs x {len(PARSERS)} parsers: {differ} differ ({crashed} official crashes skipped)")
+    return differ == 0
+
+
+def check_reports(parsers, grading, dataset_path, run_dir):
+    class Spec:
+        pass
+
+    class ResolvedStatus(enum.Enum):
+        NO = "RESOLVED_NO"
+        PARTIAL = "RESOLVED_PARTIAL"
+        FULL = "RESOLVED_FULL"
+
+    class EvalType(enum.Enum):
+        PASS_AND_FAIL = "pass_and_fail"
+        FAIL_ONLY = "fail_only"
+
+    dataset = {}
+    for line in open(dataset_path):
+        if line.strip():
+            row = json.loads(line)
+            dataset[row["instance_id"]] = row
+    specs = json.load(open(os.path.join(os.path.dirname(__file__), "..", "data", "specs.json")))["repos"]
+    specs.update(json.load(open(os.path.join(os.path.dirname(__file__), "..", "data", "mini", "specs.json")))["repos"])
+    namespace = dict(
+        APPLY_PATCH_FAIL=">>>>> Patch Apply Failed", RESET_FAILED=">>>>> Reset Failed",
+        TESTS_ERROR=">>>>> Tests Errored", TESTS_TIMEOUT=">>>>> Tests Timed Out",
+        START_TEST_OUTPUT=">>>>> Start Test Output", END_TEST_OUTPUT=">>>>> End Test Output",
+        FAIL_TO_PASS="FAIL_TO_PASS", PASS_TO_PASS="PASS_TO_PASS", FAIL_TO_FAIL="FAIL_TO_FAIL",
+        PASS_TO_FAIL="PASS_TO_FAIL", KEY_INSTANCE_ID="instance_id", KEY_PREDICTION="model_patch",
+        FAIL_ONLY_REPOS=set(), TestStatus=TestStatus, ResolvedStatus=ResolvedStatus, EvalType=EvalType,
+        Any=object, TestSpec=Spec,
+        MAP_REPO_TO_PARSER={repo: parsers[PARSERS[s["log_parser"]]] for repo, s in specs.items()},
+        MAP_REPO_VERSION_TO_SPECS={repo: s["versions"] for repo, s in specs.items()},
+    )
+    exec(grading, namespace)
+    same = differ = 0
+    for report_path in sorted(glob.glob(os.path.join(run_dir, "*", "*", "report.json"))):
+        directory = os.path.dirname(report_path)
+        instance = dataset[os.path.basename(directory)]
+        spec = Spec()
+        spec.repo, spec.version, spec.instance_id = instance["repo"], instance["version"], instance["instance_id"]
+        for key in ("FAIL_TO_PASS", "PASS_TO_PASS"):
+            value = instance.get(key, [])
+            setattr(spec, key, json.loads(value) if isinstance(value, str) else value)
+        prediction = {"instance_id": spec.instance_id, "model_patch": open(os.path.join(directory, "patch.diff")).read()}
+        official = namespace["get_eval_report"](spec, prediction, os.path.join(directory, "test_output.txt"), True)
+        if json.dumps(official, indent=4) == open(report_path).read():
+            same += 1
+        else:
+            differ += 1
+            print(f"{report_path}: differs from the official report")
+    print(f"reports: {same} byte-identical, {differ} different")
+    return differ == 0
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--official", required=True, help="directory with the unpacked swebench wheel")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("parsers")
+    p.add_argument("count", type=int)
+    p.add_argument("--binary", default="target/debug/examples/parse_log")
+    r = sub.add_parser("reports")
+    r.add_argument("dataset")
+    r.add_argument("run_dir")
+    args = parser.parse_args()
+    parsers, grading = load_official(args.official)
+    ok = (check_parsers(parsers, args.count, args.binary) if args.command == "parsers"
+          else check_reports(parsers, grading, args.dataset, args.run_dir))
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
