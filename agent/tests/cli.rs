@@ -23,7 +23,10 @@ fn fix_requires_an_issue_source() {
     let out = agent().args(["fix", "--repo", "."]).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--issue-file") || err.contains("--issue-text"), "{err}");
+    assert!(
+        err.contains("--issue-file") || err.contains("--issue-text"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -31,7 +34,10 @@ fn tools_list_shows_each_tool_with_its_arguments() {
     let out = agent().args(["tools", "list"]).output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("view_file --path [--end-line] [--start-line]"), "{text}");
+    assert!(
+        text.contains("view_file --path [--end-line] [--start-line]"),
+        "{text}"
+    );
     assert!(text.contains("str_replace"), "{text}");
 }
 
@@ -45,9 +51,16 @@ fn tools_run_directly_from_the_shell() {
         .args(["--path", "hello.txt", "--start-line", "2"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("2\ttwo") && !text.contains("1\tone"), "{text}");
+    assert!(
+        text.contains("2\ttwo") && !text.contains("1\tone"),
+        "{text}"
+    );
 
     let out = agent()
         .args(["tools", "view_file", "--repo"])

@@ -132,8 +132,9 @@ impl<T: TypedTool> Tool for T {
             })?,
             other => other,
         };
-        let typed: T::Args = serde_json::from_value(args)
-            .map_err(|e| ToolError::BadArguments(format!("invalid arguments for `{}`: {e}", T::NAME)))?;
+        let typed: T::Args = serde_json::from_value(args).map_err(|e| {
+            ToolError::BadArguments(format!("invalid arguments for `{}`: {e}", T::NAME))
+        })?;
         self.call(ctx, typed).await
     }
 
