@@ -21,14 +21,16 @@ use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder,
+    WaitContainerOptionsBuilder,
 };
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use tokio::io::AsyncWrite;
 
 use crate::cleanup;
@@ -261,12 +263,23 @@ impl DockerSandbox {
         // the process exits and the engine removes it. Forced removal is the fallback.
         let had_keepalive = lock(&self.keepalive).take().is_some();
         if had_keepalive {
-            let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
-            while std::time::Instant::now() < until {
-                match self.docker.inspect_container(&self.id, None).await {
-                    Err(e) if status_code(&e) == Some(404) => return Ok(()),
-                    _ => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+            // Whether the wait is registered before or after the removal, it ends once the
+            // container is gone (a 404 if it already is).
+            let options = WaitContainerOptionsBuilder::new()
+                .condition("removed")
+                .build();
+            let mut wait = self.docker.wait_container(&self.id, Some(options));
+            let waited = tokio::time::timeout(Duration::from_secs(10), wait.next()).await;
+            let gone = match waited {
+                Ok(None) | Ok(Some(Ok(_))) => true,
+                Ok(Some(Err(e))) => {
+                    status_code(&e) == Some(404)
+                        || matches!(e, bollard::errors::Error::DockerContainerWaitError { .. })
                 }
+                Err(_) => false,
+            };
+            if gone {
+                return Ok(());
             }
         }
         force_remove(&self.docker, &self.id).await
