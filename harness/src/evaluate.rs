@@ -3,6 +3,7 @@
 //! (an existing `report.json` is skipped) and the run summary. A bounded pool of workers, no
 //! scheduler: the engine (any `DOCKER_HOST`) does the work.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -169,13 +170,18 @@ pub async fn evaluate(
     for (instance, _) in &to_run {
         ctx.spec(instance)?;
     }
-    prepare_environments(ctx, to_run.iter().map(|(i, _)| *i), events).await?;
+    let failed_envs = prepare_environments(ctx, to_run.iter().map(|(i, _)| *i), events).await?;
 
     let workers = options.workers.max(1);
+    let failed_envs = &failed_envs;
     let finished: Vec<InstanceOutcome> = futures_util::stream::iter(to_run)
         .map(|(instance, prediction)| async move {
             events(EvalEvent::Started(instance.instance_id.clone()));
-            let outcome = evaluate_instance(ctx, instance, prediction, options).await?;
+            let key = (instance.repo.clone(), instance.version.clone());
+            let outcome = match failed_envs.get(&key) {
+                Some(reason) => environment_failed(instance, prediction, options, reason)?,
+                None => evaluate_instance(ctx, instance, prediction, options).await?,
+            };
             events(EvalEvent::Finished(outcome.clone()));
             Ok::<_, HarnessError>(outcome)
         })
@@ -194,23 +200,39 @@ pub async fn evaluate(
     })
 }
 
-/// Builds (or finds) the environment image of every distinct spec, one at a time.
+/// Builds (or finds) the environment image of every distinct spec, one at a time. A spec whose
+/// environment cannot be built (e.g. a Python version without an image recipe) is returned
+/// with the reason, so that its instances become errors while the others run; an unreachable
+/// engine stops everything.
 pub async fn prepare_environments<'a>(
     ctx: &BenchContext,
     instances: impl Iterator<Item = &'a Instance>,
     events: &EventSink,
-) -> Result<()> {
+) -> Result<HashMap<(String, String), String>> {
     let mut seen = std::collections::HashSet::new();
+    let mut failed = HashMap::new();
     for instance in instances {
-        if seen.insert((instance.repo.clone(), instance.version.clone())) {
+        let key = (instance.repo.clone(), instance.version.clone());
+        if seen.insert(key.clone()) {
             events(EvalEvent::PreparingEnvironment(format!(
                 "{} {}",
                 instance.repo, instance.version
             )));
-            ctx.env_image(instance).await?;
+            match ctx.env_image(instance).await {
+                Ok(_) => {}
+                Err(e) if e.is_fatal() => return Err(e),
+                Err(e) => {
+                    tracing::warn!(
+                        "environment for {} {}: {e}",
+                        instance.repo,
+                        instance.version
+                    );
+                    failed.insert(key, e.to_string());
+                }
+            }
         }
     }
-    Ok(())
+    Ok(failed)
 }
 
 fn log_dir(options: &EvalOptions, prediction: &Prediction, instance: &Instance) -> PathBuf {
@@ -312,6 +334,26 @@ pub async fn evaluate_instance(
         instance_id: instance.instance_id.clone(),
         verdict,
         timings,
+    })
+}
+
+/// An instance whose environment image could not be built: logged, no report.
+fn environment_failed(
+    instance: &Instance,
+    prediction: &Prediction,
+    options: &EvalOptions,
+    reason: &str,
+) -> Result<InstanceOutcome> {
+    let dir = log_dir(options, prediction, instance);
+    let mut log = InstanceLog::open(&dir.join(LOG_INSTANCE))?;
+    log.error(&format!(
+        "Error building the environment of {}: {reason}",
+        instance.instance_id
+    ));
+    Ok(InstanceOutcome {
+        instance_id: instance.instance_id.clone(),
+        verdict: Verdict::Error(format!("environment: {reason}")),
+        timings: InstanceTimings::default(),
     })
 }
 

@@ -82,11 +82,19 @@ pub async fn validate(
         already_done: 0,
         empty_patches: 0,
     });
-    prepare_environments(ctx, dataset.instances.iter(), events).await?;
+    let failed_envs = prepare_environments(ctx, dataset.instances.iter(), events).await?;
+    let failed_envs = &failed_envs;
     futures_util::stream::iter(&dataset.instances)
         .map(|instance| async move {
             events(EvalEvent::Started(instance.instance_id.clone()));
-            let validation = validate_instance(ctx, instance, options).await?;
+            let key = (instance.repo.clone(), instance.version.clone());
+            let validation = match failed_envs.get(&key) {
+                Some(reason) => Validation {
+                    instance_id: instance.instance_id.clone(),
+                    derived: Err(format!("environment: {reason}")),
+                },
+                None => validate_instance(ctx, instance, options).await?,
+            };
             let verdict = match &validation.derived {
                 Ok(_) if validation.matches(instance) => crate::evaluate::Verdict::Resolved,
                 Ok(_) => crate::evaluate::Verdict::Unresolved,

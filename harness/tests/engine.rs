@@ -352,3 +352,54 @@ async fn validation_reproduces_the_dataset_lists() {
             .is_file()
     );
 }
+
+#[tokio::test]
+async fn an_environment_that_cannot_be_built_fails_only_its_instances() {
+    let _serial = SERIAL.lock().await;
+    let paths = mini_paths().await;
+    let logs = tempfile::tempdir().unwrap();
+    let specs = logs.path().join("old.json");
+    std::fs::write(
+        &specs,
+        r#"{"repos": {"minibench/unitwise": {"versions": {"0.3": {"python": "3.6", "test_cmd": "pytest -rA"}}}}}"#,
+    )
+    .unwrap();
+    let ctx = context(&paths, logs.path(), SetupMode::ImageLayer, Some(&specs)).await;
+    let full = Dataset::load(&paths.dataset).unwrap();
+    let dataset = full
+        .select(&[
+            "minibench__tinyconf-12".to_string(),
+            "minibench__unitwise-14".to_string(),
+        ])
+        .unwrap();
+    let gold = Predictions::load("gold", &full).unwrap();
+    let report = evaluate(
+        &ctx,
+        &dataset,
+        &gold,
+        &options("old-python", logs.path()),
+        &no_events(),
+    )
+    .await
+    .unwrap();
+    let verdict = |id: &str| {
+        report
+            .outcomes
+            .iter()
+            .find(|o| o.instance_id == id)
+            .map(|o| o.verdict.clone())
+            .unwrap()
+    };
+    assert_eq!(verdict("minibench__tinyconf-12"), Verdict::Resolved);
+    match verdict("minibench__unitwise-14") {
+        Verdict::Error(reason) => assert!(reason.contains("3.6"), "{reason}"),
+        other => panic!("expected an error, got {other:?}"),
+    }
+    assert_eq!(report.summary.error_ids.len(), 1);
+    let log = std::fs::read_to_string(
+        logs.path()
+            .join("logs/run_evaluation/old-python/gold/minibench__unitwise-14/run_instance.log"),
+    )
+    .unwrap();
+    assert!(log.contains("Error building the environment"), "{log}");
+}
