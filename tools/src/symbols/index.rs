@@ -50,6 +50,14 @@ pub struct SymbolIndex {
     cache_file: Option<PathBuf>,
     files: HashMap<String, Arc<FileSymbols>>,
     last: RefreshStats,
+    pending_save: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Drop for SymbolIndex {
+    fn drop(&mut self) {
+        // Do not leave a half-written temporary file behind.
+        self.wait_for_background_save();
+    }
 }
 
 #[derive(Serialize)]
@@ -82,6 +90,7 @@ impl SymbolIndex {
             cache_file,
             files: HashMap::new(),
             last: RefreshStats::default(),
+            pending_save: Mutex::new(None),
         };
         let loaded = index.load_cache();
         let mut stats = index.refresh();
@@ -166,29 +175,53 @@ impl SymbolIndex {
         }
     }
 
-    /// Writes the index to its cache file (atomically: a temporary file, then a rename).
+    /// Writes the index to its cache file (atomically: a temporary file, then a rename) and
+    /// waits for it.
     pub fn save(&self) -> Result<(), IndexError> {
+        self.wait_for_background_save();
         let Some(path) = &self.cache_file else {
             return Ok(());
         };
-        let write_err = |message: String| IndexError::CacheWrite {
-            path: path.clone(),
-            message,
+        let files: Vec<Arc<FileSymbols>> = self.files.values().cloned().collect();
+        write_cache(path, &self.root, &files)
+    }
+
+    /// Writes the cache on a background thread: an update returns as soon as the index in
+    /// memory is current. Saves run one at a time, in order.
+    fn save_in_background(&mut self) {
+        self.wait_for_background_save();
+        let Some(path) = self.cache_file.clone() else {
+            return;
         };
-        let root = self.root.to_string_lossy();
-        let out = CacheOut {
-            version: FORMAT_VERSION,
-            root: &root,
-            files: self.files.values().map(|f| f.as_ref()).collect(),
-        };
-        let bytes = postcard::to_stdvec(&out).map_err(|e| write_err(e.to_string()))?;
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| write_err(e.to_string()))?;
+        let files: Vec<Arc<FileSymbols>> = self.files.values().cloned().collect();
+        let root = self.root.clone();
+        let spawned = std::thread::Builder::new()
+            .name("symbol-cache-writer".into())
+            .spawn(move || {
+                if let Err(err) = write_cache(&path, &root, &files) {
+                    tracing::warn!("{err}");
+                }
+            });
+        match spawned {
+            Ok(handle) => {
+                *self.pending_save.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle)
+            }
+            Err(err) => tracing::warn!("cannot start the symbol cache writer: {err}"),
         }
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        std::fs::write(&tmp, &bytes).map_err(|e| write_err(e.to_string()))?;
-        std::fs::rename(&tmp, path).map_err(|e| write_err(e.to_string()))?;
-        Ok(())
+    }
+
+    /// Blocks until a background save (if any) has finished.
+    pub fn wait_for_background_save(&self) {
+        let handle = self
+            .pending_save
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(handle) = handle
+            && handle.join().is_err()
+        {
+            tracing::warn!("the symbol cache writer panicked");
+        }
     }
 
     /// Walks the tree (in parallel, respecting .gitignore) and brings every file up to date.
@@ -237,7 +270,8 @@ impl SymbolIndex {
     }
 
     /// Re-indexes just these paths (relative to the root): changed files are re-parsed, deleted
-    /// ones dropped, new ones added; then the cache is written if anything changed.
+    /// ones dropped, new ones added; then the cache is written (in the background) if anything
+    /// changed.
     pub fn update_files(&mut self, rel_paths: &[PathBuf]) -> RefreshStats {
         let started = Instant::now();
         let mut stats = RefreshStats::default();
@@ -261,7 +295,7 @@ impl SymbolIndex {
             }
         }
         if stats.reparsed_files > 0 || stats.removed_files > 0 {
-            self.save_or_warn();
+            self.save_in_background();
         }
         stats.files = self.files.len();
         stats.elapsed = started.elapsed();
@@ -335,6 +369,27 @@ fn index_file(
     // Hash the bytes on disk, not the lossy text, so an unchanged file is recognised.
     symbols.hash = hash;
     Some((Arc::new(symbols), true))
+}
+
+fn write_cache(path: &Path, root: &Path, files: &[Arc<FileSymbols>]) -> Result<(), IndexError> {
+    let write_err = |message: String| IndexError::CacheWrite {
+        path: path.to_path_buf(),
+        message,
+    };
+    let root = root.to_string_lossy();
+    let out = CacheOut {
+        version: FORMAT_VERSION,
+        root: &root,
+        files: files.iter().map(|f| f.as_ref()).collect(),
+    };
+    let bytes = postcard::to_stdvec(&out).map_err(|e| write_err(e.to_string()))?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| write_err(e.to_string()))?;
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, &bytes).map_err(|e| write_err(e.to_string()))?;
+    std::fs::rename(&tmp, path).map_err(|e| write_err(e.to_string()))?;
+    Ok(())
 }
 
 /// `<cache_dir>/<hash of the root path>/index.bin`.

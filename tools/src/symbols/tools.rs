@@ -69,6 +69,21 @@ impl SymbolService {
         .map_err(|e| ToolError::fatal(format!("the symbol index task failed: {e}")))?
     }
 
+    /// Waits until the index's cache file has the latest update (it is written in the
+    /// background after each edit).
+    pub async fn flush(&self) {
+        let index = self.index.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let guard = index.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(index) = guard.as_ref() {
+                index.wait_for_background_save();
+            }
+        });
+        if let Err(err) = task.await {
+            tracing::warn!("waiting for the symbol cache failed: {err}");
+        }
+    }
+
     /// Re-indexes changed files if the index exists (otherwise the first use builds it fresh).
     pub async fn files_changed(&self, root: &Path, paths: &[PathBuf]) {
         let index = self.index.clone();

@@ -44,6 +44,7 @@ pub struct ToolRepo {
     pub cache: tempfile::TempDir,
     pub ctx: ToolContext,
     pub registry: ToolRegistry,
+    pub service: Arc<SymbolService>,
 }
 
 impl ToolRepo {
@@ -57,12 +58,13 @@ impl ToolRepo {
         let service = Arc::new(SymbolService::with_cache_dir(Some(
             cache.path().to_path_buf(),
         )));
-        symbols::register_with(&mut registry, service);
+        symbols::register_with(&mut registry, service.clone());
         ToolRepo {
             repo,
             cache,
             ctx,
             registry,
+            service,
         }
     }
 

@@ -177,7 +177,9 @@ async fn index_follows_edits_made_through_the_registry() {
         "{added}"
     );
 
-    // The persisted index has the edit too: a new service re-parses nothing.
+    // The persisted index has the edit too (once the background write is done): a new index
+    // re-parses nothing.
+    repo.service.flush().await;
     let index =
         agent_tools::symbols::SymbolIndex::open(repo.repo.root(), Some(repo.cache.path())).unwrap();
     assert_eq!(index.last_stats().reparsed_files, 0);

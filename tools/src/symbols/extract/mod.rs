@@ -56,6 +56,7 @@ pub(crate) fn walk_tree<'s>(
         defs: Vec::new(),
         frames: Vec::new(),
         refs: Vec::new(),
+        decorated_property: false,
     };
     let mut cursor = tree.walk();
     loop {
@@ -111,6 +112,9 @@ pub(crate) struct Walker<'s> {
     pub defs: Vec<Definition>,
     frames: Vec<Frame>,
     pub refs: Vec<(&'s str, u32)>,
+    /// Set by a Python decorated definition whose decorator makes a property, for the
+    /// definition visited next.
+    pub decorated_property: bool,
 }
 
 /// What a language function found: a definition to add.
@@ -294,7 +298,7 @@ pub(crate) fn collapse_whitespace(text: &str, max_chars: usize) -> String {
 
 /// Undoes what joining a multi-line parameter list leaves: `f( a, b, )` → `f(a, b)`.
 fn tidy_brackets(sig: String) -> String {
-    if !sig.contains(['(', '[']) {
+    if !(sig.contains("( ") || sig.contains(" )") || sig.contains("[ ") || sig.contains(" ]")) {
         return sig;
     }
     sig.replace(", )", ")")

@@ -279,10 +279,52 @@ impl Reducer<'_> {
         self.reduce_to_one(head, last);
     }
 
+    /// For a simple statement that stays valid cut down to its first word (`return`, `pass`,
+    /// `raise`, or a name: `x = f(y)` becomes the expression statement `x`): where the word
+    /// ends. Only for function bodies, where such a statement defines nothing either way.
+    fn short_form(&self, head: usize, last: usize) -> Option<usize> {
+        let line = &self.lines[head];
+        if head != last
+            || line.opens_block
+            || line.head != LineHead::Other
+            || line.first_token_end >= line.last_token_end
+        {
+            return None;
+        }
+        let (start, end) = line.first_ident?;
+        let word = &self.source[start..end];
+        let allowed = matches!(
+            word,
+            "return"
+                | "pass"
+                | "raise"
+                | "yield"
+                | "break"
+                | "continue"
+                | "None"
+                | "True"
+                | "False"
+        ) || !pyscan::is_keyword(word);
+        (allowed && end == line.first_token_end).then_some(end)
+    }
+
+    /// Where the newline ending logical line `idx` is (or the end of the file).
+    fn newline_at(&self, idx: usize) -> usize {
+        let end = self.lines[idx].end;
+        if end > 0 && self.source.as_bytes()[end - 1] == b'\n' {
+            end - 1
+        } else {
+            end
+        }
+    }
+
     /// Bytes the parser sees if unit `head..=last` is reduced to its cheapest valid form.
     fn cost(&self, head: usize, last: usize) -> usize {
         let line = &self.lines[head];
         let whole = self.lines[last].end - line.start;
+        if let Some(word_end) = self.short_form(head, last) {
+            return word_end - line.start + (line.end - self.newline_at(head));
+        }
         if !line.opens_block || line.head == LineHead::Try {
             return whole;
         }
@@ -301,6 +343,13 @@ impl Reducer<'_> {
 
     fn reduce_to_one(&mut self, head: usize, last: usize) {
         let line = &self.lines[head];
+        if let Some(word_end) = self.short_form(head, last) {
+            let newline = self.newline_at(head);
+            if word_end < newline {
+                self.out.push((word_end, newline));
+            }
+            return;
+        }
         if !line.opens_block || line.head == LineHead::Try {
             return;
         }
@@ -328,43 +377,35 @@ impl Reducer<'_> {
     }
 }
 
-/// The included ranges: everything but `elided`. Every cut is at the start of a line.
-pub(crate) fn complement(
-    elided: &[(usize, usize)],
-    scan: &pyscan::Scan<'_>,
-    len: usize,
-) -> Vec<Range> {
-    let row_of = |byte: usize| -> usize {
-        // Cuts are line starts recorded by the scanner; find the row by binary search.
-        match scan.lines.binary_search_by_key(&byte, |l| l.start) {
-            Ok(i) => scan.lines[i].start_row as usize,
-            Err(_) => match scan.lines.binary_search_by_key(&byte, |l| l.end) {
-                Ok(i) => scan.lines[i].end_row as usize + 1,
-                Err(_) => 0,
-            },
-        }
+/// The included ranges: everything but `elided`.
+pub(crate) fn complement(elided: &[(usize, usize)], source: &str) -> Vec<Range> {
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(source.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    let point = |byte: usize| -> Point {
+        let row = line_starts.partition_point(|&s| s <= byte) - 1;
+        Point::new(row, byte - line_starts[row])
     };
+    let len = source.len();
     let mut ranges = Vec::with_capacity(elided.len() + 1);
     let mut cursor = 0usize;
-    let mut cursor_point = Point::new(0, 0);
     for &(start, end) in elided {
         if start > cursor {
             ranges.push(Range {
                 start_byte: cursor,
                 end_byte: start,
-                start_point: cursor_point,
-                end_point: Point::new(row_of(start), 0),
+                start_point: point(cursor),
+                end_point: point(start),
             });
         }
         cursor = end;
-        cursor_point = Point::new(row_of(end), 0);
     }
     if cursor < len {
         ranges.push(Range {
             start_byte: cursor,
             end_byte: len,
-            start_point: cursor_point,
-            end_point: Point::new(scan.last_row as usize, scan.last_column),
+            start_point: point(cursor),
+            end_point: point(len),
         });
     }
     ranges

@@ -41,8 +41,9 @@ pub(crate) struct LogicalLine {
     pub def_name: Option<(usize, usize)>,
     /// Byte range of the string the line starts with, if it is the line's only token.
     pub only_string: Option<(usize, usize)>,
-    /// Byte offsets of the start of the first token and the end of the last.
+    /// Byte offsets of the start and end of the first token, and the end of the last.
     pub first_token: usize,
+    pub first_token_end: usize,
     pub last_token_end: usize,
     /// The first token, if it is an identifier (or keyword).
     pub first_ident: Option<(usize, usize)>,
@@ -68,22 +69,56 @@ pub(crate) struct Scan<'s> {
     pub lines: Vec<LogicalLine>,
     /// Identifier tokens outside strings and comments, with 1-based lines.
     pub refs: Vec<(&'s str, u32)>,
-    /// Rows in the file (0-based row of the end of the file).
-    pub last_row: u32,
-    /// Column (in bytes) of the end of the file on its last row.
-    pub last_column: usize,
 }
 
-const KEYWORDS: &[&str] = &[
-    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue",
-    "def", "del", "elif", "else", "except", "finally", "for", "from", "global", "if", "import",
-    "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try", "while",
-    "with", "yield", "self", "cls",
-];
+/// Keywords, plus `self` and `cls`: not recorded as references. A `match` compiles to length
+/// and byte checks, much cheaper than searching a list for every identifier.
+fn is_unreferenced_word(word: &str) -> bool {
+    matches!(
+        word,
+        "False"
+            | "None"
+            | "True"
+            | "and"
+            | "as"
+            | "assert"
+            | "async"
+            | "await"
+            | "break"
+            | "class"
+            | "continue"
+            | "def"
+            | "del"
+            | "elif"
+            | "else"
+            | "except"
+            | "finally"
+            | "for"
+            | "from"
+            | "global"
+            | "if"
+            | "import"
+            | "in"
+            | "is"
+            | "lambda"
+            | "nonlocal"
+            | "not"
+            | "or"
+            | "pass"
+            | "raise"
+            | "return"
+            | "try"
+            | "while"
+            | "with"
+            | "yield"
+            | "self"
+            | "cls"
+    )
+}
 
 /// A Python keyword (`self` and `cls` are not, though references skip them too).
 pub(crate) fn is_keyword(word: &str) -> bool {
-    word != "self" && word != "cls" && KEYWORDS.contains(&word)
+    word != "self" && word != "cls" && is_unreferenced_word(word)
 }
 
 fn is_ident_start(b: u8) -> bool {
@@ -113,6 +148,7 @@ struct Pending {
     tokens: u32,
     first_string: Option<(usize, usize)>,
     first_token: usize,
+    first_token_end: usize,
     last_token_end: usize,
     first_ident: Option<(usize, usize)>,
     second: Second,
@@ -197,6 +233,7 @@ pub(crate) fn scan(source: &str) -> Scan<'_> {
                 tokens: 0,
                 first_string: None,
                 first_token: i,
+                first_token_end: i,
                 last_token_end: i,
                 first_ident: None,
                 second: Second::None,
@@ -265,6 +302,9 @@ pub(crate) fn scan(source: &str) -> Scan<'_> {
                         line.first_string = Some((start, i));
                     }
                     line.last_token_end = i;
+                    if line.tokens == 1 {
+                        line.first_token_end = i;
+                    }
                     continue;
                 }
                 if line.tokens == 1 {
@@ -299,7 +339,7 @@ pub(crate) fn scan(source: &str) -> Scan<'_> {
                     }
                 }
                 line.last_is_colon = false;
-                if !KEYWORDS.contains(&text) {
+                if !is_unreferenced_word(text) {
                     refs.push((text, row + 1));
                 }
             }
@@ -328,18 +368,15 @@ pub(crate) fn scan(source: &str) -> Scan<'_> {
         }
         if is_token && let Some(line) = pending.as_mut() {
             line.last_token_end = i;
+            if line.tokens == 1 {
+                line.first_token_end = i;
+            }
         }
     }
     if let Some(p) = pending.take() {
         lines.push(finish(p, n, row));
     }
-    let last_line_start = source.rfind('\n').map_or(0, |p| p + 1);
-    Scan {
-        lines,
-        refs,
-        last_row: row,
-        last_column: n - last_line_start,
-    }
+    Scan { lines, refs }
 }
 
 fn note_token(line: &mut Pending, head: LineHead, is_colon: bool) {
@@ -362,6 +399,7 @@ fn finish(p: Pending, end: usize, end_row: u32) -> LogicalLine {
         def_name: p.def_name,
         only_string: p.first_string.filter(|_| p.tokens == 1),
         first_token: p.first_token,
+        first_token_end: p.first_token_end,
         last_token_end: p.last_token_end,
         first_ident: p.first_ident,
         second: p.second,

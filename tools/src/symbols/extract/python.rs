@@ -28,7 +28,7 @@ pub(crate) fn extract(source: &str, skip_bodies: bool) -> (Vec<Definition>, RefT
     let tree = if plan.elided.is_empty() {
         super::parse_or_log(Lang::Python, source)
     } else {
-        let included = pyreduce::complement(&plan.elided, &scan, source.len());
+        let included = pyreduce::complement(&plan.elided, source);
         if included.is_empty() {
             // Everything was skipped (no ranges would mean "parse it all").
             super::parse_or_log(Lang::Python, "")
@@ -37,9 +37,19 @@ pub(crate) fn extract(source: &str, skip_bodies: bool) -> (Vec<Definition>, RefT
         }
     };
     let refs = RefTable::from_pairs(scan.refs);
-    let Some(tree) = tree else {
+    let Some(mut tree) = tree else {
         return (Vec::new(), refs);
     };
+    let mut plan = plan;
+    if !plan.elided.is_empty() && tree.root_node().has_error() {
+        // The shortened text does not parse (a construct the scanner misjudged, or a file
+        // with syntax errors): fall back to the whole file.
+        match super::parse_or_log(Lang::Python, source) {
+            Some(full) => tree = full,
+            None => return (Vec::new(), refs),
+        }
+        plan.assignments.clear();
+    }
     // Row of each def/class header → row of its last body line, since the parsed tree does not
     // see the skipped bodies.
     let mut header_ends: Vec<(u32, u32)> = scan
@@ -251,6 +261,7 @@ fn visit(w: &mut Walker<'_>, node: Node<'_>, docs: &[(u32, String)]) {
                     }
                 }
             }
+            w.decorated_property = false;
             let new = NewDef {
                 name: w.text(name).to_string(),
                 kind: SymbolKind::Class,
@@ -268,7 +279,8 @@ fn visit(w: &mut Walker<'_>, node: Node<'_>, docs: &[(u32, String)]) {
             };
             let body = node.child_by_field_name("body");
             let in_class = matches!(w.enclosing(), Some((_, SymbolKind::Class)));
-            let kind = if in_class && is_property(w, node) {
+            let property = std::mem::take(&mut w.decorated_property);
+            let kind = if in_class && property {
                 SymbolKind::Property
             } else if in_class {
                 SymbolKind::Method
@@ -286,6 +298,7 @@ fn visit(w: &mut Walker<'_>, node: Node<'_>, docs: &[(u32, String)]) {
             let idx = w.add(new);
             w.scope(idx, node);
         }
+        "decorated_definition" => w.decorated_property = is_property(w, node),
         "assignment" => assignment(w, node),
         "import_statement" | "import_from_statement" if w.enclosing().is_none() => import(w, node),
         _ => {}
@@ -309,13 +322,8 @@ fn colon(node: Node<'_>) -> Option<Node<'_>> {
     colon
 }
 
-fn is_property(w: &Walker<'_>, function: Node<'_>) -> bool {
-    let Some(parent) = function.parent() else {
-        return false;
-    };
-    if parent.kind() != "decorated_definition" {
-        return false;
-    }
+/// Whether a decorated definition's decorators make it a property.
+fn is_property(w: &Walker<'_>, parent: Node<'_>) -> bool {
     let mut cursor = parent.walk();
     parent
         .named_children(&mut cursor)
@@ -333,13 +341,7 @@ fn is_property(w: &Walker<'_>, function: Node<'_>) -> bool {
 fn assignment(w: &mut Walker<'_>, node: Node<'_>) {
     // The parser may not have seen every module- or class-level assignment: skipped ones are
     // added from the scanner (`merge_assignments`).
-    // Only `x = ...` statements, not assignments nested in expressions.
-    if node
-        .parent()
-        .is_none_or(|p| p.kind() != "expression_statement")
-    {
-        return;
-    }
+    // Only statement-level assignments get here: the walk does not enter expressions.
     let Some(left) = node.child_by_field_name("left") else {
         return;
     };
