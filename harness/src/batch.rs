@@ -247,6 +247,137 @@ pub fn workspace_setup_script(spec: &ResolvedSpec<'_>) -> String {
     script
 }
 
+/// The workspace's changes against HEAD (the setup commit, or `base_commit` when setup did not
+/// commit), new files included, as a patch `git apply` takes.
+pub async fn workspace_diff(path: &Path) -> Result<String> {
+    crate::repos::git(Some(path), &["add", "-A"]).await?;
+    crate::repos::git(Some(path), &["diff", "--cached", "--binary", "HEAD"]).await
+}
+
+/// What the agent produced for one (instance, sample).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentRun {
+    /// `None` or empty: no submission.
+    pub model_patch: Option<String>,
+    pub cost_usd: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct BatchOptions {
+    pub model_name_or_path: String,
+    pub workers: usize,
+    /// No new instance starts once the total (including earlier runs) reaches this.
+    pub max_cost_total: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BatchSummary {
+    /// Predictions written by this run.
+    pub written: usize,
+    /// (instance id, sample, reason): no prediction written; a later run retries them.
+    pub failed: Vec<(String, usize, String)>,
+    /// Not started because the cost limit was reached.
+    pub skipped_for_budget: usize,
+    /// Total cost, earlier runs included.
+    pub cost_usd: f64,
+}
+
+/// Runs `agent` over every (instance, sample) without a prediction yet, `workers` at a time,
+/// each in a fresh workspace at `base_commit`, appending each prediction (fsynced) as soon as
+/// it exists. Killed at any point, a rerun resumes with nothing lost and nothing done twice.
+pub async fn run_batch<F, Fut>(
+    ctx: &BenchContext,
+    dataset: &Dataset,
+    layout: &RunLayout,
+    options: &BatchOptions,
+    progress: Option<&crate::progress::BatchProgress>,
+    agent: F,
+) -> Result<BatchSummary>
+where
+    F: Fn(Workspace, Instance, usize) -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<AgentRun, String>>,
+{
+    use futures_util::StreamExt;
+    let pending = layout.pending(dataset)?;
+    let mut logs = Vec::new();
+    for sample in 0..layout.samples {
+        logs.push(tokio::sync::Mutex::new(PredictionsLog::open(
+            &layout.predictions_path(sample),
+        )?));
+    }
+    let spent = std::sync::Mutex::new(layout.cost_so_far()?);
+    let summary = std::sync::Mutex::new(BatchSummary::default());
+    let over_budget = || {
+        options
+            .max_cost_total
+            .is_some_and(|max| *spent.lock().unwrap_or_else(|p| p.into_inner()) >= max)
+    };
+    let results: Vec<Result<()>> = futures_util::stream::iter(pending)
+        .map(|(instance, sample)| {
+            let agent = &agent;
+            let logs = &logs;
+            let spent = &spent;
+            let summary = &summary;
+            async move {
+                if over_budget() {
+                    summary
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .skipped_for_budget += 1;
+                    return Ok(());
+                }
+                let workspace = match prepare_workspace(ctx, instance, layout, sample).await {
+                    Ok(w) => w,
+                    Err(e) if e.is_fatal() => return Err(e),
+                    Err(e) => {
+                        summary
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .failed
+                            .push((instance.instance_id.clone(), sample, e.to_string()));
+                        return Ok(());
+                    }
+                };
+                match agent(workspace, instance.clone(), sample).await {
+                    Ok(run) => {
+                        let line = PredictionLine {
+                            instance_id: instance.instance_id.clone(),
+                            model_name_or_path: options.model_name_or_path.clone(),
+                            model_patch: run.model_patch.clone(),
+                            cost_usd: Some(run.cost_usd),
+                            sample: (layout.samples > 1).then_some(sample),
+                        };
+                        logs[sample].lock().await.append(&line)?;
+                        *spent.lock().unwrap_or_else(|p| p.into_inner()) += run.cost_usd;
+                        summary.lock().unwrap_or_else(|p| p.into_inner()).written += 1;
+                        if let Some(progress) = progress {
+                            let submitted =
+                                run.model_patch.as_deref().is_some_and(|p| !p.is_empty());
+                            progress.finished(run.cost_usd, submitted);
+                        }
+                    }
+                    Err(reason) => {
+                        summary
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .failed
+                            .push((instance.instance_id.clone(), sample, reason));
+                    }
+                }
+                Ok(())
+            }
+        })
+        .buffer_unordered(options.workers.max(1))
+        .collect()
+        .await;
+    for result in results {
+        result?;
+    }
+    let mut summary = summary.into_inner().unwrap_or_else(|p| p.into_inner());
+    summary.cost_usd = spent.into_inner().unwrap_or_else(|p| p.into_inner());
+    Ok(summary)
+}
+
 /// Recursive copy keeping symlinks as links and the executable bit.
 pub fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     std::fs::create_dir_all(to).context(|| format!("cannot create {}", to.display()))?;

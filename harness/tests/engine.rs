@@ -403,3 +403,95 @@ async fn an_environment_that_cannot_be_built_fails_only_its_instances() {
     .unwrap();
     assert!(log.contains("Error building the environment"), "{log}");
 }
+
+/// An "agent" that applies the gold patch in its workspace: `bench run` end to end, then the
+/// predictions it wrote are evaluated.
+#[tokio::test]
+async fn batch_run_writes_predictions_that_resume_and_evaluate() {
+    use agent_harness::batch::{
+        AgentRun, BatchOptions, RunLayout, duplicate_ids, run_batch, workspace_diff,
+    };
+    let _serial = SERIAL.lock().await;
+    let paths = mini_paths().await;
+    let out = tempfile::tempdir().unwrap();
+    let ctx = context(&paths, out.path(), SetupMode::ImageLayer, None).await;
+    let full = Dataset::load(&paths.dataset).unwrap();
+    let ids = [
+        "minibench__tinyconf-23",
+        "minibench__unitwise-8",
+        "minibench__unitwise-21",
+    ];
+    let dataset = full.select(&ids.map(String::from)).unwrap();
+    let layout = RunLayout::new(out.path().join("run"), 1);
+    let gold_agent = |workspace: agent_harness::batch::Workspace,
+                      instance: agent_harness::Instance,
+                      _sample: usize| async move {
+        // Nothing after base_commit is visible in the workspace.
+        let later = std::process::Command::new("git")
+            .args(["rev-list", "--all", "--not", &instance.base_commit])
+            .current_dir(&workspace.path)
+            .output()
+            .unwrap();
+        assert!(later.stdout.is_empty());
+        let patch = workspace.path.join("gold.diff");
+        std::fs::write(&patch, &instance.patch).unwrap();
+        let applied = std::process::Command::new("git")
+            .args(["apply", "gold.diff"])
+            .current_dir(&workspace.path)
+            .status()
+            .unwrap();
+        assert!(applied.success());
+        std::fs::remove_file(&patch).unwrap();
+        let diff = workspace_diff(&workspace.path)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(AgentRun {
+            model_patch: Some(diff),
+            cost_usd: 0.01,
+        })
+    };
+    let mut options = BatchOptions {
+        model_name_or_path: "gold-agent".into(),
+        workers: 1,
+        max_cost_total: Some(0.015),
+    };
+    let first = run_batch(&ctx, &dataset, &layout, &options, None, gold_agent)
+        .await
+        .unwrap();
+    assert_eq!(first.written, 2);
+    assert_eq!(first.skipped_for_budget, 1);
+    options.max_cost_total = None;
+    options.workers = 2;
+    let second = run_batch(&ctx, &dataset, &layout, &options, None, gold_agent)
+        .await
+        .unwrap();
+    assert_eq!(second.written, 1);
+    assert!((second.cost_usd - 0.03).abs() < 1e-9);
+    let third = run_batch(&ctx, &dataset, &layout, &options, None, gold_agent)
+        .await
+        .unwrap();
+    assert_eq!(third.written, 0);
+    assert!(duplicate_ids(&layout).unwrap().is_empty());
+
+    let predictions =
+        Predictions::load(layout.predictions_path(0).to_str().unwrap(), &full).unwrap();
+    let report = evaluate(
+        &ctx,
+        &dataset,
+        &predictions,
+        &options_for(out.path()),
+        &no_events(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        report.summary.resolved_ids.len(),
+        3,
+        "{:?}",
+        report.outcomes
+    );
+}
+
+fn options_for(dir: &Path) -> EvalOptions {
+    options("batch-eval", dir)
+}
