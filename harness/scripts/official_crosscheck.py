@@ -6,6 +6,9 @@
         random logs: our log parsers (examples/parse_log) vs the official ones
     python3 official_crosscheck.py --official /tmp/swebench reports DATASET.jsonl LOGS/run_evaluation/RUN_ID
         each report.json we wrote vs the official get_eval_report on the same test_output.txt
+    (cd LOGS_PARENT && python3 official_crosscheck.py --official /tmp/swebench summary DATASET.jsonl PREDICTIONS|gold RUN_ID OURS.json)
+        our MODEL.RUN_ID.json vs the official make_run_report over the same logs (run it where
+        logs/ is; the official function writes its file there, so keep a copy of ours)
 
 Only the official parser and grading functions are loaded (their package imports Docker and
 network clients, which are stubbed out here).
@@ -141,6 +144,51 @@ def check_reports(parsers, grading, dataset_path, run_dir):
     return differ == 0
 
 
+def check_summary(root, dataset_path, predictions_path, run_id, ours_path):
+    import types
+    from pathlib import Path
+    src = open(os.path.join(root, "swebench", "harness", "reporting.py")).read()
+    src = src[src.index("def make_run_report"):]
+
+    class Listing:
+        def list(self, all=True):
+            return []
+
+    class Client:
+        images = Listing()
+        containers = Listing()
+
+    def make_test_spec(instance, **_):
+        return types.SimpleNamespace(instance_image_key="")
+
+    namespace = dict(
+        KEY_INSTANCE_ID="instance_id", KEY_MODEL="model_name_or_path", KEY_PREDICTION="model_patch",
+        RUN_EVALUATION_LOG_DIR=Path("logs/run_evaluation"), LOG_REPORT="report.json",
+        list_images=lambda client: set(), make_test_spec=make_test_spec, json=json, Path=Path,
+        Optional=type("Optional", (), {"__class_getitem__": classmethod(lambda cls, item: object)}),
+        docker=types.SimpleNamespace(DockerClient=object),
+    )
+    exec(src, namespace)
+    dataset = [json.loads(line) for line in open(dataset_path) if line.strip()]
+    if predictions_path == "gold":
+        predictions = {d["instance_id"]: {"instance_id": d["instance_id"], "model_patch": d["patch"],
+                                          "model_name_or_path": "gold"} for d in dataset}
+    else:
+        predictions = {}
+        for line in open(predictions_path):
+            if line.strip():
+                p = json.loads(line)
+                predictions[p["instance_id"]] = p
+    ours = open(ours_path).read()
+    import contextlib
+    import io
+    with contextlib.redirect_stdout(io.StringIO()):
+        path = namespace["make_run_report"](predictions, dataset, run_id, Client())
+    same = open(path).read() == ours
+    print(f"summary {path}: {'byte-identical' if same else 'DIFFERENT'}")
+    return same
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--official", required=True, help="directory with the unpacked swebench wheel")
@@ -151,7 +199,14 @@ def main():
     r = sub.add_parser("reports")
     r.add_argument("dataset")
     r.add_argument("run_dir")
+    m = sub.add_parser("summary")
+    m.add_argument("dataset")
+    m.add_argument("predictions")
+    m.add_argument("run_id")
+    m.add_argument("ours")
     args = parser.parse_args()
+    if args.command == "summary":
+        sys.exit(0 if check_summary(args.official, args.dataset, args.predictions, args.run_id, args.ours) else 1)
     parsers, grading = load_official(args.official)
     ok = (check_parsers(parsers, args.count, args.binary) if args.command == "parsers"
           else check_reports(parsers, grading, args.dataset, args.run_dir))
