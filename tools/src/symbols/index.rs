@@ -93,6 +93,9 @@ impl SymbolIndex {
             pending_save: Mutex::new(None),
         };
         let loaded = index.load_cache();
+        if let (Some(dir), Some(file)) = (cache_dir, &index.cache_file) {
+            prune_cache(dir, file);
+        }
         let mut stats = index.refresh();
         stats.loaded_from_cache = loaded;
         if !loaded || stats.reparsed_files > 0 || stats.removed_files > 0 {
@@ -402,7 +405,42 @@ pub fn cache_file_for(cache_dir: &Path, root: &Path) -> PathBuf {
     cache_dir.join(hex).join("index.bin")
 }
 
-/// The default cache directory: `$XDG_CACHE_HOME/agent/symbols` (or the platform's cache dir).
+/// Environment variable overriding where the index is stored: a directory, or `off`.
+pub const CACHE_ENV: &str = "AGENT_SYMBOL_CACHE";
+
+/// Stored indexes not used for this long are deleted when another index is opened.
+const CACHE_MAX_AGE: Duration = Duration::from_secs(14 * 24 * 3600);
+
+/// The default cache directory: `$AGENT_SYMBOL_CACHE` if set (`off` disables persistence),
+/// else `$XDG_CACHE_HOME/agent/symbols` (or the platform's cache dir).
 pub fn default_cache_dir() -> Option<PathBuf> {
-    dirs::cache_dir().map(|d| d.join("agent").join("symbols"))
+    match std::env::var_os(CACHE_ENV) {
+        Some(value) if matches!(value.to_str(), Some("off" | "0" | "none" | "")) => None,
+        Some(value) => Some(PathBuf::from(value)),
+        None => dirs::cache_dir().map(|d| d.join("agent").join("symbols")),
+    }
+}
+
+/// Deletes stored indexes (one directory per repository root) unused for `CACHE_MAX_AGE`, so
+/// many short-lived checkouts (benchmark workspaces) do not fill the disk.
+fn prune_cache(cache_dir: &Path, keep: &Path) {
+    let Ok(entries) = std::fs::read_dir(cache_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        if keep.starts_with(&dir) {
+            continue;
+        }
+        let index = dir.join("index.bin");
+        let age = std::fs::metadata(&index)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok());
+        if age.is_some_and(|age| age > CACHE_MAX_AGE)
+            && let Err(err) = std::fs::remove_dir_all(&dir)
+        {
+            tracing::debug!("cannot prune {}: {err}", dir.display());
+        }
+    }
 }

@@ -119,3 +119,26 @@ fn gitignored_hidden_minified_and_huge_files_are_skipped() {
     let paths: Vec<&str> = index.files().iter().map(|f| f.path.as_str()).collect();
     assert_eq!(paths, vec!["src/app.js"]);
 }
+
+#[test]
+fn stale_stored_indexes_of_other_roots_are_pruned() {
+    let repo = python_repo();
+    let cache = tempfile::tempdir().unwrap();
+    let old = cache.path().join("0123456789abcdef");
+    let recent = cache.path().join("fedcba9876543210");
+    for dir in [&old, &recent] {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("index.bin"), b"x").unwrap();
+    }
+    let month_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(30 * 24 * 3600);
+    std::fs::File::options()
+        .write(true)
+        .open(old.join("index.bin"))
+        .unwrap()
+        .set_modified(month_ago)
+        .unwrap();
+    let index = SymbolIndex::open(repo.root(), Some(cache.path())).unwrap();
+    assert!(!old.exists(), "an index unused for a month is deleted");
+    assert!(recent.exists(), "a recent one stays");
+    assert!(index.cache_file().unwrap().exists());
+}
