@@ -211,6 +211,11 @@ pub(crate) fn parse_rows(path: &Path, text: &str) -> Result<Vec<(usize, Value)>>
                 ))),
             }
         }
+        Some("parquet") => Err(input_error(
+            "parquet is not read directly; convert it once with `python3 -c \"import pandas; \
+             pandas.read_parquet('IN.parquet').to_json('OUT.jsonl', orient='records', lines=True)\"`"
+                .into(),
+        )),
         _ => Err(input_error(
             "unsupported file type: use .json (a list of rows) or .jsonl (one row a line)".into(),
         )),
