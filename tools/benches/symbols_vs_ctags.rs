@@ -88,10 +88,15 @@ fn main() {
     // Warm the page cache for both tools.
     let _ = SymbolIndex::open(&tree, None).unwrap();
 
+    // Runs alternate between ctags and ours so that both see the same background load.
     let tags = std::env::temp_dir().join("symbols_bench.tags");
     let mut ctags_times = Vec::new();
     let mut ctags_rss = 0u64;
     let mut ctags_cpu = Vec::new();
+    let mut ours = Vec::new();
+    let mut ours_cpu = Vec::new();
+    let mut stats = None;
+    let mut our_rss = 0;
     for _ in 0..runs {
         let start = Instant::now();
         let out = Command::new("/usr/bin/time")
@@ -113,20 +118,16 @@ fn main() {
             ctags_rss = ctags_rss.max(kib as u64);
             ctags_cpu.push(Duration::from_secs_f64(user + sys));
         }
-    }
-    let ctags_tags = std::fs::read_to_string(&tags)
-        .map(|t| t.lines().filter(|l| !l.starts_with("!_")).count())
-        .unwrap_or(0);
 
-    let mut ours = Vec::new();
-    let mut ours_cpu = Vec::new();
-    let mut stats = None;
-    for _ in 0..runs {
         let start = Instant::now();
         let cpu_start = cpu_time();
         let index = SymbolIndex::open(&tree, None).unwrap();
         ours.push(start.elapsed());
         ours_cpu.push(cpu_time() - cpu_start);
+        // Peak RSS of this process while it holds one full index (before anything else ran).
+        if our_rss == 0 {
+            our_rss = peak_rss_kib();
+        }
         stats = Some((
             index.len(),
             index.files().iter().map(|f| f.defs.len()).sum::<usize>(),
@@ -137,7 +138,9 @@ fn main() {
                 .sum::<usize>(),
         ));
     }
-    let our_rss = peak_rss_kib();
+    let ctags_tags = std::fs::read_to_string(&tags)
+        .map(|t| t.lines().filter(|l| !l.starts_with("!_")).count())
+        .unwrap_or(0);
     let (files, defs, refs) = stats.unwrap();
 
     let mut with_save = Vec::new();

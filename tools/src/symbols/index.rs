@@ -352,11 +352,11 @@ fn index_file(
     if name.ends_with(".min.js") {
         return None;
     }
-    let meta = std::fs::metadata(path).ok()?;
-    if meta.len() > MAX_FILE_BYTES {
+    // One open+fstat+read; a file found too large is dropped after reading (rare).
+    let bytes = std::fs::read(path).ok()?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
         return None;
     }
-    let bytes = std::fs::read(path).ok()?;
     let rel = rel_key(path.strip_prefix(root).ok()?);
     let hash = content_hash(&bytes);
     if let Some(existing) = old.get(&rel)
