@@ -3,9 +3,13 @@
 //! The edits are the hunks between two releases of a real Python project (default: the Django
 //! 5.2 and 5.2.19 sdists). Each hunk is applied alone to the old file through the real tool,
 //! once as is and once per perturbation: wrong indentation, trailing spaces, stale line
-//! numbers, smart quotes, a missing context line. A result is correct when the file equals
-//! the old file with exactly that hunk applied; "wrong" means the tool reported success but the
-//! file differs (applied in the wrong place or wrongly); "refused" means the tool said no.
+//! numbers, smart quotes, a missing context line. A result is "correct" when the file equals
+//! the old file with exactly that hunk applied. "as written" means the tool applied the
+//! perturbed hunk faithfully at the right place but the perturbation changed the hunk's meaning
+//! (curly quotes inside added strings or comments; a context line dropped right next to an
+//! insertion, which moves the insertion past it). "wrong" is anything else the tool reported as
+//! success: a wrong place or wrong content. "refused" means the tool said no (the model would
+//! get a message naming the hunk and its closest location).
 //!
 //! Usage: cargo bench -p agent-tools --bench edit_corpus -- [OLD_TREE NEW_TREE]
 //!   pip download --no-deps --no-binary :all: django==5.2 django==5.2.19, unpack both.
@@ -115,16 +119,20 @@ enum Perturbation {
     TrailingSpaces,
     StaleLineNumbers,
     SmartQuotes,
+    /// A context line dropped, chosen among all context lines.
     MissingContextLine,
+    /// A context line dropped between two changed lines when the hunk has one (the hard case).
+    MissingInteriorLine,
 }
 
-const ALL: [Perturbation; 6] = [
+const ALL: [Perturbation; 7] = [
     Perturbation::None,
     Perturbation::Indentation,
     Perturbation::TrailingSpaces,
     Perturbation::StaleLineNumbers,
     Perturbation::SmartQuotes,
     Perturbation::MissingContextLine,
+    Perturbation::MissingInteriorLine,
 ];
 
 /// The patch text for `edit` with `p` applied; `None` when `p` cannot change this hunk.
@@ -196,7 +204,7 @@ fn patch_text(edit: &Edit, p: Perturbation, rng: &mut Rng) -> Option<String> {
                 return None;
             }
         }
-        Perturbation::MissingContextLine => {
+        Perturbation::MissingContextLine | Perturbation::MissingInteriorLine => {
             let context: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].0 == ' ').collect();
             // Prefer a context line between two changes, the hardest case; else any.
             let interior: Vec<usize> = context
@@ -207,7 +215,11 @@ fn patch_text(edit: &Edit, p: Perturbation, rng: &mut Rng) -> Option<String> {
                         && lines[i + 1..].iter().any(|(t, _)| *t != ' ')
                 })
                 .collect();
-            let pool = if interior.is_empty() { &context } else { &interior };
+            let pool = if interior.is_empty() || p == Perturbation::MissingContextLine {
+                &context
+            } else {
+                &interior
+            };
             if pool.is_empty() {
                 return None;
             }
@@ -234,8 +246,37 @@ fn patch_text(edit: &Edit, p: Perturbation, rng: &mut Rng) -> Option<String> {
 struct Tally {
     total: usize,
     correct: usize,
+    as_written: usize,
     wrong: usize,
     refused: usize,
+}
+
+/// Maps typographic punctuation to ASCII (as the tool's last matching level does).
+fn ascii(s: &str) -> String {
+    s.replace(['\u{201C}', '\u{201D}'], "\"")
+        .replace(['\u{2018}', '\u{2019}'], "'")
+}
+
+/// The old file with the perturbed hunk applied literally where its old lines are, if they
+/// occur exactly once contiguously (what the patch means as written).
+fn literal_result(old_text: &str, patch: &str) -> Option<String> {
+    let body: Vec<&str> = patch.lines().skip(3).collect();
+    let old: Vec<&str> = body
+        .iter()
+        .filter(|l| !l.starts_with('+'))
+        .map(|l| &l[1..])
+        .collect();
+    let lines: Vec<&str> = old_text.lines().collect();
+    let starts: Vec<usize> = (0..=lines.len().saturating_sub(old.len()))
+        .filter(|&i| lines[i..].starts_with(&old))
+        .collect();
+    let [start] = starts.as_slice() else {
+        return None;
+    };
+    let mut out: Vec<&str> = lines[..*start].to_vec();
+    out.extend(body.iter().filter(|l| !l.starts_with('-')).map(|l| &l[1..]));
+    out.extend(&lines[start + old.len()..]);
+    Some(out.join("\n") + "\n")
 }
 
 fn main() {
@@ -292,6 +333,16 @@ fn main() {
             tally.total += 1;
             match result {
                 Ok(_) if after == expected => tally.correct += 1,
+                Ok(_)
+                    if (p == Perturbation::SmartQuotes && ascii(&after) == ascii(&expected))
+                        || (matches!(
+                            p,
+                            Perturbation::MissingContextLine | Perturbation::MissingInteriorLine
+                        ) && literal_result(&edit.old_text, &patch).as_deref()
+                            == Some(after.as_str())) =>
+                {
+                    tally.as_written += 1
+                }
                 Ok(out) => {
                     tally.wrong += 1;
                     if wrong_examples.len() < 5 {
@@ -309,31 +360,34 @@ fn main() {
         }
     }
     println!(
-        "{:<22} {:>6} {:>10} {:>10} {:>10}",
-        "perturbation", "edits", "correct", "wrong", "refused"
+        "{:<22} {:>6} {:>10} {:>11} {:>10} {:>10}",
+        "perturbation", "edits", "correct", "as written", "wrong", "refused"
     );
     let mut all = Tally::default();
     for (p, t) in &tallies {
         let pct = |n: usize| 100.0 * n as f64 / t.total.max(1) as f64;
         println!(
-            "{:<22} {:>6} {:>9.1}% {:>9.1}% {:>9.1}%",
+            "{:<22} {:>6} {:>9.1}% {:>10.1}% {:>9.1}% {:>9.1}%",
             format!("{p:?}"),
             t.total,
             pct(t.correct),
+            pct(t.as_written),
             pct(t.wrong),
             pct(t.refused)
         );
         all.total += t.total;
         all.correct += t.correct;
+        all.as_written += t.as_written;
         all.wrong += t.wrong;
         all.refused += t.refused;
     }
     let pct = |n: usize| 100.0 * n as f64 / all.total.max(1) as f64;
     println!(
-        "{:<22} {:>6} {:>9.1}% {:>9.1}% {:>9.1}%",
+        "{:<22} {:>6} {:>9.1}% {:>10.1}% {:>9.1}% {:>9.1}%",
         "all",
         all.total,
         pct(all.correct),
+        pct(all.as_written),
         pct(all.wrong),
         pct(all.refused)
     );

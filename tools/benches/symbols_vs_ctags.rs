@@ -263,7 +263,7 @@ fn verify_skipping(tree: &Path) {
     let mut differing = Vec::new();
     let (mut t_skip, mut t_full) = (Duration::ZERO, Duration::ZERO);
     for f in index.files() {
-        if f.lang != Lang::Python {
+        if !matches!(f.lang, Lang::Python | Lang::JavaScript) {
             continue;
         }
         files += 1;
@@ -288,7 +288,7 @@ fn verify_skipping(tree: &Path) {
         }
     }
     println!(
-        "verify: {files} Python files, {} differ between skipped and full parse; single-thread extract {} skipped vs {} full",
+        "verify: {files} Python and JavaScript files, {} differ between skipped and full parse; single-thread extract {} skipped vs {} full",
         differing.len(),
         ms(t_skip),
         ms(t_full)

@@ -88,6 +88,63 @@ pub(crate) fn normalize_punctuation(s: &str) -> String {
     out
 }
 
+/// The typographic characters of `lines` that [`normalize_punctuation`] would change.
+pub(crate) fn fancy_chars<S: AsRef<str>>(lines: &[S]) -> HashSet<char> {
+    lines
+        .iter()
+        .flat_map(|l| l.as_ref().chars())
+        .filter(|&c| {
+            !c.is_ascii() && normalize_punctuation(c.encode_utf8(&mut [0; 4])) != c.to_string()
+        })
+        .collect()
+}
+
+/// The characters to turn into ASCII in the lines an edit adds, after its old text matched
+/// only at the punctuation level: every character of a class (quotes, dashes, spaces,
+/// ellipsis) that the model mistyped in the old text, except those the file region itself
+/// uses. A model that typed curly single quotes for ASCII ones types curly double quotes too.
+pub(crate) fn mistyped_chars<S: AsRef<str>, T: AsRef<str>>(
+    old: &[S],
+    region: &[T],
+) -> HashSet<char> {
+    let in_file = fancy_chars(region);
+    let typed = fancy_chars(old);
+    let mut out = HashSet::new();
+    for class in PUNCTUATION_CLASSES {
+        if class
+            .chars()
+            .any(|c| typed.contains(&c) && !in_file.contains(&c))
+        {
+            out.extend(class.chars().filter(|c| !in_file.contains(c)));
+        }
+    }
+    out
+}
+
+/// Typographic characters by kind, for [`mistyped_chars`].
+const PUNCTUATION_CLASSES: [&str; 4] = [
+    "\u{2018}\u{2019}\u{201A}\u{201B}\u{2032}\u{00B4}\u{201C}\u{201D}\u{201E}\u{201F}\u{2033}\u{00AB}\u{00BB}",
+    "\u{2010}\u{2011}\u{2012}\u{2013}\u{2014}\u{2015}\u{2212}",
+    "\u{00A0}\u{2002}\u{2003}\u{2004}\u{2005}\u{2006}\u{2007}\u{2008}\u{2009}\u{200A}\u{202F}\u{205F}\u{3000}\u{200B}\u{FEFF}",
+    "\u{2026}",
+];
+
+/// [`normalize_punctuation`] restricted to `chars`.
+pub(crate) fn normalize_chars(s: &str, chars: &HashSet<char>) -> String {
+    if chars.is_empty() || !s.chars().any(|c| chars.contains(&c)) {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if chars.contains(&c) {
+            out.push_str(&normalize_punctuation(c.encode_utf8(&mut [0; 4])));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Whether `s` contains characters [`normalize_punctuation`] would change.
 pub(crate) fn has_fancy_punctuation(s: &str) -> bool {
     normalize_punctuation(s) != s
@@ -269,6 +326,36 @@ pub(crate) fn closest_region<S: AsRef<str>>(lines: &[String], needle: &[S]) -> O
                 .total_cmp(&b.similarity)
                 .then(b.start.cmp(&a.start))
         })
+}
+
+/// Like [`closest_region`], but a region within a few lines of `hint` (where a patch header
+/// points) wins unless another is clearly more similar.
+pub(crate) fn closest_region_near<S: AsRef<str>>(
+    lines: &[String],
+    needle: &[S],
+    hint: Option<usize>,
+) -> Option<Closest> {
+    let best = closest_region(lines, needle)?;
+    let Some(hint) = hint else {
+        return Some(best);
+    };
+    let m = best.len;
+    let needle_text = join(needle);
+    let near = (hint.saturating_sub(3)..=hint + 3)
+        .filter(|&start| start + m <= lines.len())
+        .map(|start| {
+            let window = join(&lines[start..start + m]);
+            Closest {
+                start,
+                len: m,
+                similarity: TextDiff::from_chars(window.as_str(), needle_text.as_str()).ratio(),
+            }
+        })
+        .max_by(|a, b| a.similarity.total_cmp(&b.similarity));
+    match near {
+        Some(near) if near.similarity + 0.15 >= best.similarity => Some(near),
+        _ => Some(best),
+    }
 }
 
 fn join<S: AsRef<str>>(lines: &[S]) -> String {

@@ -11,7 +11,7 @@ use crate::tool::{ToolContext, ToolOutput, TypedTool};
 use super::edit::{ASCII_NOTE, line_range, write_checked_or_ascii};
 use super::fileio::{Doc, line_of_offset, push_numbered, read_text_for_edit, snippet};
 use super::matching::{
-    Found, Haystack, Level, closest_region, first_difference, has_fancy_punctuation,
+    Found, Haystack, Level, closest_region, first_difference, mistyped_chars, normalize_chars,
     normalize_punctuation, reindent,
 };
 
@@ -172,9 +172,11 @@ fn plan_replacement(
 
 fn replace_lines(doc: &Doc, found: Found, needle: &[&str], new_str: &str) -> Replacement {
     let region = &doc.lines[found.start..found.start + needle.len()];
-    let fix_punctuation = found.level == Level::Punctuation
-        && needle.iter().any(|l| has_fancy_punctuation(l))
-        && !region.iter().any(|l| has_fancy_punctuation(l));
+    let mistyped = if found.level == Level::Punctuation {
+        mistyped_chars(needle, region)
+    } else {
+        Default::default()
+    };
     let new_lines: Vec<String> = new_str
         .lines()
         .map(|line| {
@@ -182,11 +184,7 @@ fn replace_lines(doc: &Doc, found: Found, needle: &[&str], new_str: &str) -> Rep
                 Some(shift) => reindent(line, shift),
                 None => line.to_string(),
             };
-            if fix_punctuation {
-                normalize_punctuation(&line)
-            } else {
-                line
-            }
+            normalize_chars(&line, &mistyped)
         })
         .collect();
     let new_line_count = new_lines.len();

@@ -331,3 +331,22 @@ async fn garbage_is_explained() {
         .unwrap_err();
     assert!(err.contains("no file sections found"), "{err}");
 }
+
+#[tokio::test]
+async fn a_missing_line_next_to_added_lines_is_named_not_guessed() {
+    let repo = Repo::new();
+    let text =
+        "FORMATS = [\n    \"%d/%m/%Y\",\n    \"%d/%m\",\n]\nDECIMAL = \",\"\nTHOUSAND = \".\"\n";
+    repo.write("f.py", text);
+    // `]` is missing: do the comments go before or after it? Refuse and say which line.
+    let patch = "--- a/f.py\n+++ b/f.py\n@@ -2,5 +2,7 @@\n     \"%d/%m/%Y\",\n     \"%d/%m\",\n+\n+# Separators.\n DECIMAL = \",\"\n THOUSAND = \".\"\n";
+    let err = repo
+        .call("apply_patch", json!({"patch": patch}))
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("file line 4 `]` is missing from the hunk's context"),
+        "{err}"
+    );
+    assert_eq!(repo.read("f.py"), text);
+}

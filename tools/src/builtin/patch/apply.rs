@@ -4,7 +4,7 @@
 use super::super::edit::line_range;
 use super::super::fileio::Doc;
 use super::super::matching::{
-    Found, Haystack, Level, closest_region, first_difference, has_fancy_punctuation,
+    Found, Haystack, Level, closest_region_near, first_difference, mistyped_chars, normalize_chars,
     normalize_punctuation, reindent,
 };
 use super::parse::{Hunk, HunkLine};
@@ -107,8 +107,13 @@ fn apply_hunk(
     };
     if !olds.is_empty() {
         let chosen = pick(&olds, hint, search_from, anchored)?;
-        if news.iter().any(|n| n.start == chosen.start) {
-            // The result of the hunk is already where the hunk would go.
+        // Both sides can match at the same place when one extends the other (lines appended
+        // after context, or deleted at the end). The new side proves the hunk applied only if
+        // it is the longer one or matches more strictly; otherwise the old text is there.
+        if news
+            .iter()
+            .any(|n| n.start == chosen.start && (new.len() > old.len() || n.level < chosen.level))
+        {
             advance(cursor, chosen.start + new.len(), &old, &new);
             return Ok(HunkOutcome::AlreadyApplied);
         }
@@ -132,15 +137,19 @@ fn apply_hunk(
         advance(cursor, at.start + new.len(), &old, &new);
         return Ok(HunkOutcome::AlreadyApplied);
     }
+    let mut advice = None;
     if may_repair {
-        if let Some((repaired, restored)) = restore_missing_context(&doc.lines, hunk) {
-            return match apply_hunk(doc, &repaired, cursor, false)? {
-                HunkOutcome::Applied(level) => Ok(HunkOutcome::Repaired { level, restored }),
-                other => Ok(other),
-            };
+        match restore_missing_context(&doc.lines, hunk, hint) {
+            Ok((repaired, restored)) => {
+                return match apply_hunk(doc, &repaired, cursor, false)? {
+                    HunkOutcome::Applied(level) => Ok(HunkOutcome::Repaired { level, restored }),
+                    other => Ok(other),
+                };
+            }
+            Err(why) => advice = why,
         }
         // Its result may be there already, with the same lines missing from the context.
-        if let Some((repaired, _)) = restore_missing_context(&doc.lines, &inverted(hunk)) {
+        if let Ok((repaired, _)) = restore_missing_context(&doc.lines, &inverted(hunk), hint) {
             let done = repaired.old_lines();
             let hay = Haystack::new(&doc.lines);
             if let Ok(at) = pick(&hay.find_graded(&done), hint, search_from, anchored) {
@@ -148,6 +157,9 @@ fn apply_hunk(
                 return Ok(HunkOutcome::AlreadyApplied);
             }
         }
+    }
+    if let Some(advice) = advice {
+        return Err(advice);
     }
     Err(describe_miss(&doc.lines, &old, hint))
 }
@@ -238,10 +250,11 @@ fn replacement_lines(
     ascii_added: bool,
 ) -> Vec<String> {
     let region = &lines[found.start..found.start + old.len()];
-    let fix_punctuation = ascii_added
-        || (found.level == Level::Punctuation
-            && old.iter().any(|l| has_fancy_punctuation(l))
-            && !region.iter().any(|l| has_fancy_punctuation(l)));
+    let mistyped = if found.level == Level::Punctuation {
+        mistyped_chars(old, region)
+    } else {
+        Default::default()
+    };
     let mut out = Vec::new();
     let mut j = found.start;
     for line in &hunk.lines {
@@ -256,10 +269,10 @@ fn replacement_lines(
                     Some(shift) => reindent(text, shift),
                     None => text.clone(),
                 };
-                out.push(if fix_punctuation {
+                out.push(if ascii_added {
                     normalize_punctuation(&text)
                 } else {
-                    text
+                    normalize_chars(&text, &mistyped)
                 });
             }
         }
@@ -315,7 +328,7 @@ fn describe_miss(lines: &[String], old: &[&str], hint: Option<usize>) -> String 
         "its {} context and removed lines match nowhere in the file (tried exact, ignoring trailing whitespace, ignoring indentation, normalising quotes/dashes)",
         old.len()
     );
-    let Some(closest) = closest_region(lines, old) else {
+    let Some(closest) = closest_region_near(lines, old, hint) else {
         return format!("{what}; the file is empty");
     };
     let percent = (closest.similarity * 100.0).round() as u32;
@@ -371,6 +384,23 @@ mod tests {
         let (again, outcomes) = apply(&out, patch).unwrap();
         assert_eq!(again, out);
         assert_eq!(outcomes, vec![HunkOutcome::AlreadyApplied]);
+    }
+
+    #[test]
+    fn deleting_lines_after_context_is_not_mistaken_for_already_applied() {
+        let text = "def f():\n    return 1\n\n\ndef g():\n    pass\n\n\nX = 1\n";
+        let patch =
+            "--- f.py\n+++ f.py\n@@\n def f():\n     return 1\n-\n-\n-def g():\n-    pass\n \n \n";
+        let (out, outcomes) = apply(text, patch).unwrap();
+        assert_eq!(out, "def f():\n    return 1\n\n\nX = 1\n");
+        assert_eq!(outcomes, vec![HunkOutcome::Applied(Level::Exact)]);
+    }
+
+    #[test]
+    fn whitespace_only_change_is_applied_not_skipped() {
+        let patch = "--- f.py\n+++ f.py\n@@\n import os\n-\n+    \n";
+        let (out, _) = apply("import os\n\nx = 1\n", patch).unwrap();
+        assert_eq!(out, "import os\n    \nx = 1\n");
     }
 
     #[test]
