@@ -7,7 +7,13 @@ use super::{NewDef, Walker, collapse_whitespace, is_upper_case, walk_tree};
 use crate::lang::Lang;
 use crate::symbols::model::{Definition, RefTable, SymbolKind};
 
-pub(crate) fn extract(lang: Lang, source: &str) -> (Vec<Definition>, RefTable) {
+pub(crate) fn extract(lang: Lang, source: &str, skip_bodies: bool) -> (Vec<Definition>, RefTable) {
+    if lang == Lang::JavaScript
+        && skip_bodies
+        && let Some(found) = javascript_skipping_bodies(source)
+    {
+        return found;
+    }
     let Some(tree) = super::parse_or_log(lang, source) else {
         return (Vec::new(), RefTable::default());
     };
@@ -33,6 +39,25 @@ pub(crate) fn extract(lang: Lang, source: &str) -> (Vec<Definition>, RefTable) {
         Lang::Python => return (Vec::new(), RefTable::default()),
     };
     (defs, super::ref_table(refs))
+}
+
+/// JavaScript with the insides of leaf function bodies skipped (see [`super::jsscan`]); `None`
+/// when nothing can be skipped or the shortened text does not parse.
+pub(crate) fn javascript_skipping_bodies(source: &str) -> Option<(Vec<Definition>, RefTable)> {
+    let scan = super::jsscan::scan(source);
+    if scan.elided.is_empty() {
+        return None;
+    }
+    let included = super::included_ranges(&scan.elided, source);
+    let tree = crate::lang::parse_ranges(Lang::JavaScript, source, &included)?;
+    if tree.root_node().has_error() {
+        return None;
+    }
+    let (defs, _) = walk_tree(&tree, source, false, |w, n| {
+        js(w, n);
+        true
+    });
+    Some((defs, super::ref_table(scan.refs)))
 }
 
 /// Adds a definition named by `node`'s `name` field, with the header up to its `body` field.
@@ -464,6 +489,10 @@ fn js(w: &mut Walker<'_>, node: Node<'_>) {
             }
         }
         "assignment_expression" if !w.in_function() => js_prototype_method(w, node),
+        "arrow_function" | "function_expression" | "function" | "generator_function" => {
+            // A callback or IIFE (named ones were taken above as definitions' values).
+            w.anonymous_function(node);
+        }
         _ => {}
     }
 }

@@ -6,11 +6,12 @@
 //! Python is special-cased for speed: see [`python`].
 
 mod clike;
+mod jsscan;
 mod pyreduce;
 mod pyscan;
 mod python;
 
-use tree_sitter::{Node, Tree};
+use tree_sitter::{Node, Point, Range, Tree};
 
 use super::model::{Definition, FileSymbols, RefTable, SymbolKind, content_hash};
 use crate::lang::{self, Lang};
@@ -31,7 +32,8 @@ pub fn extract_with(lang: Lang, path: &str, source: &str, skip_bodies: bool) -> 
     let line_count = source.lines().count() as u32;
     let (defs, refs) = match lang {
         Lang::Python => python::extract(source, skip_bodies),
-        other => clike::extract(other, source),
+        // JSX text can hold quotes the tokenizer would misread: `.jsx` is parsed whole.
+        other => clike::extract(other, source, skip_bodies && !path.ends_with(".jsx")),
     };
     FileSymbols {
         path: path.to_string(),
@@ -56,6 +58,7 @@ pub(crate) fn walk_tree<'s>(
         defs: Vec::new(),
         frames: Vec::new(),
         refs: Vec::new(),
+        anonymous_functions: Vec::new(),
         decorated_property: false,
     };
     let mut cursor = tree.walk();
@@ -67,6 +70,13 @@ pub(crate) fn walk_tree<'s>(
             .is_some_and(|f| node.start_byte() >= f.end_byte)
         {
             walker.frames.pop();
+        }
+        while walker
+            .anonymous_functions
+            .last()
+            .is_some_and(|&end| node.start_byte() >= end)
+        {
+            walker.anonymous_functions.pop();
         }
         let mut descend = true;
         if node.is_named() {
@@ -112,6 +122,9 @@ pub(crate) struct Walker<'s> {
     pub defs: Vec<Definition>,
     frames: Vec<Frame>,
     pub refs: Vec<(&'s str, u32)>,
+    /// End offsets of the anonymous functions (callbacks) around the node being visited: their
+    /// variables are locals, though they are not definitions themselves.
+    anonymous_functions: Vec<usize>,
     /// Set by a Python decorated definition whose decorator makes a property, for the
     /// definition visited next.
     pub decorated_property: bool,
@@ -144,14 +157,20 @@ impl<'s> Walker<'s> {
         self.frames.last().map(|f| &self.defs[f.def as usize])
     }
 
+    /// Marks `node`, an anonymous function, as a scope whose variables are locals.
+    pub fn anonymous_function(&mut self, node: Node<'_>) {
+        self.anonymous_functions.push(node.end_byte());
+    }
+
     /// Inside a function or method body (where variables are locals, not definitions).
     pub fn in_function(&self) -> bool {
-        self.frames.iter().any(|f| {
-            matches!(
-                f.kind,
-                SymbolKind::Function | SymbolKind::Method | SymbolKind::Property
-            )
-        })
+        !self.anonymous_functions.is_empty()
+            || self.frames.iter().any(|f| {
+                matches!(
+                    f.kind,
+                    SymbolKind::Function | SymbolKind::Method | SymbolKind::Property
+                )
+            })
     }
 
     /// Adds a definition nested in the current container.
@@ -323,6 +342,40 @@ pub(crate) fn parse_or_log(lang: Lang, source: &str) -> Option<Tree> {
     tree
 }
 
+/// The included ranges: everything but `elided`.
+pub(crate) fn included_ranges(elided: &[(usize, usize)], source: &str) -> Vec<Range> {
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(source.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    let point = |byte: usize| -> Point {
+        let row = line_starts.partition_point(|&s| s <= byte) - 1;
+        Point::new(row, byte - line_starts[row])
+    };
+    let len = source.len();
+    let mut ranges = Vec::with_capacity(elided.len() + 1);
+    let mut cursor = 0usize;
+    for &(start, end) in elided {
+        if start > cursor {
+            ranges.push(Range {
+                start_byte: cursor,
+                end_byte: start,
+                start_point: point(cursor),
+                end_point: point(start),
+            });
+        }
+        cursor = end;
+    }
+    if cursor < len {
+        ranges.push(Range {
+            start_byte: cursor,
+            end_byte: len,
+            start_point: point(cursor),
+            end_point: point(len),
+        });
+    }
+    ranges
+}
+
 /// Builds the reference table from walker output.
 pub(crate) fn ref_table(pairs: Vec<(&str, u32)>) -> RefTable {
     RefTable::from_pairs(pairs)
@@ -339,6 +392,51 @@ mod tests {
             "def f(a, b)"
         );
         assert_eq!(collapse_whitespace("abcdef", 3), "abc…");
+    }
+
+    #[test]
+    fn skipping_javascript_bodies_changes_no_definition() {
+        let source = r#"/** Widget. */
+(function (root, factory) {
+  function helper(a) { return a.replace(/[}{]/g, '') / 2; }
+  var api = {
+    get size() { return 1; },
+    load(url) { return fetch(`${url}/x?y=${(function () { return 1; })()}`); },
+  };
+  class Inner extends Base { m() { if (x) { y(); } } static s = 1; }
+  root.Widget = factory();
+})(this, function () { return {}; });
+
+function top(a, b) {
+  for (const x of a) { if (x > b) { return x; } }
+  return b;
+}
+const arrow = (x) => { const y = x * 2; return y; };
+Widget.prototype.render = function (opts) { return opts; };
+export class Shown { constructor() { this.a = 1; } get b() { return 2; } }
+"#;
+        // The shortened text parses (no fallback), so the comparison below means something.
+        assert!(clike::javascript_skipping_bodies(source).is_some());
+        let skipped = extract_with(Lang::JavaScript, "w.js", source, true);
+        let full = extract_with(Lang::JavaScript, "w.js", source, false);
+        assert_eq!(skipped.defs, full.defs);
+        let names: Vec<String> = skipped.defs.iter().map(|d| d.qualified_name()).collect();
+        for expected in [
+            "helper",
+            "Inner.m",
+            "top",
+            "arrow",
+            "Widget.render",
+            "Shown.b",
+        ] {
+            assert!(
+                names.contains(&expected.to_string()),
+                "{expected}: {names:?}"
+            );
+        }
+        // References come from the tokenizer, bodies included.
+        assert!(!skipped.refs.lines_of("fetch").is_empty());
+        assert_eq!(skipped.refs.lines_of("b"), full.refs.lines_of("b"));
     }
 
     #[test]

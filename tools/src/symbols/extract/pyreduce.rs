@@ -1,7 +1,5 @@
 //! Planning what the Python parser may skip (see [`super::python`]).
 
-use tree_sitter::{Point, Range};
-
 use super::pyscan::{self, LineHead, LogicalLine, Second};
 
 /// Methods whose `self.x = ...` assignments we read as the class's fields.
@@ -375,38 +373,4 @@ impl Reducer<'_> {
         }
         self.keep_cheapest(&inner);
     }
-}
-
-/// The included ranges: everything but `elided`.
-pub(crate) fn complement(elided: &[(usize, usize)], source: &str) -> Vec<Range> {
-    let line_starts: Vec<usize> = std::iter::once(0)
-        .chain(source.match_indices('\n').map(|(i, _)| i + 1))
-        .collect();
-    let point = |byte: usize| -> Point {
-        let row = line_starts.partition_point(|&s| s <= byte) - 1;
-        Point::new(row, byte - line_starts[row])
-    };
-    let len = source.len();
-    let mut ranges = Vec::with_capacity(elided.len() + 1);
-    let mut cursor = 0usize;
-    for &(start, end) in elided {
-        if start > cursor {
-            ranges.push(Range {
-                start_byte: cursor,
-                end_byte: start,
-                start_point: point(cursor),
-                end_point: point(start),
-            });
-        }
-        cursor = end;
-    }
-    if cursor < len {
-        ranges.push(Range {
-            start_byte: cursor,
-            end_byte: len,
-            start_point: point(cursor),
-            end_point: point(len),
-        });
-    }
-    ranges
 }

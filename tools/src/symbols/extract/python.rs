@@ -28,7 +28,7 @@ pub(crate) fn extract(source: &str, skip_bodies: bool) -> (Vec<Definition>, RefT
     let tree = if plan.elided.is_empty() {
         super::parse_or_log(Lang::Python, source)
     } else {
-        let included = pyreduce::complement(&plan.elided, source);
+        let included = super::included_ranges(&plan.elided, source);
         if included.is_empty() {
             // Everything was skipped (no ranges would mean "parse it all").
             super::parse_or_log(Lang::Python, "")
