@@ -6,20 +6,18 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use futures_util::StreamExt;
-use indicatif::{ProgressBar, ProgressStyle};
 
-use agent_containers::{DockerSandbox, SandboxConfig};
+use agent_containers::{DockerSandbox, PruneScope, SandboxConfig};
 use agent_harness::Dataset;
-use agent_harness::batch::{PredictionLine, PredictionsLog, RunLayout, prepare_workspace};
-use agent_harness::context::BenchContext;
+use agent_harness::batch::{
+    AgentRun, BatchOptions, PredictionsLog, RunLayout, Workspace as BatchWorkspace, run_batch,
+};
 use agent_harness::dataset::Instance;
+use agent_harness::progress::BatchProgress;
 use agent_tools::{ExecRequest, Executor};
 
 use super::bench::{CommonArgs, bench_context, dataset_and_repos};
@@ -50,24 +48,6 @@ pub struct BenchRunArgs {
     pub run: RunFlags,
 }
 
-/// Totals shown on the progress bar.
-#[derive(Default)]
-struct Totals {
-    submitted: AtomicUsize,
-    cost_micro_usd: AtomicUsize,
-}
-
-impl Totals {
-    fn cost(&self) -> f64 {
-        self.cost_micro_usd.load(Ordering::Relaxed) as f64 / 1e6
-    }
-
-    fn add_cost(&self, usd: f64) {
-        self.cost_micro_usd
-            .fetch_add((usd * 1e6).round() as usize, Ordering::Relaxed);
-    }
-}
-
 pub async fn run(args: BenchRunArgs, printer: &Printer) -> Result<ExitCode> {
     let (dataset_path, repos) = dataset_and_repos(&args.common).await?;
     let dataset = Dataset::load(&dataset_path)?.select(&args.common.instances)?;
@@ -75,129 +55,102 @@ pub async fn run(args: BenchRunArgs, printer: &Printer) -> Result<ExitCode> {
     let config = load_config(&std::env::current_dir()?, &args.run)?;
     let ctx = bench_context(&args.common, repos).await?;
     // A killed earlier run may have left sandboxes behind; their owner process is gone.
-    let pruned =
-        agent_containers::prune(&ctx.docker, agent_containers::PruneScope::Orphaned).await?;
+    let pruned = agent_containers::prune(&ctx.docker, PruneScope::Orphaned).await?;
     if !pruned.removed.is_empty() {
         printer.status(&format!(
             "removed {} containers left by an interrupted run",
             pruned.removed.len()
         ));
     }
-    let pending = layout.pending(&dataset)?;
-    let done = dataset.instances.len() * layout.samples - pending.len();
-    if pending.is_empty() {
+    let pending = layout.pending(&dataset)?.len();
+    let done = dataset.instances.len() * layout.samples - pending;
+    if pending == 0 {
         printer.status(&format!(
             "all {done} runs already have predictions in {}",
             args.output.display()
         ));
         return Ok(ExitCode::SUCCESS);
     }
-    let totals = Arc::new(Totals::default());
-    totals.add_cost(layout.cost_so_far()?);
-    let logs: Vec<Mutex<PredictionsLog>> = (0..layout.samples)
-        .map(|s| PredictionsLog::open(&layout.predictions_path(s)).map(Mutex::new))
-        .collect::<Result<_, _>>()?;
-    let bar = ProgressBar::new(pending.len() as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}, eta {eta}] {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
     if done > 0 {
         printer.status(&format!(
-            "resuming: {done} runs already done, {} to go",
-            pending.len()
+            "resuming: {done} runs already done, {pending} to go"
         ));
     }
-    // Lines around the bar: shown above it on a terminal, and plainly in logs.
-    let say = |bar: &ProgressBar, text: String| bar.suspend(|| printer.status(&text));
-    let update_message = |bar: &ProgressBar| {
-        bar.set_message(format!(
-            "cost ${:.4}, submitted {}",
-            totals.cost(),
-            totals.submitted.load(Ordering::Relaxed)
-        ))
+    let submitted_before = (0..layout.samples)
+        .map(|s| PredictionsLog::read_done(&layout.predictions_path(s)))
+        .collect::<Result<Vec<_>, _>>()?
+        .iter()
+        .flat_map(|m| m.values())
+        .filter(|l| l.model_patch.as_deref().is_some_and(|p| !p.is_empty()))
+        .count();
+    let progress = BatchProgress::new(pending, layout.cost_so_far()?, submitted_before);
+    let options = BatchOptions {
+        model_name_or_path: config.model.clone(),
+        workers: args.common.workers,
+        max_cost_total: args.max_cost_total,
     };
-    update_message(&bar);
     let quiet = Printer::quiet();
-    let results = futures_util::stream::iter(pending)
-        .map(|(instance, sample)| {
-            let (ctx, layout, config, totals, logs, bar) =
-                (&ctx, &layout, &config, &totals, &logs, &bar);
-            let (args, say) = (&args, &say);
+    let summary = run_batch(
+        &ctx,
+        &dataset,
+        &layout,
+        &options,
+        Some(&progress),
+        |workspace, instance, sample| {
+            let (layout, config, quiet) = (&layout, &config, &quiet);
             async move {
-                if let Some(limit) = args.max_cost_total
-                    && totals.cost() >= limit
-                {
-                    return Err(anyhow::anyhow!(
-                        "skipped: the --max-cost-total of ${limit} is spent"
-                    ));
-                }
-                let result = run_instance(
-                    ctx,
+                run_instance(
                     layout,
                     config,
-                    instance,
+                    workspace,
+                    &instance,
                     sample,
                     args.setup_timeout,
-                    &quiet,
+                    quiet,
                 )
-                .await;
-                match &result {
-                    Ok(line) => {
-                        totals.add_cost(line.cost_usd.unwrap_or(0.0));
-                        if line.model_patch.as_deref().is_some_and(|p| !p.is_empty()) {
-                            totals.submitted.fetch_add(1, Ordering::Relaxed);
-                        }
-                        let appended = logs[sample]
-                            .lock()
-                            .map_err(|_| anyhow::anyhow!("predictions log lock poisoned"))
-                            .and_then(|mut log| Ok(log.append(line)?));
-                        if let Err(e) = appended {
-                            say(
-                                bar,
-                                format!(
-                                    "{}: cannot record the prediction: {e:#}",
-                                    instance.instance_id
-                                ),
-                            );
-                        }
-                    }
-                    Err(e) => say(bar, format!("{}: {e:#}", instance.instance_id)),
-                }
-                bar.inc(1);
-                update_message(bar);
-                result.map(|_| ())
+                .await
+                .map_err(|e| format!("{e:#}"))
             }
-        })
-        .buffer_unordered(args.common.workers.max(1))
-        .collect::<Vec<_>>()
-        .await;
-    bar.finish();
-    let failed = results.iter().filter(|r| r.is_err()).count();
+        },
+    )
+    .await;
+    progress.finish();
+    let summary = summary?;
+    for (id, sample, reason) in &summary.failed {
+        printer.warn(&format!("{id} (sample {sample}): {reason}"));
+    }
+    if summary.skipped_for_budget > 0 {
+        printer.warn(&format!(
+            "{} runs not started: the --max-cost-total budget is spent",
+            summary.skipped_for_budget
+        ));
+    }
     printer.status(&format!(
-        "{} runs finished, {failed} without a prediction (rerun the same command to retry them); total cost ${:.4}; predictions in {}",
-        results.len() - failed,
-        totals.cost(),
+        "{} predictions written, {} runs without one (rerun the same command to retry them); total cost ${:.4}; predictions in {}",
+        summary.written,
+        summary.failed.len() + summary.skipped_for_budget,
+        summary.cost_usd,
         layout.predictions_path(0).display()
     ));
-    Ok(if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(3)
-    })
+    Ok(
+        if summary.failed.is_empty() && summary.skipped_for_budget == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(3)
+        },
+    )
 }
 
-/// One (instance, sample): workspace, sandbox, setup, session, prediction.
+/// One (instance, sample) in its prepared workspace: sandbox, setup, session.
 async fn run_instance(
-    ctx: &BenchContext,
     layout: &RunLayout,
     config: &Config,
+    prepared: BatchWorkspace,
     instance: &Instance,
     sample: usize,
     setup_timeout: u64,
     printer: &Printer,
-) -> Result<PredictionLine> {
-    let prepared = prepare_workspace(ctx, instance, layout, sample).await?;
+) -> Result<AgentRun> {
     let sandbox = DockerSandbox::create(
         SandboxConfig::new(prepared.image.clone())
             .workspace(&prepared.path)
@@ -253,11 +206,8 @@ async fn run_instance(
             report.outcome.detail.unwrap_or_default()
         );
     }
-    Ok(PredictionLine {
-        instance_id: instance.instance_id.clone(),
-        model_name_or_path: config.model.clone(),
+    Ok(AgentRun {
         model_patch: Some(report.diff),
-        cost_usd: report.outcome.cost_usd,
-        sample: (layout.samples > 1).then_some(sample),
+        cost_usd: report.outcome.cost_usd.unwrap_or(0.0),
     })
 }
