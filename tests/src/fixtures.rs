@@ -50,6 +50,13 @@ pub const STATS_ISSUE: &str =
 /// The command that runs the stats fixture's own tests.
 pub const STATS_TEST_COMMAND: &str = "python3 -m unittest discover -s tests 2>&1";
 
+/// A fresh git repository holding [`STATS_FILES`], in a temp dir removed on drop.
+pub fn stats_repo() -> Result<tempfile::TempDir> {
+    let dir = tempfile::tempdir()?;
+    git_repo(dir.path(), STATS_FILES)?;
+    Ok(dir)
+}
+
 /// Runs the fixture's own test suite; `true` when it passes.
 pub fn stats_tests_pass(dir: &Path) -> Result<bool> {
     let out = Command::new("bash")

@@ -46,6 +46,28 @@ fn agent(dir: &Path, args: &[&str]) -> Command {
     cmd
 }
 
+/// `agent bench run` on the mini dataset's `ids`, writing to `out/`, with the scripted model.
+fn run_args(base_url: &str, ids: &[String]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "bench",
+        "run",
+        "--dataset",
+        "mini",
+        "--output",
+        "out",
+        "--base-url",
+        base_url,
+        "--model",
+        "scripted",
+        "--instances",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(ids.iter().cloned());
+    args
+}
+
 fn predictions(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
@@ -64,20 +86,8 @@ fn bench_run_writes_predictions_that_eval_resolves() {
     let server = ScriptedServer::start(gold_script(&instances)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let base = server.base_url();
-    let mut args = vec![
-        "bench",
-        "run",
-        "--dataset",
-        "mini",
-        "--output",
-        "out",
-        "--base-url",
-        &base,
-        "--model",
-        "scripted",
-        "--instances",
-    ];
-    args.extend(ids.iter().map(String::as_str));
+    let args = run_args(&base, &ids);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = agent(dir.path(), &args).output().unwrap();
     assert!(
         out.status.success(),
@@ -152,20 +162,8 @@ fn a_killed_bench_run_resumes_without_losing_or_repeating_work() {
     let server = ScriptedServer::start(script).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let base = server.base_url();
-    let mut args = vec![
-        "bench",
-        "run",
-        "--dataset",
-        "mini",
-        "--output",
-        "out",
-        "--base-url",
-        &base,
-        "--model",
-        "scripted",
-        "--instances",
-    ];
-    args.extend(ids.iter().map(String::as_str));
+    let args = run_args(&base, &ids);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut child = agent(dir.path(), &args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -187,20 +185,8 @@ fn a_killed_bench_run_resumes_without_losing_or_repeating_work() {
 
     let server = ScriptedServer::start(gold_script(&instances[1..])).unwrap();
     let base = server.base_url();
-    let mut args = vec![
-        "bench",
-        "run",
-        "--dataset",
-        "mini",
-        "--output",
-        "out",
-        "--base-url",
-        &base,
-        "--model",
-        "scripted",
-        "--instances",
-    ];
-    args.extend(ids.iter().map(String::as_str));
+    let args = run_args(&base, &ids);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = agent(dir.path(), &args).output().unwrap();
     assert!(
         out.status.success(),

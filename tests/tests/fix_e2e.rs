@@ -4,16 +4,13 @@
 use std::path::Path;
 
 use agent_tests::fixtures::{
-    STATS_BUG, STATS_FILES, STATS_FIX, STATS_ISSUE, STATS_TEST_COMMAND, git_repo, run_agent,
-    stats_tests_pass,
+    STATS_BUG, STATS_FIX, STATS_ISSUE, STATS_TEST_COMMAND, run_agent, stats_tests_pass,
 };
 use agent_tests::{Reply, ScriptedServer};
 use serde_json::{Value, json};
 
 fn stats_repo() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    git_repo(dir.path(), STATS_FILES).unwrap();
-    dir
+    agent_tests::fixtures::stats_repo().unwrap()
 }
 
 fn read_events(path: &Path) -> Vec<Value> {

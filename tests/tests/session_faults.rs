@@ -2,14 +2,12 @@
 //! repetition, and bad input, through the real binary and the scripted server.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use agent_tests::fixtures::{STATS_FILES, STATS_ISSUE, git_repo, run_agent};
+use agent_tests::fixtures::{STATS_ISSUE, run_agent};
 use agent_tests::{Reply, ScriptedServer};
 use serde_json::{Value, json};
 
 fn stats_repo() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    git_repo(dir.path(), STATS_FILES).unwrap();
-    dir
+    agent_tests::fixtures::stats_repo().unwrap()
 }
 
 struct Run {
