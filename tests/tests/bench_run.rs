@@ -135,6 +135,37 @@ fn bench_run_writes_predictions_that_eval_resolves() {
     .unwrap();
     assert_eq!(summary["resolved_instances"], 2, "{summary}");
 
+    // pass@k over the whole mini dataset: two of seven instances were run and resolved.
+    let out = agent(
+        dir.path(),
+        &[
+            "bench",
+            "metrics",
+            "--dataset",
+            "mini",
+            "--run-id",
+            "graded",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let metrics: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(metrics["instances"], 7);
+    assert_eq!(metrics["samples"], 1);
+    assert!(
+        (metrics["pass_at_k"]["pass@1"].as_f64().unwrap() - 2.0 / 7.0).abs() < 1e-9,
+        "{metrics}"
+    );
+    assert!(
+        (metrics["pass_ratio_at_n"].as_f64().unwrap() - 2.0 / 7.0).abs() < 1e-9,
+        "{metrics}"
+    );
+
     // A second run finds everything done and does nothing.
     let again = agent(dir.path(), &args).output().unwrap();
     assert!(again.status.success());

@@ -35,6 +35,8 @@ pub enum BenchCommand {
     Validate(ValidateArgs),
     /// Run the agent over a dataset, in parallel and resumably, writing SWE-bench predictions.
     Run(Box<super::bench_run::BenchRunArgs>),
+    /// pass@k and pass-ratio@n over several evaluation runs (one per sample).
+    Metrics(super::bench_metrics::BenchMetricsArgs),
 }
 
 /// What `eval` and `validate` share.
@@ -102,6 +104,7 @@ pub async fn run(args: BenchArgs, printer: &Printer) -> Result<ExitCode> {
         BenchCommand::Eval(args) => eval(args, printer).await,
         BenchCommand::Validate(args) => validate_cmd(args, printer).await,
         BenchCommand::Run(args) => super::bench_run::run(*args, printer).await,
+        BenchCommand::Metrics(args) => super::bench_metrics::run(args, printer).await,
     }
 }
 
