@@ -345,7 +345,7 @@ async fn a_missing_line_next_to_added_lines_is_named_not_guessed() {
         .await
         .unwrap_err();
     assert!(
-        err.contains("file line 4 `]` is missing from the hunk's context"),
+        err.contains("the hunk's context lacks file line 4 `]`"),
         "{err}"
     );
     assert_eq!(repo.read("f.py"), text);

@@ -4,8 +4,6 @@
 //! context and the hunk is matched again as usual (so line-number and uniqueness checks still
 //! apply).
 
-use similar::{Algorithm, DiffOp, capture_diff_slices};
-
 use super::super::matching::{Shift, closest_region_near, normalize_punctuation, reindent};
 use super::parse::{Hunk, HunkLine};
 
@@ -25,9 +23,25 @@ fn indent_width(line: &str) -> isize {
         .sum()
 }
 
-/// The hunk with its missing context lines restored, and how many were restored; an error
-/// when the hunk is not a missing-context case (`None`) or cannot be repaired safely because a
-/// missing line sits next to added lines with no way to tell on which side (`Some(advice)`).
+/// Readings of one hunk considered at most (embeddings times placements).
+const MAX_READINGS: usize = 256;
+
+/// One way to read a hunk with missing context: where its old lines sit in the file and which
+/// file lines fill the gaps.
+struct Reading {
+    hunk: Hunk,
+    missing: usize,
+    /// File lines the reading covers, `[start, end)`.
+    start: usize,
+    end: usize,
+    delta: isize,
+}
+
+/// The hunk with its missing context lines restored, and how many were restored. Every way of
+/// placing the hunk's old lines as a subsequence of the region most like them (a few lines
+/// missing strictly inside), and of ordering restored lines around added lines at the same
+/// gap, is tried; the repair is used only if all of them produce the same file. Errors: not a
+/// missing-context case (`None`), or readings that disagree (`Some(advice)`).
 pub(crate) fn restore_missing_context(
     lines: &[String],
     hunk: &Hunk,
@@ -45,122 +59,188 @@ pub(crate) fn restore_missing_context(
     let to = (closest.start + old.len() + MAX_MISSING + 1).min(lines.len());
     let window: Vec<String> = lines[from..to].iter().map(|l| key(l)).collect();
     let wanted: Vec<String> = old.iter().map(|l| key(l)).collect();
-    // Position in the window of every old line of the hunk.
-    let mut at: Vec<Option<usize>> = vec![None; old.len()];
-    for op in capture_diff_slices(Algorithm::Myers, &window, &wanted) {
-        match op {
-            DiffOp::Equal {
-                old_index,
-                new_index,
-                len,
-            } => {
-                for k in 0..len {
-                    at[new_index + k] = Some(old_index + k);
-                }
-            }
-            DiffOp::Delete { .. } => {}
-            // A hunk line the file does not have: not a missing-context case.
-            DiffOp::Insert { .. } | DiffOp::Replace { .. } => return Err(None),
+    let limit = MAX_MISSING.min(old.len() / 2);
+    let embeddings = embeddings(&window, &wanted, limit).ok_or(None)?;
+    let mut readings = Vec::new();
+    for at in &embeddings {
+        let Some(delta) = consistent_delta(lines, from, at, &old) else {
+            continue;
+        };
+        readings.extend(readings_of(lines, hunk, from, at, delta));
+        if readings.len() > MAX_READINGS {
+            return Err(None);
         }
     }
-    let at: Vec<usize> = at.into_iter().collect::<Option<Vec<_>>>().ok_or(None)?;
-    let missing: usize = at.windows(2).map(|w| w[1] - w[0] - 1).sum();
-    if missing == 0 || missing > MAX_MISSING || missing * 2 > old.len() {
-        return Err(None);
+    let first = readings.first().ok_or(None)?;
+    let lo = readings
+        .iter()
+        .map(|r| r.start)
+        .min()
+        .unwrap_or(first.start);
+    let hi = readings.iter().map(|r| r.end).max().unwrap_or(first.end);
+    let expected = outcome(lines, first, lo, hi);
+    if readings
+        .iter()
+        .all(|r| outcome(lines, r, lo, hi) == expected)
+    {
+        let first = readings.swap_remove(0);
+        return Ok((first.hunk, first.missing));
     }
-    // Re-indent restored lines into the hunk's indentation (the file may be shifted from it).
-    let delta = consistent_delta(lines, from, &at, &old).ok_or(None)?;
-    let patch_tabs = old.iter().any(|l| l.starts_with('\t'));
+    let at = &embeddings[0];
+    let missing_lines: Vec<String> = at
+        .windows(2)
+        .flat_map(|w| w[0] + 1..w[1])
+        .map(|w| format!("{} `{}`", from + w + 1, lines[from + w].trim()))
+        .collect();
+    Err(Some(format!(
+        "the hunk's context lacks file line{} {}, and where it goes relative to the added lines (or which equal line is meant) changes the result; include the missing context in the hunk",
+        if missing_lines.len() == 1 { "" } else { "s" },
+        missing_lines.join(", "),
+    )))
+}
+
+/// The file lines `[lo, hi)` as they are after applying reading `r`.
+fn outcome<'a>(lines: &'a [String], r: &'a Reading, lo: usize, hi: usize) -> (isize, Vec<&'a str>) {
+    let mut out: Vec<&str> = lines[lo..r.start].iter().map(String::as_str).collect();
+    let mut j = r.start;
+    for line in &r.hunk.lines {
+        match line {
+            HunkLine::Context(_) => {
+                out.push(&lines[j]);
+                j += 1;
+            }
+            HunkLine::Remove(_) => j += 1,
+            HunkLine::Add(text) => out.push(text),
+        }
+    }
+    out.extend(lines[r.end..hi].iter().map(String::as_str));
+    (r.delta, out)
+}
+
+/// Every placement of `wanted` as a subsequence of `window` with between 1 and `max_gap`
+/// lines skipped strictly inside; `None` when there are too many to consider.
+fn embeddings(window: &[String], wanted: &[String], max_gap: usize) -> Option<Vec<Vec<usize>>> {
+    fn extend(
+        window: &[String],
+        wanted: &[String],
+        gaps_left: usize,
+        max_gap: usize,
+        current: &mut Vec<usize>,
+        out: &mut Vec<Vec<usize>>,
+    ) -> bool {
+        let j = current.len();
+        if j == wanted.len() {
+            if gaps_left < max_gap {
+                out.push(current.clone());
+            }
+            return out.len() <= MAX_READINGS;
+        }
+        let prev = current[j - 1];
+        let last = (prev + 1 + gaps_left).min(window.len().saturating_sub(1));
+        for p in prev + 1..=last {
+            if window[p] == wanted[j] {
+                current.push(p);
+                let ok = extend(
+                    window,
+                    wanted,
+                    gaps_left - (p - prev - 1),
+                    max_gap,
+                    current,
+                    out,
+                );
+                current.pop();
+                if !ok {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+    let mut out = Vec::new();
+    for start in (0..window.len()).filter(|&s| window[s] == wanted[0]) {
+        let mut current = vec![start];
+        if !extend(window, wanted, max_gap, max_gap, &mut current, &mut out) {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// The readings of one embedding: restored lines before or after the added lines at each gap
+/// that has both.
+fn readings_of(
+    lines: &[String],
+    hunk: &Hunk,
+    from: usize,
+    at: &[usize],
+    delta: isize,
+) -> Vec<Reading> {
+    let patch_tabs = hunk.old_lines().iter().any(|l| l.starts_with('\t'));
     let shift = Shift {
         delta: -delta,
         tabs: patch_tabs,
         tab_width: 4,
     };
-    // Added lines between old line k-1 and old line k, for k in 0..=old.len().
-    let mut adds_between = vec![0usize; old.len() + 1];
-    let mut seen_old = 0;
+    let restored = |w: usize| {
+        let file_line = &lines[from + w];
+        HunkLine::Context(if delta == 0 {
+            file_line.clone()
+        } else {
+            reindent(file_line, shift)
+        })
+    };
+    // Hunk lines grouped as: old line, then the added lines that follow it.
+    let mut groups: Vec<(Option<&HunkLine>, Vec<&HunkLine>)> = vec![(None, Vec::new())];
     for line in &hunk.lines {
         match line {
-            HunkLine::Add(_) => adds_between[seen_old] += 1,
-            _ => seen_old += 1,
-        }
-    }
-    for (i, pair) in at.windows(2).enumerate() {
-        if pair[1] - pair[0] > 1 && gap_is_ambiguous(&wanted, &window, pair, i, &adds_between) {
-            let missing_lines: Vec<String> = (pair[0] + 1..pair[1])
-                .map(|w| format!("{} `{}`", from + w + 1, lines[from + w].trim()))
-                .collect();
-            return Err(Some(format!(
-                "file line{} {} {} missing from the hunk's context, right next to added lines, so where the added lines go is ambiguous; include {} in the hunk",
-                if missing_lines.len() == 1 { "" } else { "s" },
-                missing_lines.join(", "),
-                if missing_lines.len() == 1 {
-                    "is"
-                } else {
-                    "are"
-                },
-                if missing_lines.len() == 1 {
-                    "it"
-                } else {
-                    "them"
-                },
-            )));
-        }
-    }
-    // Missing lines go right before the old line that follows them (there are no added lines
-    // at a gap: the checks above refuse those, as ambiguous).
-    let mut repaired = Vec::with_capacity(hunk.lines.len() + missing);
-    let mut old_index = 0;
-    for line in &hunk.lines {
-        if !matches!(line, HunkLine::Add(_)) {
-            if old_index > 0 {
-                let (before, here) = (at[old_index - 1], at[old_index]);
-                repaired.extend((before + 1..here).map(|w| {
-                    let file_line = &lines[from + w];
-                    HunkLine::Context(if delta == 0 {
-                        file_line.clone()
-                    } else {
-                        reindent(file_line, shift)
-                    })
-                }));
+            HunkLine::Add(_) => {
+                if let Some(group) = groups.last_mut() {
+                    group.1.push(line);
+                }
             }
-            old_index += 1;
+            _ => groups.push((Some(line), Vec::new())),
         }
-        repaired.push(line.clone());
     }
-    let mut hunk = hunk.clone();
-    hunk.lines = repaired;
-    Ok((hunk, missing))
-}
-
-/// Whether the lines missing between old lines `i` and `i + 1` could also belong elsewhere in
-/// a way that changes the result: added lines right at the gap (before or after the missing
-/// lines?), or equal neighbouring lines that let the gap slide across added lines.
-fn gap_is_ambiguous(
-    wanted: &[String],
-    window: &[String],
-    pair: &[usize],
-    i: usize,
-    adds_between: &[usize],
-) -> bool {
-    let missing = &window[pair[0] + 1..pair[1]];
-    let (Some(first), Some(last)) = (missing.first(), missing.last()) else {
-        return false;
-    };
-    if missing.len() > 1 && (wanted[i] == *last || wanted[i + 1] == *first) {
-        return true;
+    // Gaps (after old line i) that have added lines next to them can be read two ways.
+    let choices: Vec<usize> = (0..at.len().saturating_sub(1))
+        .filter(|&i| at[i + 1] - at[i] > 1 && !groups[i + 1].1.is_empty())
+        .collect();
+    let missing: usize = at.windows(2).map(|w| w[1] - w[0] - 1).sum();
+    let mut out = Vec::new();
+    for variant in 0..1usize << choices.len() {
+        let mut repaired = groups[0].1.iter().map(|l| (*l).clone()).collect::<Vec<_>>();
+        for (i, (old_line, adds)) in groups.iter().enumerate().skip(1) {
+            let old_index = i - 1;
+            if let Some(line) = old_line {
+                repaired.push((*line).clone());
+            }
+            let gap: Vec<HunkLine> = match at.get(old_index + 1) {
+                Some(&next) => (at[old_index] + 1..next).map(restored).collect(),
+                None => Vec::new(),
+            };
+            let before_adds = choices
+                .iter()
+                .position(|&c| c == old_index)
+                .is_some_and(|bit| variant & (1 << bit) != 0);
+            if before_adds {
+                repaired.extend(gap);
+                repaired.extend(adds.iter().map(|l| (*l).clone()));
+            } else {
+                repaired.extend(adds.iter().map(|l| (*l).clone()));
+                repaired.extend(gap);
+            }
+        }
+        let mut reading_hunk = hunk.clone();
+        reading_hunk.lines = repaired;
+        out.push(Reading {
+            hunk: reading_hunk,
+            missing,
+            start: from + at[0],
+            end: from + at[at.len() - 1] + 1,
+            delta,
+        });
     }
-    // A single missing line can slide over equal old lines next to it: the gap may sit after
-    // any old line from `low` to `high` (`low` = -1: before the first).
-    let mut low = i as isize;
-    while low >= 0 && wanted[low as usize] == *last {
-        low -= 1;
-    }
-    let mut high = i;
-    while high + 1 < wanted.len() && wanted[high + 1] == *first {
-        high += 1;
-    }
-    ((low + 1) as usize..=high + 1).any(|k| adds_between[k] > 0)
+    out
 }
 
 /// The indentation difference file - hunk over the matched non-blank lines, if constant.
