@@ -350,3 +350,31 @@ async fn a_missing_line_next_to_added_lines_is_named_not_guessed() {
     );
     assert_eq!(repo.read("f.py"), text);
 }
+
+#[tokio::test]
+async fn crlf_files_keep_their_line_endings() {
+    let repo = Repo::new();
+    repo.write("w.py", "a = 1\r\nb = 2\r\nc = 3\r\n");
+    let patch = "--- a/w.py\n+++ b/w.py\n@@ -1,3 +1,3 @@\n a = 1\n-b = 2\n+b = 20\n c = 3\n";
+    repo.call("apply_patch", json!({"patch": patch}))
+        .await
+        .unwrap();
+    assert_eq!(repo.read("w.py"), "a = 1\r\nb = 20\r\nc = 3\r\n");
+}
+
+#[tokio::test]
+async fn the_syntax_gate_covers_other_languages() {
+    let repo = Repo::new();
+    let text = "fn main() {\n    let x = 1;\n    println!(\"{x}\");\n}\n";
+    repo.write("src/main.rs", text);
+    let patch = "--- a/src/main.rs\n+++ b/src/main.rs\n@@\n fn main() {\n-    let x = 1;\n+    let x = (1;\n";
+    let err = repo
+        .call("apply_patch", json!({"patch": patch}))
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("syntax error into `src/main.rs` at line 2"),
+        "{err}"
+    );
+    assert_eq!(repo.read("src/main.rs"), text);
+}
