@@ -542,3 +542,54 @@ fn the_time_limit_stops_a_run_waiting_on_the_model() {
     assert_eq!(end(&run)["exit_reason"], "time_limit");
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
 }
+
+#[test]
+fn sigterm_stops_the_run_cleanly_and_keeps_the_diff() {
+    let edit = Reply::tool(
+        "str_replace",
+        json!({"path": "README.md", "old_str": "Tiny statistics helpers.", "new_str": "Tiny stats helpers."}),
+    );
+    let hang = Reply::Delayed(std::time::Duration::from_secs(60), Box::new(submit()));
+    let repo = stats_repo();
+    let server = ScriptedServer::start(vec![edit, hang]).unwrap();
+    let traj = repo.path().join(".agent/t.jsonl");
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(config.path(), "sandbox = \"local\"\n").unwrap();
+    let child = std::process::Command::new(agent_tests::fixtures::agent_binary().unwrap())
+        .args([
+            "fix",
+            "--issue-text",
+            "x",
+            "--base-url",
+            &server.base_url(),
+            "--trajectory",
+        ])
+        .arg(&traj)
+        .env("AGENT_CONFIG", config.path())
+        .env_remove("OPENAI_API_KEY")
+        .current_dir(repo.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while server.requests().len() < 2 && started.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("+Tiny stats helpers."));
+    let text = std::fs::read_to_string(&traj).unwrap();
+    let end: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(end["exit_reason"], "interrupted");
+}

@@ -94,15 +94,25 @@ pub fn default_trajectory_path(repo_root: &Path, task: &str) -> PathBuf {
         .join(format!("{}-{slug}.jsonl", trajectory::unix_time()))
 }
 
-/// Sets the returned flag when the user presses Ctrl-C, so the session can stop cleanly.
+/// Sets the returned flag on Ctrl-C or SIGTERM, so the session stops cleanly: the diff so far and
+/// the trajectory's `end` event are still written, and the sandbox is removed.
 pub fn interrupt_flag(printer: Printer) -> tokio::sync::watch::Receiver<bool> {
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            printer
-                .warn("interrupted: stopping after the current step and keeping the diff so far");
-            let _ = tx.send(true);
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut term) => {
+                    term.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate => {}
         }
+        printer.warn("interrupted: stopping after the current step and keeping the diff so far");
+        let _ = tx.send(true);
     });
     rx
 }
