@@ -233,6 +233,13 @@ pub fn read(path: &Path) -> Result<Vec<Event>, TrajectoryError> {
     Ok(events)
 }
 
+pub fn unix_millis() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
+}
+
 pub fn unix_time() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -91,7 +91,12 @@ pub fn default_trajectory_path(repo_root: &Path, task: &str) -> PathBuf {
     repo_root
         .join(".agent")
         .join("trajectories")
-        .join(format!("{}-{slug}.jsonl", trajectory::unix_time()))
+        // Milliseconds and the pid keep two runs in the same second from sharing a file.
+        .join(format!(
+            "{}-{}-{slug}.jsonl",
+            trajectory::unix_millis(),
+            std::process::id()
+        ))
 }
 
 /// Sets the returned flag on Ctrl-C or SIGTERM, so the session stops cleanly: the diff so far and
