@@ -148,6 +148,15 @@ impl ScriptedServer {
             .unwrap_or_default()
     }
 
+    /// The last message of request `index` (usually the observation the agent just sent), or
+    /// `Null` when there is no such request.
+    pub fn last_message(&self, index: usize) -> Value {
+        self.requests()
+            .get(index)
+            .and_then(|r| r["messages"].as_array().and_then(|m| m.last().cloned()))
+            .unwrap_or(Value::Null)
+    }
+
     /// Replies not yet used.
     pub fn remaining(&self) -> usize {
         self.shared.script.lock().map(|s| s.len()).unwrap_or(0)

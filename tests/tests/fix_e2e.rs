@@ -120,22 +120,12 @@ fn agent_fixes_a_real_bug_end_to_end() {
         last["content"].as_str().unwrap().contains("def mean"),
         "{last}"
     );
-    let third = requests[2]["messages"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .clone();
+    let third = server.last_message(2);
     assert!(
         third["content"].as_str().unwrap().contains("FAILED"),
         "{third}"
     );
-    let fifth = requests[4]["messages"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .clone();
+    let fifth = server.last_message(4);
     assert!(fifth["content"].as_str().unwrap().contains("OK"), "{fifth}");
 
     // The trajectory holds the plan, the calls, usage, cost and the final diff.

@@ -162,12 +162,7 @@ fn text_without_a_tool_call_is_pointed_out() {
         &[],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let second = server.requests()[1]["messages"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .clone();
+    let second = server.last_message(1);
     assert!(
         second["content"].as_str().unwrap().contains("no tool call"),
         "{second}"
@@ -204,12 +199,7 @@ fn step_budget_warns_at_80_percent_and_stops_keeping_the_diff() {
         .collect();
     assert_eq!(wrap.len(), 1);
     assert_eq!(wrap[0]["step"], 4);
-    let fifth = server.requests()[4]["messages"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .clone();
+    let fifth = server.last_message(4);
     assert!(
         fifth["content"].as_str().unwrap().contains("Wrap up now"),
         "{fifth}"
@@ -273,12 +263,7 @@ fn repeated_identical_actions_prompt_a_replan() {
         .filter(|e| e["event"] == "notice" && e["kind"] == "repeated_action")
         .collect();
     assert_eq!(notices.len(), 1);
-    let fourth = server.requests()[3]["messages"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .clone();
+    let fourth = server.last_message(3);
     assert!(
         fourth["content"].as_str().unwrap().contains("update_plan"),
         "{fourth}"
@@ -307,12 +292,7 @@ fn update_plan_is_recorded_and_shown_again_later() {
     assert_eq!(plans[1]["plan"], "1. [x] look\n2. fix mean");
     assert_eq!(end(&run)["plan"], "1. [x] look\n2. fix mean");
     // The reminder after step 8 carries the current plan.
-    let ninth = server.requests()[8]["messages"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .clone();
+    let ninth = server.last_message(8);
     let text = ninth["content"].as_str().unwrap();
     assert!(
         text.contains("current plan") && text.contains("2. fix mean"),
@@ -344,12 +324,7 @@ fn text_action_mode_works_without_function_calling() {
         system.contains("```action") && system.contains("### view_file"),
         "{system}"
     );
-    let obs = requests[1]["messages"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .clone();
+    let obs = server.last_message(1);
     assert_eq!(obs["role"], "user");
     assert!(
         obs["content"]

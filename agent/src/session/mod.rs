@@ -16,7 +16,7 @@ use agent_tools::{Control, ToolContext, ToolError, ToolRegistry};
 
 use crate::config::{Price, ToolMode};
 use crate::model::text_actions::parse_action;
-use crate::model::{ChatRequest, Message, ModelClient, ModelError, ToolCall, Usage};
+use crate::model::{ChatRequest, Message, ModelClient, ToolCall, Usage};
 use crate::prompts::{PromptError, Prompts};
 use crate::trajectory::{Event, TrajectoryError, TrajectoryWriter};
 
@@ -283,10 +283,7 @@ impl<'a> Session<'a> {
         let response = match self.interruptible(budget, self.model.chat(request)).await {
             Interruptible::Done(Ok(r)) => r,
             Interruptible::Done(Err(e)) => {
-                return Ok(StepEnd::Exit(
-                    ExitReason::ModelError,
-                    Some(model_error_text(&e)),
-                ));
+                return Ok(StepEnd::Exit(ExitReason::ModelError, Some(e.to_string())));
             }
             Interruptible::Cancelled => return Ok(StepEnd::Exit(ExitReason::Interrupted, None)),
             Interruptible::TimedOut => {
@@ -648,8 +645,4 @@ fn tool_mode_name(mode: ToolMode) -> &'static str {
         ToolMode::Native => "native",
         ToolMode::Text => "text",
     }
-}
-
-fn model_error_text(e: &ModelError) -> String {
-    e.to_string()
 }
