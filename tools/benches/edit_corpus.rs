@@ -345,13 +345,24 @@ fn main() {
                 }
                 Ok(out) => {
                     tally.wrong += 1;
-                    if wrong_examples.len() < 5 {
+                    if wrong_examples.len()
+                        < std::env::var("EDIT_CORPUS_WRONG_MAX")
+                            .ok()
+                            .and_then(|n| n.parse().ok())
+                            .unwrap_or(5)
+                    {
                         wrong_examples.push(format!("{p:?} {}:\n{patch}{}", edit.rel, out.text));
                     }
                 }
                 Err(err) => {
                     tally.refused += 1;
-                    if format!("{p:?}") == show && shown < 6 {
+                    if format!("{p:?}") == show
+                        && shown
+                            < std::env::var("EDIT_CORPUS_SHOW_MAX")
+                                .ok()
+                                .and_then(|n| n.parse().ok())
+                                .unwrap_or(6)
+                    {
                         shown += 1;
                         println!("\n--- refused {p:?} {} ---\n{patch}{err}", edit.rel);
                     }

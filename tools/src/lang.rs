@@ -134,6 +134,9 @@ pub enum SyntaxErrorKind {
     Unexpected,
     /// A token that should be there and is not (a tree-sitter `MISSING` node).
     Missing,
+    /// Python indentation the parser tolerates but Python rejects: an empty block, or a
+    /// statement indented differently from the block it is in.
+    Indentation,
 }
 
 /// One syntax error in a file.
@@ -161,7 +164,12 @@ impl std::fmt::Display for SyntaxErrorInfo {
 pub fn syntax_errors(path: &Path, source: &str) -> Option<Vec<SyntaxErrorInfo>> {
     let lang = Lang::from_path(path)?;
     let tree = parse(lang, source)?;
-    Some(syntax_errors_in_tree(&tree, source))
+    let mut errors = syntax_errors_in_tree(&tree, source);
+    if lang == Lang::Python {
+        errors.extend(crate::python_layout::layout_errors(&tree, source));
+        errors.sort_by_key(|e| (e.line, e.column));
+    }
+    Some(errors)
 }
 
 /// The syntax errors of an already parsed tree, sorted by position.
@@ -204,6 +212,7 @@ fn error_info(node: Node<'_>, source: &str, kind: SyntaxErrorKind) -> SyntaxErro
         + 1;
     let message = match kind {
         SyntaxErrorKind::Missing => format!("missing `{}`", node.kind()),
+        SyntaxErrorKind::Indentation => "unexpected indentation".to_string(),
         SyntaxErrorKind::Unexpected => {
             let text = source
                 .get(node.start_byte()..node.end_byte())

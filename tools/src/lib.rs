@@ -11,6 +11,7 @@ pub mod error;
 pub mod executor;
 pub mod jail;
 pub mod lang;
+mod python_layout;
 pub mod registry;
 pub mod symbols;
 pub mod testing;

@@ -8,16 +8,18 @@ use super::super::matching::{
     normalize_punctuation, reindent,
 };
 use super::parse::{Hunk, HunkLine};
-use super::repair::{inverted, restore_missing_context};
+use super::repair::{ParsesCleanly, Repair, inverted, restore_missing_context};
 
 /// What happened to one hunk that did not fail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum HunkOutcome {
     Applied(Level),
-    /// Applied after putting back context lines missing from the hunk.
+    /// Applied after putting back context lines missing from the hunk; `decided_by` names
+    /// the rules that chose where they go when that was not obvious.
     Repaired {
         level: Level,
         restored: usize,
+        decided_by: Vec<&'static str>,
     },
     AlreadyApplied,
     /// Only context lines: nothing to change.
@@ -52,8 +54,14 @@ pub(crate) fn apply_hunks(
     };
     let mut outcomes = Vec::new();
     let mut failures = Vec::new();
+    let path = std::path::Path::new(shown);
+    let parses = |lines: &[String]| {
+        let mut text = lines.join("\n");
+        text.push('\n');
+        crate::lang::syntax_errors(path, &text).map(|errors| errors.is_empty())
+    };
     for (index, hunk) in hunks.iter().enumerate() {
-        match apply_hunk(doc, hunk, &mut cursor, true) {
+        match apply_hunk(doc, hunk, &mut cursor, Some(&parses)) {
             Ok(outcome) => outcomes.push(outcome),
             Err(why) => failures.push(format!(
                 "`{shown}` hunk {} of {} (`{}`): {why}",
@@ -74,7 +82,7 @@ fn apply_hunk(
     doc: &mut Doc,
     hunk: &Hunk,
     cursor: &mut Cursor,
-    may_repair: bool,
+    repair_with: Option<ParsesCleanly<'_>>,
 ) -> Result<HunkOutcome, String> {
     if !hunk.has_changes() {
         return Ok(HunkOutcome::NoChange);
@@ -96,6 +104,16 @@ fn apply_hunk(
             .map(|s| (s as isize - 1 + cursor.offset).max(0) as usize)
     };
     if old.is_empty() {
+        if let (Some(count @ 1..), Some(start)) = (hunk.old_count, hunk.old_start)
+            && !hunk.at_end
+        {
+            // The header counts existing lines the body does not show: its context was lost,
+            // and the added lines could go before or after it.
+            return Err(format!(
+                "the hunk only adds lines, yet its header says it covers {count} existing line{} from line {start}; the context is missing, so where the lines go is unclear: include the lines around the insertion as context (prefixed with a space)",
+                if count == 1 { "" } else { "s" }
+            ));
+        }
         return Ok(insert_without_context(doc, hunk, &new, cursor, hint));
     }
     let hay = Haystack::new(&doc.lines);
@@ -131,25 +149,39 @@ fn apply_hunk(
         advance(cursor, chosen.start + len, &old, &new);
         return Ok(HunkOutcome::Applied(chosen.level));
     }
+    // A header that counts more old lines than the hunk shows says context is missing: then
+    // finding the new side may just mean the missing line looks like an added one.
+    let context_lost = hunk.old_count.is_some_and(|n| n > old.len());
     if distinctive(hunk, &new)
+        && !context_lost
         && let Ok(at) = pick(&news, hint, search_from, anchored)
     {
         advance(cursor, at.start + new.len(), &old, &new);
         return Ok(HunkOutcome::AlreadyApplied);
     }
     let mut advice = None;
-    if may_repair {
-        match restore_missing_context(&doc.lines, hunk, hint) {
-            Ok((repaired, restored)) => {
-                return match apply_hunk(doc, &repaired, cursor, false)? {
-                    HunkOutcome::Applied(level) => Ok(HunkOutcome::Repaired { level, restored }),
+    if let Some(parses) = repair_with {
+        match restore_missing_context(&doc.lines, hunk, hint, parses) {
+            Ok(Repair {
+                hunk: repaired,
+                restored,
+                decided_by,
+            }) => {
+                return match apply_hunk(doc, &repaired, cursor, None)? {
+                    HunkOutcome::Applied(level) => Ok(HunkOutcome::Repaired {
+                        level,
+                        restored,
+                        decided_by,
+                    }),
                     other => Ok(other),
                 };
             }
             Err(why) => advice = why,
         }
         // Its result may be there already, with the same lines missing from the context.
-        if let Ok((repaired, _)) = restore_missing_context(&doc.lines, &inverted(hunk), hint) {
+        if let Ok(Repair { hunk: repaired, .. }) =
+            restore_missing_context(&doc.lines, &inverted(hunk), hint, parses)
+        {
             let done = repaired.old_lines();
             let hay = Haystack::new(&doc.lines);
             if let Ok(at) = pick(&hay.find_graded(&done), hint, search_from, anchored) {
@@ -443,5 +475,84 @@ mod tests {
         let (again, outcomes) = apply(&out, patch).unwrap();
         assert_eq!(again, out);
         assert_eq!(outcomes, vec![HunkOutcome::AlreadyApplied]);
+    }
+
+    fn repaired_rules(outcomes: &[HunkOutcome]) -> Vec<&'static str> {
+        match &outcomes[0] {
+            HunkOutcome::Repaired { decided_by, .. } => decided_by.clone(),
+            other => panic!("not repaired: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn missing_line_next_to_insertion_is_placed_where_the_result_parses() {
+        // Dropped: `    def g(self):`. Put after the added method, the added `h` would lose
+        // its body; only one placement parses.
+        let text =
+            "class A:\n    def f(self):\n        return 1\n\n    def g(self):\n        return 2\n";
+        let patch = "--- f.py\n+++ f.py\n@@ -1,6 +1,8 @@\n class A:\n     def f(self):\n         return 1\n \n+    def h(self):\n+        return 3\n         return 2\n";
+        let (out, outcomes) = apply(text, patch).unwrap();
+        assert_eq!(
+            out,
+            "class A:\n    def f(self):\n        return 1\n\n    def h(self):\n        return 3\n    def g(self):\n        return 2\n"
+        );
+        assert!(repaired_rules(&outcomes).contains(&"the result parses"));
+    }
+
+    #[test]
+    fn missing_import_is_placed_so_imports_stay_sorted() {
+        let text = "import os\nimport re\nimport sys\n\nX = 1\n";
+        // Dropped: `import re`; `import pathlib` belongs before it.
+        let patch =
+            "--- f.py\n+++ f.py\n@@ -1,4 +1,5 @@\n import os\n+import pathlib\n import sys\n \n";
+        let (out, outcomes) = apply(text, patch).unwrap();
+        assert_eq!(
+            out,
+            "import os\nimport pathlib\nimport re\nimport sys\n\nX = 1\n"
+        );
+        assert_eq!(repaired_rules(&outcomes), ["sorted lines stay sorted"]);
+    }
+
+    #[test]
+    fn rewritten_line_keeps_its_place() {
+        let text = "def f():\n    a = 1\n    b = 2\n    c = 3\n    return a\n";
+        // Dropped: `    b = 2`, between the rewritten line and the next context.
+        let rewrite = "--- f.py\n+++ f.py\n@@ -1,5 +1,5 @@\n def f():\n-    a = 1\n+    a = 10\n     c = 3\n     return a\n";
+        let (out, outcomes) = apply(text, rewrite).unwrap();
+        assert_eq!(
+            out,
+            "def f():\n    a = 10\n    b = 2\n    c = 3\n    return a\n"
+        );
+        assert_eq!(
+            repaired_rules(&outcomes),
+            ["added lines stay next to the lines they replace"]
+        );
+    }
+
+    #[test]
+    fn two_line_hunk_is_repaired_only_where_the_header_vouches_for_it() {
+        let text = "a = 1\nb = 2\nc = 3\n";
+        let patch = "--- f.py\n+++ f.py\n@@ -1,3 +1,4 @@\n a = 1\n c = 3\n+d = 4\n";
+        let (out, _) = apply(text, patch).unwrap();
+        assert_eq!(out, "a = 1\nb = 2\nc = 3\nd = 4\n");
+        let elsewhere = "--- f.py\n+++ f.py\n@@ -7,3 +7,4 @@\n a = 1\n c = 3\n+d = 4\n";
+        assert!(apply(text, elsewhere).is_err());
+    }
+
+    #[test]
+    fn insertion_whose_header_counts_lost_context_is_refused() {
+        let patch = "--- a/f.py\n+++ b/f.py\n@@ -1,1 +1,3 @@\n+import sys\n+\n";
+        let err = apply(FILE, patch).unwrap_err();
+        assert!(err[0].contains("the context is missing"), "{err:?}");
+    }
+
+    #[test]
+    fn new_side_found_is_not_already_applied_when_the_header_counts_a_lost_line() {
+        // The file has one blank line between the two; the hunk adds a second and lost the
+        // first from its context, so its new side matches the file as it is.
+        let text = "from a import b\n\nX = [\n    1,\n]\n";
+        let patch = "--- f.py\n+++ f.py\n@@ -1,4 +1,5 @@\n from a import b\n+\n X = [\n     1,\n";
+        let (out, _) = apply(text, patch).unwrap();
+        assert_eq!(out, "from a import b\n\n\nX = [\n    1,\n]\n");
     }
 }

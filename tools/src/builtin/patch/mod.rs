@@ -292,18 +292,29 @@ fn describe_outcomes(outcomes: &[HunkOutcome]) -> String {
         parts.push(format!("{already} already applied"));
     }
     for (i, outcome) in outcomes.iter().enumerate() {
-        let (level, restored) = match outcome {
-            HunkOutcome::Applied(level) => (*level, 0),
-            HunkOutcome::Repaired { level, restored } => (*level, *restored),
+        let (level, restored, decided_by) = match outcome {
+            HunkOutcome::Applied(level) => (*level, 0, &[][..]),
+            HunkOutcome::Repaired {
+                level,
+                restored,
+                decided_by,
+            } => (*level, *restored, &decided_by[..]),
             _ => continue,
         };
         if restored > 0 {
-            parts.push(format!(
+            let mut note = format!(
                 "hunk {} was missing {restored} context line{} that the file has; matched with {} restored",
                 i + 1,
                 if restored == 1 { "" } else { "s" },
                 if restored == 1 { "it" } else { "them" }
-            ));
+            );
+            if !decided_by.is_empty() {
+                note.push_str(&format!(
+                    ", placed so that {} (check the snippet below)",
+                    decided_by.join(", and ")
+                ));
+            }
+            parts.push(note);
         }
         if let Some(note) = level.note() {
             parts.push(format!("hunk {} {note}", i + 1));

@@ -23,6 +23,8 @@ pub(crate) struct Hunk {
     pub header: String,
     /// 1-based start line in the old file, when the header has numbers.
     pub old_start: Option<usize>,
+    /// Old-side line count from the header, when it has one (models get it wrong at times).
+    pub old_count: Option<usize>,
     /// Text after a number-less `@@` (codex style): a line to find before searching.
     pub locator: Option<String>,
     pub lines: Vec<HunkLine>,
@@ -343,6 +345,7 @@ fn parse_unified(lines: &[&str]) -> Result<Vec<FilePatch>, ParseError> {
             } else if line.starts_with("@@") {
                 let mut hunk = parse_hunk_header(line);
                 let counts = header_counts(line);
+                hunk.old_count = counts.map(|(old, _)| old);
                 i = read_hunk_body(lines, i + 1, &mut hunk, counts);
                 if hunk.lines.is_empty() {
                     return Err(ParseError(format!(

@@ -35,20 +35,50 @@ struct Reading {
     start: usize,
     end: usize,
     delta: isize,
+    /// File-line offsets (in the window) where the hunk's old lines sit: the embedding.
+    gaps: Vec<usize>,
+    /// A restored line separates removed lines from the added lines that replace them.
+    splits_replacement: bool,
+    /// Where a restored line sits next to added lines, the lines there read in sorted order
+    /// (imports, names in a list).
+    keeps_order: bool,
 }
 
-/// The hunk with its missing context lines restored, and how many were restored. Every way of
-/// placing the hunk's old lines as a subsequence of the region most like them (a few lines
-/// missing strictly inside), and of ordering restored lines around added lines at the same
-/// gap, is tried; the repair is used only if all of them produce the same file. Errors: not a
-/// missing-context case (`None`), or readings that disagree (`Some(advice)`).
+/// Tells whether a whole file, as lines, parses without syntax errors; `None` when the
+/// language is not supported.
+pub(crate) type ParsesCleanly<'a> = &'a dyn Fn(&[String]) -> Option<bool>;
+
+/// A named piece of evidence about a reading.
+type Rule<'a> = (&'static str, &'a dyn Fn(&Reading) -> bool);
+
+/// A hunk with its missing context put back.
+#[derive(Debug)]
+pub(crate) struct Repair {
+    pub hunk: Hunk,
+    /// Context lines restored.
+    pub restored: usize,
+    /// The rules that chose among readings that disagreed, in the order applied.
+    pub decided_by: Vec<&'static str>,
+}
+
+/// The hunk with its missing context lines restored. Every way of placing the hunk's old
+/// lines as a subsequence of the region most like them (a few lines missing strictly inside),
+/// and of ordering restored lines around added lines at the same gap, is a reading. When the
+/// readings produce different files, evidence narrows them, strongest first: the header's
+/// line numbers and count, a result that parses, added lines kept next to the lines they
+/// replace, sorted runs kept sorted. The repair is used only when the readings left all
+/// produce the same file. Errors: not a missing-context case (`None`), or readings that still
+/// disagree (`Some(advice)`).
 pub(crate) fn restore_missing_context(
     lines: &[String],
     hunk: &Hunk,
     hint: Option<usize>,
-) -> Result<(Hunk, usize), Option<String>> {
+    parses: ParsesCleanly<'_>,
+) -> Result<Repair, Option<String>> {
     let old = hunk.old_lines();
-    if old.len() < 3 {
+    // A two-line hunk is too weak to place by content alone; its header must vouch for it.
+    let header_says_missing = hint.is_some() && hunk.old_count.is_some_and(|n| n > old.len());
+    if old.len() < 2 || (old.len() < 3 && !header_says_missing) {
         return Err(None);
     }
     let closest = closest_region_near(lines, &old, hint).ok_or(None)?;
@@ -59,32 +89,92 @@ pub(crate) fn restore_missing_context(
     let to = (closest.start + old.len() + MAX_MISSING + 1).min(lines.len());
     let window: Vec<String> = lines[from..to].iter().map(|l| key(l)).collect();
     let wanted: Vec<String> = old.iter().map(|l| key(l)).collect();
-    let limit = MAX_MISSING.min(old.len() / 2);
+    let limit = MAX_MISSING.min((old.len() / 2).max(1));
     let embeddings = embeddings(&window, &wanted, limit).ok_or(None)?;
     let mut readings = Vec::new();
     for at in &embeddings {
         let Some(delta) = consistent_delta(lines, from, at, &old) else {
             continue;
         };
-        readings.extend(readings_of(lines, hunk, from, at, delta));
+        readings.extend(readings_of(lines, hunk, from, at, delta).ok_or(None)?);
         if readings.len() > MAX_READINGS {
             return Err(None);
         }
     }
-    let first = readings.first().ok_or(None)?;
-    let lo = readings
-        .iter()
-        .map(|r| r.start)
-        .min()
-        .unwrap_or(first.start);
-    let hi = readings.iter().map(|r| r.end).max().unwrap_or(first.end);
-    let expected = outcome(lines, first, lo, hi);
-    if readings
-        .iter()
-        .all(|r| outcome(lines, r, lo, hi) == expected)
-    {
-        let first = readings.swap_remove(0);
-        return Ok((first.hunk, first.missing));
+    let matches_header =
+        |r: &Reading| Some(r.start) == hint && hunk.old_count == Some(r.end - r.start);
+    if old.len() < 3 {
+        readings.retain(matches_header);
+    }
+    if readings.is_empty() {
+        return Err(None);
+    }
+    let lo = readings.iter().map(|r| r.start).min().unwrap_or(0);
+    let hi = readings.iter().map(|r| r.end).max().unwrap_or(0);
+    let file_after = |r: &Reading| -> Vec<String> {
+        let mut out: Vec<String> = lines[..lo].to_vec();
+        out.extend(outcome(lines, r, lo, hi).1.into_iter().map(str::to_string));
+        out.extend_from_slice(&lines[hi..]);
+        out
+    };
+    let file_parses = parses(lines) == Some(true);
+    let mut pool: Vec<&Reading> = readings.iter().collect();
+    let mut decided_by = Vec::new();
+    // Evidence about where the hunk is may drop whole embeddings.
+    let placement_rules: [Rule<'_>; 2] = [
+        ("the header's line numbers and count agree", &matches_header),
+        ("the result parses", &|r| {
+            !file_parses || parses(&file_after(r)) == Some(true)
+        }),
+    ];
+    for (name, rule) in placement_rules {
+        if all_agree(lines, &pool, lo, hi) {
+            break;
+        }
+        let kept: Vec<&Reading> = pool.iter().copied().filter(|r| rule(r)).collect();
+        if kept.is_empty() && file_parses && name == "the result parses" {
+            // Every reading breaks the file: the hunk means something none of them capture.
+            pool.clear();
+            break;
+        }
+        if !kept.is_empty() && kept.len() < pool.len() {
+            pool = kept;
+            decided_by.push(name);
+        }
+    }
+    // Conventions only order restored lines around added lines within one embedding.
+    let order_rules: [Rule<'_>; 2] = [
+        ("sorted lines stay sorted", &|r| r.keeps_order),
+        ("added lines stay next to the lines they replace", &|r| {
+            !r.splits_replacement
+        }),
+    ];
+    for (name, rule) in order_rules {
+        if pool.is_empty() || all_agree(lines, &pool, lo, hi) {
+            break;
+        }
+        let mut kept = Vec::new();
+        for r in &pool {
+            let siblings = pool
+                .iter()
+                .filter(|o| o.start == r.start && o.gaps == r.gaps);
+            let any_passes = siblings.clone().any(|o| rule(o));
+            if rule(r) || !any_passes {
+                kept.push(*r);
+            }
+        }
+        if kept.len() < pool.len() {
+            pool = kept;
+            decided_by.push(name);
+        }
+    }
+    if all_agree(lines, &pool, lo, hi) {
+        let chosen = pool[0];
+        return Ok(Repair {
+            hunk: chosen.hunk.clone(),
+            restored: chosen.missing,
+            decided_by,
+        });
     }
     let at = &embeddings[0];
     let missing_lines: Vec<String> = at
@@ -97,6 +187,14 @@ pub(crate) fn restore_missing_context(
         if missing_lines.len() == 1 { "" } else { "s" },
         missing_lines.join(", "),
     )))
+}
+
+fn all_agree(lines: &[String], pool: &[&Reading], lo: usize, hi: usize) -> bool {
+    let Some(first) = pool.first() else {
+        return false;
+    };
+    let expected = outcome(lines, first, lo, hi);
+    pool.iter().all(|r| outcome(lines, r, lo, hi) == expected)
 }
 
 /// The file lines `[lo, hi)` as they are after applying reading `r`.
@@ -166,15 +264,15 @@ fn embeddings(window: &[String], wanted: &[String], max_gap: usize) -> Option<Ve
     Some(out)
 }
 
-/// The readings of one embedding: restored lines before or after the added lines at each gap
-/// that has both.
+/// The readings of one embedding: restored lines before, after or among the added lines at
+/// each gap that has both; `None` when there are too many to consider.
 fn readings_of(
     lines: &[String],
     hunk: &Hunk,
     from: usize,
     at: &[usize],
     delta: isize,
-) -> Vec<Reading> {
+) -> Option<Vec<Reading>> {
     let patch_tabs = hunk.old_lines().iter().any(|l| l.starts_with('\t'));
     let shift = Shift {
         delta: -delta,
@@ -201,13 +299,47 @@ fn readings_of(
             _ => groups.push((Some(line), Vec::new())),
         }
     }
-    // Gaps (after old line i) that have added lines next to them can be read two ways.
+    // Gaps (after old line i) that have added lines next to them can be read several ways:
+    // the restored lines go before the added lines, after them, or between two of them.
     let choices: Vec<usize> = (0..at.len().saturating_sub(1))
         .filter(|&i| at[i + 1] - at[i] > 1 && !groups[i + 1].1.is_empty())
         .collect();
+    let radix: Vec<usize> = choices.iter().map(|&c| groups[c + 1].1.len() + 1).collect();
+    let variants = radix.iter().try_fold(1usize, |n, &r| {
+        n.checked_mul(r).filter(|&n| n <= MAX_READINGS)
+    })?;
     let missing: usize = at.windows(2).map(|w| w[1] - w[0] - 1).sum();
+    let is_remove = |old_index: usize| {
+        groups
+            .get(old_index + 1)
+            .is_some_and(|g| matches!(g.0, Some(HunkLine::Remove(_))))
+    };
+    let old_text = |k: usize| groups.get(k + 1).and_then(|g| g.0).map(line_text);
+    // The removed lines that end at (start at) old line k.
+    let removed_run_ending = |k: usize| -> Vec<&str> {
+        let mut run: Vec<&str> = (0..=k)
+            .rev()
+            .take_while(|&j| is_remove(j) && (j == k || groups[j + 1].1.is_empty()))
+            .filter_map(old_text)
+            .collect();
+        run.reverse();
+        run
+    };
+    let removed_run_starting = |k: usize| -> Vec<&str> {
+        (k..at.len())
+            .take_while(|&j| is_remove(j) && (j == k || groups[j].1.is_empty()))
+            .filter_map(old_text)
+            .collect()
+    };
     let mut out = Vec::new();
-    for variant in 0..1usize << choices.len() {
+    for variant in 0..variants {
+        // The number of added lines that come before the restored lines, per choice.
+        let mut split_at = vec![usize::MAX; at.len()];
+        let mut rest = variant;
+        for (&c, &r) in choices.iter().zip(&radix) {
+            split_at[c] = rest % r;
+            rest /= r;
+        }
         let mut repaired = groups[0].1.iter().map(|l| (*l).clone()).collect::<Vec<_>>();
         for (i, (old_line, adds)) in groups.iter().enumerate().skip(1) {
             let old_index = i - 1;
@@ -218,17 +350,41 @@ fn readings_of(
                 Some(&next) => (at[old_index] + 1..next).map(restored).collect(),
                 None => Vec::new(),
             };
-            let before_adds = choices
-                .iter()
-                .position(|&c| c == old_index)
-                .is_some_and(|bit| variant & (1 << bit) != 0);
-            if before_adds {
-                repaired.extend(gap);
-                repaired.extend(adds.iter().map(|l| (*l).clone()));
-            } else {
-                repaired.extend(adds.iter().map(|l| (*l).clone()));
-                repaired.extend(gap);
+            let split = split_at[old_index].min(adds.len());
+            repaired.extend(adds[..split].iter().map(|l| (*l).clone()));
+            repaired.extend(gap);
+            repaired.extend(adds[split..].iter().map(|l| (*l).clone()));
+        }
+        let mut splits_replacement = false;
+        let mut keeps_order = true;
+        for &c in &choices {
+            let adds = &groups[c + 1].1;
+            let split = split_at[c];
+            // Only a rewrite of the removed lines counts as their replacement.
+            let (prev_removed, next_removed) = (
+                is_remove(c) && rewrites(&removed_run_ending(c), adds),
+                is_remove(c + 1) && rewrites(&removed_run_starting(c + 1), adds),
+            );
+            splits_replacement |= (prev_removed && !next_removed && split != adds.len())
+                || (next_removed && !prev_removed && split != 0);
+            // The added and restored lines in this order, between their neighbours when those
+            // are imports too.
+            let mut run: Vec<&str> = Vec::new();
+            run.extend(adds[..split].iter().map(|l| line_text(l)));
+            run.extend((at[c] + 1..at[c + 1]).map(|w| lines[from + w].as_str()));
+            run.extend(adds[split..].iter().map(|l| line_text(l)));
+            run.retain(|l| !l.trim().is_empty());
+            if let Some(HunkLine::Context(s)) = groups[c + 1].0
+                && import_key(s).is_some()
+            {
+                run.insert(0, s);
             }
+            if let Some(Some(HunkLine::Context(s))) = groups.get(c + 2).map(|g| g.0)
+                && import_key(s).is_some()
+            {
+                run.push(s);
+            }
+            keeps_order &= is_sorted_run(&run);
         }
         let mut reading_hunk = hunk.clone();
         reading_hunk.lines = repaired;
@@ -238,9 +394,62 @@ fn readings_of(
             start: from + at[0],
             end: from + at[at.len() - 1] + 1,
             delta,
+            gaps: at.to_vec(),
+            splits_replacement,
+            keeps_order,
         });
     }
-    out
+    Some(out)
+}
+
+/// Whether `adds` reads as a rewrite of `removed`: mostly the same text, but not the same
+/// (the same text removed and added is a move, which says nothing about where it goes).
+fn rewrites(removed: &[&str], adds: &[&HunkLine]) -> bool {
+    let before = removed.join("\n");
+    let after: Vec<&str> = adds.iter().map(|l| line_text(l)).collect();
+    let after = after.join("\n");
+    let (before, after) = (before.trim(), after.trim());
+    before != after && similar::TextDiff::from_chars(before, after).ratio() >= REWRITE_SIMILARITY
+}
+
+/// How alike removed and added text must be for the added lines to count as their rewrite.
+const REWRITE_SIMILARITY: f32 = 0.7;
+
+fn line_text(line: &HunkLine) -> &str {
+    match line {
+        HunkLine::Context(s) | HunkLine::Remove(s) | HunkLine::Add(s) => s,
+    }
+}
+
+/// Whether `run`, import lines, is sorted in one of isort's orders: by module, or plain
+/// imports before `from` imports, each by module. Other sorted-looking lists (parameters,
+/// dict items) are not sorted by convention, so they say nothing.
+fn is_sorted_run(run: &[&str]) -> bool {
+    let Some(keys) = run
+        .iter()
+        .map(|l| import_key(l))
+        .collect::<Option<Vec<_>>>()
+    else {
+        return false;
+    };
+    let by_module = keys.windows(2).all(|w| w[0].1 <= w[1].1);
+    keys.len() >= 2 && (by_module || keys.is_sorted())
+}
+
+/// For an import line: whether it is a `from` import, and the module it names (lowercase).
+fn import_key(line: &str) -> Option<(bool, String)> {
+    let line = line.trim();
+    let (from, rest) = if let Some(rest) = line.strip_prefix("from ") {
+        (true, rest)
+    } else if let Some(rest) = line.strip_prefix("import ") {
+        (false, rest)
+    } else if let Some(rest) = line.strip_prefix("use ") {
+        (false, rest)
+    } else {
+        return None;
+    };
+    let module = rest.split_whitespace().next()?.trim_end_matches([',', ';']);
+    Some((from, module.to_lowercase()))
 }
 
 /// The indentation difference file - hunk over the matched non-blank lines, if constant.
@@ -296,10 +505,10 @@ mod tests {
         let h = hunk(
             "--- f\n+++ f\n@@\n def f():\n-    a = 1\n+    a = 10\n     b = 2\n     d = 4\n-    return a\n+    return a + d\n",
         );
-        let (repaired, n) = restore_missing_context(&file, &h, None).unwrap();
-        assert_eq!(n, 1);
+        let repair = restore_missing_context(&file, &h, None, &|_| None).unwrap();
+        assert_eq!(repair.restored, 1);
         assert_eq!(
-            repaired.old_lines(),
+            repair.hunk.old_lines(),
             vec![
                 "def f():",
                 "    a = 1",
@@ -315,13 +524,13 @@ mod tests {
     fn a_gap_next_to_a_pure_insertion_is_ambiguous() {
         let file = lines("a = 1\nb = 2\nc = 3\nd = 4\n");
         let h = hunk("--- f\n+++ f\n@@\n a = 1\n+x = 0\n c = 3\n d = 4\n");
-        assert!(restore_missing_context(&file, &h, None).is_err());
+        assert!(restore_missing_context(&file, &h, None, &|_| None).is_err());
     }
 
     #[test]
     fn lines_the_file_does_not_have_are_not_a_repair_case() {
         let file = lines("a = 1\nb = 2\nc = 3\nd = 4\n");
         let h = hunk("--- f\n+++ f\n@@\n a = 1\n b = 2\n-zzz\n+x = 0\n d = 4\n");
-        assert!(restore_missing_context(&file, &h, None).is_err());
+        assert!(restore_missing_context(&file, &h, None, &|_| None).is_err());
     }
 }
