@@ -123,15 +123,40 @@ fn apply_hunk(
     } else {
         hay.find_graded(&new)
     };
+    // A header that counts more old lines than the hunk shows says context is missing.
+    let context_lost = hunk.old_count.is_some_and(|n| n > old.len());
     if !olds.is_empty() {
         let chosen = pick(&olds, hint, search_from, anchored)?;
+        if context_lost
+            && matches!(hunk.lines.last(), Some(HunkLine::Add(_)))
+            && repair_with.is_some()
+        {
+            // Lines lost from the end of the context would sit before the trailing added
+            // lines; where the header starts at the block, it says how many there are.
+            return match trailing_context_restored(&doc.lines, hunk, chosen.start, hint) {
+                Some(repaired) => match apply_hunk(doc, &repaired, cursor, None)? {
+                    HunkOutcome::Applied(level) => Ok(HunkOutcome::Repaired {
+                        level,
+                        restored: repaired.old_lines().len() - old.len(),
+                        decided_by: vec!["the header's line numbers and count agree"],
+                    }),
+                    other => Ok(other),
+                },
+                None => Err(format!(
+                    "the header counts {} old lines but the hunk has {}, so context is missing, and the added lines at its end may belong after the missing lines; include all the context lines",
+                    hunk.old_count.unwrap_or_default(),
+                    old.len()
+                )),
+            };
+        }
         // Both sides can match at the same place when one extends the other (lines appended
         // after context, or deleted at the end). The new side proves the hunk applied only if
-        // it is the longer one or matches more strictly; otherwise the old text is there.
-        if news
-            .iter()
-            .any(|n| n.start == chosen.start && (new.len() > old.len() || n.level < chosen.level))
-        {
+        // it is the longer one, or as long and matches more strictly; otherwise the old text
+        // is there (a shorter new side is found inside it).
+        if news.iter().any(|n| {
+            n.start == chosen.start
+                && (new.len() > old.len() || (new.len() == old.len() && n.level < chosen.level))
+        }) {
             advance(cursor, chosen.start + new.len(), &old, &new);
             return Ok(HunkOutcome::AlreadyApplied);
         }
@@ -149,9 +174,8 @@ fn apply_hunk(
         advance(cursor, chosen.start + len, &old, &new);
         return Ok(HunkOutcome::Applied(chosen.level));
     }
-    // A header that counts more old lines than the hunk shows says context is missing: then
-    // finding the new side may just mean the missing line looks like an added one.
-    let context_lost = hunk.old_count.is_some_and(|n| n > old.len());
+    // With context missing, finding the new side may just mean that the missing line looks
+    // like an added one.
     if distinctive(hunk, &new)
         && !context_lost
         && let Ok(at) = pick(&news, hint, search_from, anchored)
@@ -194,6 +218,35 @@ fn apply_hunk(
         return Err(advice);
     }
     Err(describe_miss(&doc.lines, &old, hint))
+}
+
+/// The hunk with the file lines after its matched block, up to the header's old count, put
+/// back as context before its trailing added lines; `None` unless the header starts exactly
+/// at the block.
+fn trailing_context_restored(
+    lines: &[String],
+    hunk: &Hunk,
+    start: usize,
+    hint: Option<usize>,
+) -> Option<Hunk> {
+    let count = hunk.old_count?;
+    let old_len = hunk.old_lines().len();
+    if hint != Some(start) || start + count > lines.len() {
+        return None;
+    }
+    let trailing_adds = hunk
+        .lines
+        .iter()
+        .rev()
+        .take_while(|l| matches!(l, HunkLine::Add(_)))
+        .count();
+    let mut repaired = hunk.clone();
+    let at = repaired.lines.len() - trailing_adds;
+    let restored = lines[start + old_len..start + count]
+        .iter()
+        .map(|l| HunkLine::Context(l.clone()));
+    repaired.lines.splice(at..at, restored);
+    Some(repaired)
 }
 
 fn advance(cursor: &mut Cursor, pos: usize, old: &[&str], new: &[&str]) {
@@ -554,5 +607,26 @@ mod tests {
         let patch = "--- f.py\n+++ f.py\n@@ -1,4 +1,5 @@\n from a import b\n+\n X = [\n     1,\n";
         let (out, _) = apply(text, patch).unwrap();
         assert_eq!(out, "from a import b\n\n\nX = [\n    1,\n]\n");
+    }
+
+    #[test]
+    fn deletion_at_the_end_with_mistyped_quotes_is_applied() {
+        let text = "x = 1\n\n\ndef f():\n    return \"a\"\n";
+        let patch = "--- f.py\n+++ f.py\n@@ -1,5 +1,1 @@\n x = 1\n-\n-\n-def f():\n-    return \u{201C}a\u{201D}\n";
+        let (out, outcomes) = apply(text, patch).unwrap();
+        assert_eq!(out, "x = 1\n");
+        assert_eq!(outcomes, vec![HunkOutcome::Applied(Level::Punctuation)]);
+    }
+
+    #[test]
+    fn trailing_insertion_after_lost_context_goes_where_the_header_says() {
+        let text = "a = 1\nb = 2\nc = 3\nd = 4\n";
+        // The hunk lost `c = 3` from the end of its context; its header still counts it.
+        let patch = "--- f.py\n+++ f.py\n@@ -1,3 +1,4 @@\n a = 1\n b = 2\n+x = 0\n";
+        let (out, _) = apply(text, patch).unwrap();
+        assert_eq!(out, "a = 1\nb = 2\nc = 3\nx = 0\nd = 4\n");
+        let stale = "--- f.py\n+++ f.py\n@@ -9,3 +9,4 @@\n a = 1\n b = 2\n+x = 0\n";
+        let err = apply(text, stale).unwrap_err();
+        assert!(err[0].contains("context is missing"), "{err:?}");
     }
 }

@@ -373,7 +373,6 @@ fn readings_of(
             run.extend(adds[..split].iter().map(|l| line_text(l)));
             run.extend((at[c] + 1..at[c + 1]).map(|w| lines[from + w].as_str()));
             run.extend(adds[split..].iter().map(|l| line_text(l)));
-            run.retain(|l| !l.trim().is_empty());
             if let Some(HunkLine::Context(s)) = groups[c + 1].0
                 && import_key(s).is_some()
             {
@@ -384,7 +383,16 @@ fn readings_of(
             {
                 run.push(s);
             }
-            keeps_order &= is_sorted_run(&run);
+            // Only imports have a conventional order; blank lines separate isort's sections,
+            // each sorted on its own.
+            let all_imports = run
+                .iter()
+                .all(|l| l.trim().is_empty() || import_key(l).is_some());
+            if all_imports {
+                keeps_order &= run
+                    .split(|l| l.trim().is_empty())
+                    .all(|section| section.len() < 2 || is_sorted_run(section));
+            }
         }
         let mut reading_hunk = hunk.clone();
         reading_hunk.lines = repaired;
@@ -421,7 +429,7 @@ fn line_text(line: &HunkLine) -> &str {
     }
 }
 
-/// Whether `run`, import lines, is sorted in one of isort's orders: by module, or plain
+/// Whether `run`, import lines of one section, is sorted in one of isort's orders: by module, or plain
 /// imports before `from` imports, each by module. Other sorted-looking lists (parameters,
 /// dict items) are not sorted by convention, so they say nothing.
 fn is_sorted_run(run: &[&str]) -> bool {
@@ -433,7 +441,7 @@ fn is_sorted_run(run: &[&str]) -> bool {
         return false;
     };
     let by_module = keys.windows(2).all(|w| w[0].1 <= w[1].1);
-    keys.len() >= 2 && (by_module || keys.is_sorted())
+    by_module || keys.is_sorted()
 }
 
 /// For an import line: whether it is a `from` import, and the module it names (lowercase).
