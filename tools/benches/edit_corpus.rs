@@ -392,10 +392,31 @@ fn main() {
         all.wrong += t.wrong;
         all.refused += t.refused;
     }
+    // The issue's five perturbations: all but the unperturbed control and the hard variant.
+    let mut five = Tally::default();
+    for (p, t) in &tallies {
+        if !matches!(p, Perturbation::None | Perturbation::MissingInteriorLine) {
+            five.total += t.total;
+            five.correct += t.correct;
+            five.as_written += t.as_written;
+            five.wrong += t.wrong;
+            five.refused += t.refused;
+        }
+    }
+    let pct5 = |n: usize| 100.0 * n as f64 / five.total.max(1) as f64;
+    println!(
+        "{:<22} {:>6} {:>9.1}% {:>10.1}% {:>9.1}% {:>9.1}%",
+        "the five (issue)",
+        five.total,
+        pct5(five.correct),
+        pct5(five.as_written),
+        pct5(five.wrong),
+        pct5(five.refused)
+    );
     let pct = |n: usize| 100.0 * n as f64 / all.total.max(1) as f64;
     println!(
         "{:<22} {:>6} {:>9.1}% {:>10.1}% {:>9.1}% {:>9.1}%",
-        "all",
+        "all seven",
         all.total,
         pct(all.correct),
         pct(all.as_written),
