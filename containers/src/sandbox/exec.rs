@@ -139,6 +139,10 @@ impl DockerSandbox {
 
         let exit_code = match self.docker.inspect_exec(&exec.id).await {
             Ok(info) => info.exit_code,
+            Err(e) if crate::engine::is_connection_error(&e) => {
+                let partial = stdout.finish() + &stderr.finish();
+                return Err(self.engine_lost(&request.command, &e.to_string(), &partial));
+            }
             Err(e) => return Err(self.lost_or(e, "inspecting the exec")),
         };
         // The stream also ends when the container dies under us (the command then looks killed
@@ -148,11 +152,19 @@ impl DockerSandbox {
             exit_code.is_none_or(|code| !(0..128).contains(&code)) || stream_error.is_some();
         let oom_killed = !timed_out && exit_code == Some(137) && self.new_oom_kill().await;
         let lost = if timed_out || oom_killed {
-            !self.is_running().await?
+            self.is_running().await.map(|running| !running)
         } else if killed_like {
-            self.stopped_within(CONTAINER_EXIT_GRACE).await?
+            self.stopped_within(CONTAINER_EXIT_GRACE).await
         } else {
-            false
+            Ok(false)
+        };
+        let lost = match lost {
+            Ok(lost) => lost,
+            Err(ContainerError::EngineUnavailable(why)) => {
+                let partial = stdout.finish() + &stderr.finish();
+                return Err(self.engine_lost(&request.command, &why, &partial));
+            }
+            Err(e) => return Err(e),
         };
         if lost {
             let partial = stdout.finish() + &stderr.finish();
@@ -289,22 +301,35 @@ impl DockerSandbox {
     }
 
     fn gone_error(&self, command: &str, partial: &str) -> ContainerError {
-        let partial = partial.trim();
-        let shown: String = partial
-            .chars()
-            .rev()
-            .take(2000)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
         ContainerError::ContainerGone(format!(
             "the sandbox container {} stopped while running `{command}` (removed from outside, \
              killed, or the Docker engine restarted); nothing was left running. Partial output:\n{}",
             self.name,
-            if shown.is_empty() { "(none)" } else { &shown }
+            tail_of(partial)
         ))
     }
+
+    /// The engine stopped answering mid-command (stopped or restarting): the container does
+    /// not survive that without live-restore, so the sandbox is lost.
+    fn engine_lost(&self, command: &str, cause: &str, partial: &str) -> ContainerError {
+        ContainerError::ContainerGone(format!(
+            "the Docker engine stopped answering while the sandbox {} ran `{command}` (the engine \
+             was stopped or restarted: {cause}); the sandbox is lost, start a new one once the \
+             engine is back. Partial output:\n{}",
+            self.name,
+            tail_of(partial)
+        ))
+    }
+}
+
+/// The last 2,000 characters of a command's partial output, or "(none)".
+fn tail_of(partial: &str) -> String {
+    let partial = partial.trim();
+    if partial.is_empty() {
+        return "(none)".into();
+    }
+    let skip = partial.chars().count().saturating_sub(2000);
+    partial.chars().skip(skip).collect()
 }
 
 fn push_note(text: &mut String, note: &str) {

@@ -4,6 +4,7 @@
 
 mod faults;
 mod images;
+mod restart;
 mod run_tests;
 mod sandbox;
 
