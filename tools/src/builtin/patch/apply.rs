@@ -129,21 +129,24 @@ fn apply_hunk(
         let chosen = pick(&olds, hint, search_from, anchored)?;
         if context_lost
             && matches!(hunk.lines.last(), Some(HunkLine::Add(_)))
-            && repair_with.is_some()
+            && let Some(parses) = repair_with
         {
-            // Lines lost from the end of the context would sit before the trailing added
+            // Lines lost from the end of the context sit somewhere among the trailing added
             // lines; where the header starts at the block, it says how many there are.
-            return match trailing_context_restored(&doc.lines, hunk, chosen.start, hint) {
+            return match trailing_context_restored(&doc.lines, hunk, chosen.start, hint, parses) {
                 Some(repaired) => match apply_hunk(doc, &repaired, cursor, None)? {
                     HunkOutcome::Applied(level) => Ok(HunkOutcome::Repaired {
                         level,
                         restored: repaired.old_lines().len() - old.len(),
-                        decided_by: vec!["the header's line numbers and count agree"],
+                        decided_by: vec![
+                            "the header's line numbers and count agree",
+                            "the result parses",
+                        ],
                     }),
                     other => Ok(other),
                 },
                 None => Err(format!(
-                    "the header counts {} old lines but the hunk has {}, so context is missing, and the added lines at its end may belong after the missing lines; include all the context lines",
+                    "the header counts {} old lines but the hunk has {}, so context is missing, and where the missing lines go among the added lines at its end changes the result; include all the context lines",
                     hunk.old_count.unwrap_or_default(),
                     old.len()
                 )),
@@ -221,13 +224,15 @@ fn apply_hunk(
 }
 
 /// The hunk with the file lines after its matched block, up to the header's old count, put
-/// back as context before its trailing added lines; `None` unless the header starts exactly
-/// at the block.
+/// back as context among its trailing added lines. Each position among them is a reading;
+/// those whose result does not parse are dropped, and the rest must agree. `None` unless the
+/// header starts exactly at the block and the readings agree.
 fn trailing_context_restored(
     lines: &[String],
     hunk: &Hunk,
     start: usize,
     hint: Option<usize>,
+    parses: ParsesCleanly<'_>,
 ) -> Option<Hunk> {
     let count = hunk.old_count?;
     let old_len = hunk.old_lines().len();
@@ -240,13 +245,30 @@ fn trailing_context_restored(
         .rev()
         .take_while(|l| matches!(l, HunkLine::Add(_)))
         .count();
-    let mut repaired = hunk.clone();
-    let at = repaired.lines.len() - trailing_adds;
-    let restored = lines[start + old_len..start + count]
+    let first_add = hunk.lines.len() - trailing_adds;
+    let restored: Vec<HunkLine> = lines[start + old_len..start + count]
         .iter()
-        .map(|l| HunkLine::Context(l.clone()));
-    repaired.lines.splice(at..at, restored);
-    Some(repaired)
+        .map(|l| HunkLine::Context(l.clone()))
+        .collect();
+    let file_parses = parses(lines) == Some(true);
+    // (result of the region, hunk) per placement that keeps the file parsing.
+    let mut readings: Vec<(Vec<String>, Hunk)> = Vec::new();
+    for at in first_add..=hunk.lines.len() {
+        let mut repaired = hunk.clone();
+        repaired.lines.splice(at..at, restored.iter().cloned());
+        let mut result: Vec<String> = lines[..start].to_vec();
+        result.extend(repaired.new_lines().into_iter().map(str::to_string));
+        result.extend_from_slice(&lines[start + count..]);
+        if file_parses && parses(&result) != Some(true) {
+            continue;
+        }
+        readings.push((result, repaired));
+    }
+    let (first, _) = readings.first()?;
+    if readings.iter().all(|(result, _)| result == first) {
+        return readings.into_iter().next().map(|(_, hunk)| hunk);
+    }
+    None
 }
 
 fn advance(cursor: &mut Cursor, pos: usize, old: &[&str], new: &[&str]) {
@@ -620,11 +642,17 @@ mod tests {
 
     #[test]
     fn trailing_insertion_after_lost_context_goes_where_the_header_says() {
-        let text = "a = 1\nb = 2\nc = 3\nd = 4\n";
-        // The hunk lost `c = 3` from the end of its context; its header still counts it.
-        let patch = "--- f.py\n+++ f.py\n@@ -1,3 +1,4 @@\n a = 1\n b = 2\n+x = 0\n";
+        // The hunk lost `    return 1` from the end of its context; its header still counts
+        // it, and only one place among the added lines keeps the file parsing.
+        let text = "def f():\n    return 1\n";
+        let patch = "--- f.py\n+++ f.py\n@@ -1,2 +1,4 @@\n def f():\n+def g():\n+    return 2\n";
         let (out, _) = apply(text, patch).unwrap();
-        assert_eq!(out, "a = 1\nb = 2\nc = 3\nx = 0\nd = 4\n");
+        assert_eq!(out, "def f():\n    return 1\ndef g():\n    return 2\n");
+        // Both orders parse: refused, naming the problem.
+        let text = "a = 1\nb = 2\nc = 3\nd = 4\n";
+        let either = "--- f.py\n+++ f.py\n@@ -1,3 +1,4 @@\n a = 1\n b = 2\n+x = 0\n";
+        let err = apply(text, either).unwrap_err();
+        assert!(err[0].contains("changes the result"), "{err:?}");
         let stale = "--- f.py\n+++ f.py\n@@ -9,3 +9,4 @@\n a = 1\n b = 2\n+x = 0\n";
         let err = apply(text, stale).unwrap_err();
         assert!(err[0].contains("context is missing"), "{err:?}");
