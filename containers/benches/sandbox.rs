@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use agent_containers::{DockerSandbox, PruneScope, SandboxConfig, cleanup, engine};
 use agent_tools::{ExecRequest, Executor};
-use bollard::query_parameters::ListContainersOptionsBuilder;
 
 const CHILD_ENV: &str = "SANDBOX_BENCH_CHILD";
 
@@ -212,17 +211,7 @@ async fn bench(runs: usize) {
             report.removed.len()
         );
     }
-    let filters = std::collections::HashMap::from([(
-        "label".to_string(),
-        vec!["agent.run=bench-kill".to_string()],
-    )]);
-    let still = docker
-        .list_containers(Some(
-            ListContainersOptionsBuilder::new()
-                .all(true)
-                .filters(&filters)
-                .build(),
-        ))
+    let still = cleanup::run_containers(&docker, "bench-kill")
         .await
         .unwrap();
     println!(

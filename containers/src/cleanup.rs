@@ -151,17 +151,34 @@ pub struct PruneReport {
     pub kept: Vec<String>,
 }
 
-/// Removes managed containers left behind, found by label.
-pub async fn prune(docker: &Docker, scope: PruneScope) -> Result<PruneReport> {
-    let filters = HashMap::from([("label".to_string(), vec![format!("{LABEL_MANAGED}=true")])]);
+/// Managed containers in any state carrying `label` (`key=value`).
+async fn labelled(
+    docker: &Docker,
+    label: String,
+) -> Result<Vec<bollard::models::ContainerSummary>> {
+    let filters = HashMap::from([("label".to_string(), vec![label])]);
     let options = ListContainersOptionsBuilder::new()
         .all(true)
         .filters(&filters)
         .build();
-    let containers = docker
+    docker
         .list_containers(Some(options))
         .await
-        .map_err(|e| ContainerError::engine("listing managed containers", e))?;
+        .map_err(|e| ContainerError::engine("listing managed containers", e))
+}
+
+/// The IDs of the containers, in any state, that sandboxes of run `run_id` created.
+pub async fn run_containers(docker: &Docker, run_id: &str) -> Result<Vec<String>> {
+    Ok(labelled(docker, format!("{LABEL_RUN}={run_id}"))
+        .await?
+        .into_iter()
+        .filter_map(|c| c.id)
+        .collect())
+}
+
+/// Removes managed containers left behind, found by label.
+pub async fn prune(docker: &Docker, scope: PruneScope) -> Result<PruneReport> {
+    let containers = labelled(docker, format!("{LABEL_MANAGED}=true")).await?;
     let this_host = hostname();
     let mut report = PruneReport::default();
     for container in containers {

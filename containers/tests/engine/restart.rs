@@ -7,10 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use agent_containers::{DockerSandbox, SandboxConfig, engine};
+use agent_containers::{DockerSandbox, SandboxConfig, cleanup, engine};
 use agent_tools::{ExecError, ExecRequest, Executor};
 use bollard::Docker;
-use bollard::query_parameters::ListContainersOptionsBuilder;
 
 const IMAGE: &str = "agent-restart-test:1";
 const RUN_ID: &str = "engine-restart-test";
@@ -149,25 +148,6 @@ fn tiny_rootfs_tar(dir: &Path) -> PathBuf {
     tar
 }
 
-async fn labelled_containers(docker: &Docker) -> Vec<String> {
-    let filters = std::collections::HashMap::from([(
-        "label".to_string(),
-        vec![format!("agent.run={RUN_ID}")],
-    )]);
-    docker
-        .list_containers(Some(
-            ListContainersOptionsBuilder::new()
-                .all(true)
-                .filters(&filters)
-                .build(),
-        ))
-        .await
-        .unwrap()
-        .into_iter()
-        .filter_map(|c| c.id)
-        .collect()
-}
-
 #[tokio::test]
 async fn engine_restart_mid_command_is_a_clear_error_and_nothing_leaks() {
     let uid = Command::new("id").arg("-u").output().unwrap().stdout;
@@ -200,6 +180,9 @@ async fn engine_restart_mid_command_is_a_clear_error_and_nothing_leaks() {
     );
     let out = sandbox.exec(ExecRequest::new("echo ready")).await.unwrap();
     assert_eq!(out.stdout, "ready\n");
+    // The label lookup used at the end sees this sandbox.
+    let before = cleanup::run_containers(&docker, RUN_ID).await.unwrap();
+    assert_eq!(before, [sandbox.id().to_string()]);
 
     let running = sandbox.clone();
     let task = tokio::spawn(async move {
@@ -231,13 +214,13 @@ async fn engine_restart_mid_command_is_a_clear_error_and_nothing_leaks() {
     assert!(matches!(next, ExecError::Unavailable(_)), "{next:?}");
     // Removing the sandbox succeeds, and the restarted engine holds none of our containers.
     sandbox.remove().await.unwrap();
-    let mut left = labelled_containers(&docker).await;
+    let mut left = cleanup::run_containers(&docker, RUN_ID).await.unwrap();
     for _ in 0..50 {
         if left.is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-        left = labelled_containers(&docker).await;
+        left = cleanup::run_containers(&docker, RUN_ID).await.unwrap();
     }
     assert!(
         left.is_empty(),
