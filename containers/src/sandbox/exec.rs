@@ -13,6 +13,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::DockerSandbox;
+use super::server::{self, MarkerScan};
 use crate::error::{ContainerError, Result, status_code};
 
 /// How long we wait for the output stream to close after killing a timed-out command.
@@ -67,6 +68,9 @@ impl DockerSandbox {
             std::process::id(),
             EXEC_COUNTER.fetch_add(1, Ordering::Relaxed),
         );
+        if let Some(run) = self.run_on_server(&request, &marker, &live, started).await {
+            return self.conclude(&request, run).await;
+        }
         let mut env: Vec<String> = request
             .env
             .iter()
@@ -145,6 +149,100 @@ impl DockerSandbox {
             }
             Err(e) => return Err(self.lost_or(e, "inspecting the exec")),
         };
+        let run = Run {
+            stdout,
+            stderr,
+            exit_code,
+            timed_out,
+            stream_error,
+            duration_ms,
+        };
+        self.conclude(&request, run).await
+    }
+
+    /// Runs the command through the command server when it is free and working; `None` means
+    /// use `docker exec` instead.
+    async fn run_on_server(
+        &self,
+        request: &ExecRequest,
+        marker: &str,
+        live: &Option<UnboundedSender<OutputLine>>,
+        started: Instant,
+    ) -> Option<Run> {
+        let mut guard = self.channel.try_lock().ok()?;
+        let channel = guard.as_mut()?;
+        if !channel.ready().await {
+            return None;
+        }
+        let mut env: Vec<(String, String)> = request
+            .env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        env.push(("AGENT_EXEC_ID".into(), marker.to_string()));
+        let workdir = self.resolve_workdir(request.workdir.as_deref());
+        let nonce = format!("AGENT-END-{marker}");
+        if !channel.send(&nonce, &request.command, &workdir, &env).await {
+            return None;
+        }
+        let mut stdout = Capture::new(request.output_cap, OutputStream::Stdout, live.clone());
+        let mut stderr = Capture::new(request.output_cap, OutputStream::Stderr, live.clone());
+        let (mut out_end, mut err_end) = (MarkerScan::new(&nonce), MarkerScan::new(&nonce));
+        let deadline = tokio::time::Instant::from_std(started + request.timeout);
+        let mut drain_until = None;
+        let mut timed_out = false;
+        let mut stream_error = None;
+        let mut ended = false;
+        while !(out_end.done() && err_end.done()) {
+            let wait_until = drain_until.unwrap_or(deadline);
+            match tokio::time::timeout_at(wait_until, channel.output.next()).await {
+                Ok(Some(Ok(LogOutput::StdOut { message }))) => stdout.push(&out_end.feed(&message)),
+                Ok(Some(Ok(LogOutput::StdErr { message }))) => stderr.push(&err_end.feed(&message)),
+                Ok(Some(Ok(_))) => {}
+                Ok(Some(Err(e))) => {
+                    stream_error = Some(e);
+                    ended = true;
+                    break;
+                }
+                Ok(None) => {
+                    ended = true;
+                    break;
+                }
+                Err(_) if drain_until.is_none() => {
+                    timed_out = true;
+                    self.kill_marked(marker).await;
+                    drain_until = Some(tokio::time::Instant::now() + DRAIN_AFTER_KILL);
+                }
+                Err(_) => break,
+            }
+        }
+        if !(out_end.done() && err_end.done()) {
+            // The server did not finish this command: it cannot be trusted with another.
+            channel.state = server::ServerState::Unusable;
+            stdout.push(&out_end.rest());
+            stderr.push(&err_end.rest());
+        }
+        Some(Run {
+            stdout,
+            stderr,
+            exit_code: if ended { None } else { out_end.code },
+            timed_out,
+            stream_error,
+            duration_ms: started.elapsed().as_millis() as u64,
+        })
+    }
+
+    /// Turns what a command run produced into its result: OOM kills and lost containers are
+    /// recognised, and notes are added for timeouts and OOM kills.
+    async fn conclude(&self, request: &ExecRequest, run: Run) -> Result<SandboxOutput> {
+        let Run {
+            mut stdout,
+            mut stderr,
+            exit_code,
+            timed_out,
+            stream_error,
+            duration_ms,
+        } = run;
         // The stream also ends when the container dies under us (the command then looks killed
         // by a signal); such exit codes mean nothing. The engine may record the command's exit
         // a moment before the container's, so a kill that is not an OOM is looked at twice.
@@ -351,9 +449,19 @@ pub(crate) fn parse_oom_kill_count(text: &str) -> Option<u64> {
     })
 }
 
+/// What one command run produced, before it is interpreted.
+pub(super) struct Run {
+    pub stdout: Capture,
+    pub stderr: Capture,
+    pub exit_code: Option<i64>,
+    pub timed_out: bool,
+    pub stream_error: Option<bollard::errors::Error>,
+    pub duration_ms: u64,
+}
+
 /// Keeps the first and last `cap / 2` bytes of a stream, counts the rest, and passes complete
 /// lines on as they arrive.
-struct Capture {
+pub(super) struct Capture {
     head: Vec<u8>,
     tail: VecDeque<u8>,
     head_cap: usize,
@@ -365,7 +473,11 @@ struct Capture {
 }
 
 impl Capture {
-    fn new(cap: usize, stream: OutputStream, live: Option<UnboundedSender<OutputLine>>) -> Self {
+    pub(super) fn new(
+        cap: usize,
+        stream: OutputStream,
+        live: Option<UnboundedSender<OutputLine>>,
+    ) -> Self {
         let head_cap = cap - cap / 2;
         Self {
             head: Vec::new(),
@@ -379,7 +491,7 @@ impl Capture {
         }
     }
 
-    fn push(&mut self, bytes: &[u8]) {
+    pub(super) fn push(&mut self, bytes: &[u8]) {
         self.forward_lines(bytes);
         let room = self.head_cap.saturating_sub(self.head.len());
         let (to_head, rest) = bytes.split_at(room.min(bytes.len()));
@@ -415,7 +527,7 @@ impl Capture {
         }
     }
 
-    fn finish(&mut self) -> String {
+    pub(super) fn finish(&mut self) -> String {
         if let Some(live) = &self.live
             && !self.line.is_empty()
         {
