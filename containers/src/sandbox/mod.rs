@@ -1,6 +1,6 @@
 //! `DockerSandbox`: one container with the workspace bind-mounted, in which commands run.
 //!
-//! Lifetime. The container's main process is our command server (a bash loop, see [`server`];
+//! Lifetime. The container's main process is our command server (a bash loop, see `server.rs`;
 //! `cat` in images without bash) reading its stdin, and we hold the only attached stdin
 //! stream. When the sandbox is dropped, or our process ends in any way (Ctrl-C, panic,
 //! SIGKILL), that stream closes, the main process exits, and the engine removes the container
