@@ -76,10 +76,14 @@ async fn bench(runs: usize) {
     warm.remove().await.unwrap();
     docker_cli(&["run", "--rm", &image, "true"]);
 
-    // 1. A whole container lifetime.
+    // 1. A whole container lifetime. The three ways alternate within each round, so that all
+    // see the same background load.
     let mut ours = Vec::new();
     let mut to_first_exec = Vec::new();
     let mut to_ready = Vec::new();
+    let mut cli = Vec::new();
+    // The same four steps through the CLI: `docker run … true` skips the exec.
+    let mut cli_steps = Vec::new();
     for _ in 0..runs {
         let started = Instant::now();
         let sandbox = DockerSandbox::create(SandboxConfig::new(&image))
@@ -91,16 +95,11 @@ async fn bench(runs: usize) {
         to_first_exec.push(started.elapsed());
         sandbox.remove().await.unwrap();
         ours.push(started.elapsed());
-    }
-    let mut cli = Vec::new();
-    for _ in 0..runs {
+
         let started = Instant::now();
         docker_cli(&["run", "--rm", "--network", "none", &image, "true"]);
         cli.push(started.elapsed());
-    }
-    // The same four steps through the CLI: `docker run` above skips the exec.
-    let mut cli_steps = Vec::new();
-    for _ in 0..runs {
+
         let started = Instant::now();
         let out = Command::new("docker")
             .args(["run", "-d", "-i", "--network", "none", &image, "cat"])
