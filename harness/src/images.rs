@@ -14,6 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use agent_containers::images::{BuildOptions, Progress, ensure_image_with, image_id};
+use agent_tools::testing::detect::shell_quote;
 use bollard::Docker;
 use bollard::query_parameters::BuildImageOptionsBuilder;
 use futures_util::StreamExt;
@@ -131,17 +132,6 @@ pub fn env_recipe(
         dockerfile,
         requirements,
     })
-}
-
-pub(crate) fn shell_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.=<>!~,/:+@[]".contains(c))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
 }
 
 /// The requirements text for a spec that installs `requirements.txt`: the first of the repo's
@@ -431,7 +421,8 @@ mod tests {
     #[test]
     fn quoting_for_shell_lines() {
         assert_eq!(shell_quote("numpy==1.19.2"), "numpy==1.19.2");
-        assert_eq!(shell_quote("pandas<2.0.0"), "pandas<2.0.0");
+        // `<` would be a redirection in the Dockerfile's RUN line.
+        assert_eq!(shell_quote("pandas<2.0.0"), "'pandas<2.0.0'");
         assert_eq!(shell_quote("a b"), "'a b'");
         assert_eq!(shell_quote("it's"), "'it'\\''s'");
     }

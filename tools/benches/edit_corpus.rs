@@ -308,6 +308,16 @@ fn main() {
     let mut wrong_examples = Vec::new();
     // EDIT_CORPUS_SHOW=SmartQuotes prints refusals of that perturbation, to study them.
     let show = std::env::var("EDIT_CORPUS_SHOW").unwrap_or_default();
+    let env_count = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(default)
+    };
+    let (show_max, wrong_max) = (
+        env_count("EDIT_CORPUS_SHOW_MAX", 6),
+        env_count("EDIT_CORPUS_WRONG_MAX", 5),
+    );
     let mut shown = 0;
     for edit in &edits {
         let expected = edit.expected();
@@ -345,24 +355,13 @@ fn main() {
                 }
                 Ok(out) => {
                     tally.wrong += 1;
-                    if wrong_examples.len()
-                        < std::env::var("EDIT_CORPUS_WRONG_MAX")
-                            .ok()
-                            .and_then(|n| n.parse().ok())
-                            .unwrap_or(5)
-                    {
+                    if wrong_examples.len() < wrong_max {
                         wrong_examples.push(format!("{p:?} {}:\n{patch}{}", edit.rel, out.text));
                     }
                 }
                 Err(err) => {
                     tally.refused += 1;
-                    if format!("{p:?}") == show
-                        && shown
-                            < std::env::var("EDIT_CORPUS_SHOW_MAX")
-                                .ok()
-                                .and_then(|n| n.parse().ok())
-                                .unwrap_or(6)
-                    {
+                    if format!("{p:?}") == show && shown < show_max {
                         shown += 1;
                         println!("\n--- refused {p:?} {} ---\n{patch}{err}", edit.rel);
                     }

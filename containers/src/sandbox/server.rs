@@ -7,6 +7,7 @@
 use std::pin::Pin;
 use std::time::Duration;
 
+use agent_tools::testing::detect::shell_quote;
 use futures_util::StreamExt;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
@@ -88,7 +89,7 @@ impl Channel {
     ) -> bool {
         let exports: String = env
             .iter()
-            .map(|(key, value)| format!("export {key}={}\n", quote(value)))
+            .map(|(key, value)| format!("export {key}={}\n", shell_quote(value)))
             .collect();
         let line = format!(
             "{nonce} {} {} {}\n",
@@ -121,11 +122,6 @@ fn escape(text: &str) -> String {
         }
     }
     out
-}
-
-/// Quotes `s` for a POSIX shell.
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 /// Finds the end marker `NONCE:CODE\n` in one output stream, holding back the bytes that may
