@@ -35,8 +35,8 @@ struct Reading {
     start: usize,
     end: usize,
     delta: isize,
-    /// File-line offsets (in the window) where the hunk's old lines sit: the embedding.
-    gaps: Vec<usize>,
+    /// File-line offsets (in the window) where the hunk's old lines sit.
+    embedding: Vec<usize>,
     /// A restored line separates removed lines from the added lines that replace them.
     splits_replacement: bool,
     /// Where a restored line sits next to added lines, the lines there read in sorted order
@@ -120,20 +120,27 @@ pub(crate) fn restore_missing_context(
     let file_parses = parses(lines) == Some(true);
     let mut pool: Vec<&Reading> = readings.iter().collect();
     let mut decided_by = Vec::new();
-    // Evidence about where the hunk is may drop whole embeddings.
-    let placement_rules: [Rule<'_>; 2] = [
-        ("the header's line numbers and count agree", &matches_header),
-        ("the result parses", &|r| {
-            !file_parses || parses(&file_after(r)) == Some(true)
-        }),
+    // Evidence about where the hunk is may drop whole embeddings. The flag says that no
+    // reading passing means none is right: when every reading breaks a file that parsed, the
+    // hunk means something none of them capture.
+    let placement_rules: [(Rule<'_>, bool); 2] = [
+        (
+            ("the header's line numbers and count agree", &matches_header),
+            false,
+        ),
+        (
+            ("the result parses", &|r| {
+                !file_parses || parses(&file_after(r)) == Some(true)
+            }),
+            file_parses,
+        ),
     ];
-    for (name, rule) in placement_rules {
+    for ((name, rule), none_means_wrong) in placement_rules {
         if all_agree(lines, &pool, lo, hi) {
             break;
         }
         let kept: Vec<&Reading> = pool.iter().copied().filter(|r| rule(r)).collect();
-        if kept.is_empty() && file_parses && name == "the result parses" {
-            // Every reading breaks the file: the hunk means something none of them capture.
+        if kept.is_empty() && none_means_wrong {
             pool.clear();
             break;
         }
@@ -155,9 +162,7 @@ pub(crate) fn restore_missing_context(
         }
         let mut kept = Vec::new();
         for r in &pool {
-            let siblings = pool
-                .iter()
-                .filter(|o| o.start == r.start && o.gaps == r.gaps);
+            let siblings = pool.iter().filter(|o| o.embedding == r.embedding);
             let any_passes = siblings.clone().any(|o| rule(o));
             if rule(r) || !any_passes {
                 kept.push(*r);
@@ -402,7 +407,7 @@ fn readings_of(
             start: from + at[0],
             end: from + at[at.len() - 1] + 1,
             delta,
-            gaps: at.to_vec(),
+            embedding: at.to_vec(),
             splits_replacement,
             keeps_order,
         });
