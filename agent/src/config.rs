@@ -8,6 +8,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::trust::{RepoConfigFile, TrustedRepo};
+
 pub const DEFAULT_MODEL: &str = "gpt-4o-mini";
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 pub const DEFAULT_PYTHON: &str = "3.11";
@@ -34,6 +36,8 @@ pub enum ConfigError {
     MissingApiKey { base_url: String },
     #[error("invalid value for {what}: {message}")]
     Value { what: String, message: String },
+    #[error("refusing the repository's config file {path}: {message}")]
+    Untrusted { path: PathBuf, message: String },
 }
 
 /// How the model is asked to call tools.
@@ -93,6 +97,10 @@ pub struct ConfigLayer {
     pub test_command: Option<String>,
     #[serde(default)]
     pub prices: BTreeMap<String, Price>,
+    /// Repositories whose `.agent.toml` the user trusts (`agent trust`); honoured only in the
+    /// user's own config.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_repos: Option<Vec<TrustedRepo>>,
 }
 
 impl ConfigLayer {
@@ -134,12 +142,15 @@ impl ConfigLayer {
                 });
             }
         };
-        toml::from_str(&text)
-            .map(Some)
-            .map_err(|e| ConfigError::Invalid {
-                path: path.to_path_buf(),
-                message: e.message().to_string(),
-            })
+        Self::parse(path, &text).map(Some)
+    }
+
+    /// Parses a config file's text; `path` is for the error message.
+    pub fn parse(path: &Path, text: &str) -> Result<ConfigLayer, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message: e.message().to_string(),
+        })
     }
 }
 
@@ -182,28 +193,36 @@ impl<'a> ConfigSources<'a> {
     }
 }
 
+/// A variable of the user's environment (credentials included, see [`crate::secrets`]).
 pub fn process_env(key: &str) -> Option<String> {
-    std::env::var(key).ok().filter(|v| !v.is_empty())
+    crate::secrets::var(key)
 }
 
 impl Config {
     pub fn load(sources: ConfigSources<'_>) -> Result<Config, ConfigError> {
-        let mut layer = default_prices_layer();
-        if let Some(path) = &sources.user_file
-            && let Some(user) = ConfigLayer::from_file(path)?
-        {
-            layer = layer.merge(user);
-        }
-        if let Some(root) = sources.repo_root
-            && let Some(repo) = ConfigLayer::from_file(&root.join(".agent.toml"))?
-        {
-            layer = layer.merge(repo);
-        }
+        let user_layer = match &sources.user_file {
+            Some(path) => ConfigLayer::from_file(path)?.unwrap_or_default(),
+            None => ConfigLayer::default(),
+        };
+        let trusted = user_layer.trusted_repos.clone().unwrap_or_default();
         let env_layer = ConfigLayer {
             model: (sources.env)(MODEL_ENV),
             base_url: (sources.env)(BASE_URL_ENV),
             ..ConfigLayer::default()
         };
+        // Everything the user chose themselves, which the repository's file may only repeat
+        // where it touches credentials or isolation.
+        let users_own = user_layer
+            .clone()
+            .merge(env_layer.clone())
+            .merge(sources.flags.clone());
+        let mut layer = default_prices_layer().merge(user_layer);
+        if let Some(root) = sources.repo_root
+            && let Some(repo) = RepoConfigFile::read(root)?
+        {
+            repo.check(root, &trusted, &users_own)?;
+            layer = layer.merge(repo.layer);
+        }
         layer = layer.merge(env_layer).merge(sources.flags);
 
         let base_url = layer

@@ -4,10 +4,14 @@
 pub mod cli;
 pub mod config;
 pub mod fix;
+pub mod git_guard;
 pub mod github;
 pub mod model;
 pub mod printer;
 pub mod prompts;
+pub mod redact;
+pub mod secrets;
 pub mod session;
 pub mod trajectory;
+pub mod trust;
 pub mod workspace;

@@ -5,6 +5,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -12,6 +13,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 use crate::model::{Message, Usage};
+use crate::redact::Redactor;
 
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -129,34 +131,36 @@ struct Line {
 }
 
 /// Appends events to a trajectory file, replacing secrets on the way.
+///
+/// The file lives where the model's commands may reach it (by default `.agent/` in the
+/// repository, and with `--sandbox local` nothing stops `git clean -fdx` or `rm`). So every line
+/// is also kept in memory, and before each write the file is checked: if it was deleted,
+/// replaced, truncated or appended to, it is written again whole from memory, and a `notice`
+/// event records that it happened.
 pub struct TrajectoryWriter {
     path: PathBuf,
     file: File,
     started: Instant,
-    secrets: Vec<String>,
+    redactor: Arc<Redactor>,
+    /// Every byte written so far.
+    written: String,
+    /// The file's identity when we last wrote it: device and inode.
+    identity: (u64, u64),
+    restored: u32,
 }
 
 impl TrajectoryWriter {
-    pub fn create(path: &Path, secrets: Vec<String>) -> Result<Self, TrajectoryError> {
-        let err = |source| TrajectoryError::Write {
-            path: path.to_path_buf(),
-            source,
-        };
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(err)?;
-        }
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .open(path)
-            .map_err(err)?;
+    pub fn create(path: &Path, redactor: Arc<Redactor>) -> Result<Self, TrajectoryError> {
+        let file = open_truncated(path)?;
+        let identity = identity_of(&file, path)?;
         Ok(Self {
             path: path.to_path_buf(),
             file,
             started: Instant::now(),
-            // Short strings would redact ordinary words; real keys are long.
-            secrets: secrets.into_iter().filter(|s| s.len() >= 8).collect(),
+            redactor,
+            written: String::new(),
+            identity,
+            restored: 0,
         })
     }
 
@@ -164,32 +168,76 @@ impl TrajectoryWriter {
         &self.path
     }
 
+    /// How many times the file had to be written again because something changed it.
+    pub fn restored(&self) -> u32 {
+        self.restored
+    }
+
     pub fn write(&mut self, event: Event) -> Result<(), TrajectoryError> {
+        if self.tampered() {
+            self.restore()?;
+        }
+        let text = self.line(event)?;
+        self.append(&text)
+    }
+
+    fn line(&self, event: Event) -> Result<String, TrajectoryError> {
         let line = Line {
             t_ms: self.started.elapsed().as_millis() as u64,
             event,
         };
-        let mut text = serde_json::to_string(&line).map_err(|e| TrajectoryError::Write {
+        let text = serde_json::to_string(&line).map_err(|e| TrajectoryError::Write {
             path: self.path.clone(),
             source: std::io::Error::other(e),
         })?;
-        for secret in &self.secrets {
-            if text.contains(secret.as_str()) {
-                text = text.replace(secret.as_str(), "[REDACTED]");
-            }
-        }
+        let mut text = self.redactor.redact(&text);
         text.push('\n');
+        Ok(text)
+    }
+
+    fn append(&mut self, text: &str) -> Result<(), TrajectoryError> {
         self.file
             .write_all(text.as_bytes())
             .and_then(|_| self.file.flush())
             .map_err(|source| TrajectoryError::Write {
                 path: self.path.clone(),
                 source,
-            })
+            })?;
+        self.written.push_str(text);
+        Ok(())
     }
 
-    /// Forces the file to disk; called at the end of a run.
+    /// Whether the file at our path is no longer exactly what we wrote.
+    fn tampered(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match std::fs::metadata(&self.path) {
+            Ok(meta) => {
+                (meta.dev(), meta.ino()) != self.identity || meta.len() != self.written.len() as u64
+            }
+            Err(_) => true,
+        }
+    }
+
+    /// Writes the whole trajectory again from memory, then records that it had to.
+    fn restore(&mut self) -> Result<(), TrajectoryError> {
+        self.file = open_truncated(&self.path)?;
+        self.identity = identity_of(&self.file, &self.path)?;
+        let all = std::mem::take(&mut self.written);
+        self.append(&all)?;
+        self.restored += 1;
+        let notice = self.line(Event::Notice {
+            step: 0,
+            kind: "record_restored".into(),
+            text: "the trajectory file was deleted or changed during the run (by a command?) and was written again from memory".into(),
+        })?;
+        self.append(&notice)
+    }
+
+    /// Forces the file to disk (restoring it first if needed); called at the end of a run.
     pub fn sync(&mut self) -> Result<(), TrajectoryError> {
+        if self.tampered() {
+            self.restore()?;
+        }
         self.file
             .sync_all()
             .map_err(|source| TrajectoryError::Write {
@@ -197,6 +245,31 @@ impl TrajectoryWriter {
                 source,
             })
     }
+}
+
+fn open_truncated(path: &Path) -> Result<File, TrajectoryError> {
+    let err = |source| TrajectoryError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(err)?;
+    }
+    OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(path)
+        .map_err(err)
+}
+
+fn identity_of(file: &File, path: &Path) -> Result<(u64, u64), TrajectoryError> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = file.metadata().map_err(|source| TrajectoryError::Write {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok((meta.dev(), meta.ino()))
 }
 
 /// Reads a trajectory. A torn last line (the process died mid-write) is skipped, not an error.
@@ -255,7 +328,8 @@ mod tests {
     fn events_round_trip_and_secrets_are_redacted() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t/traj.jsonl");
-        let mut w = TrajectoryWriter::create(&path, vec!["sk-verysecret123".into()]).unwrap();
+        let redactor = Arc::new(Redactor::new(["sk-verysecret123".to_string()]));
+        let mut w = TrajectoryWriter::create(&path, redactor).unwrap();
         w.write(Event::Prompt {
             name: "system".into(),
             text: "key is sk-verysecret123".into(),
@@ -278,7 +352,7 @@ mod tests {
     fn torn_last_line_is_ignored() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("traj.jsonl");
-        let mut w = TrajectoryWriter::create(&path, vec![]).unwrap();
+        let mut w = TrajectoryWriter::create(&path, Arc::new(Redactor::new(Vec::new()))).unwrap();
         w.write(Event::Plan {
             step: 0,
             source: "initial".into(),
@@ -288,5 +362,47 @@ mod tests {
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(b"{\"t_ms\":3,\"event\":\"not").unwrap();
         assert_eq!(read(&path).unwrap().len(), 1);
+    }
+
+    fn plan(step: u32) -> Event {
+        Event::Plan {
+            step,
+            source: "update_plan".into(),
+            plan: format!("step {step}"),
+        }
+    }
+
+    #[test]
+    fn a_deleted_truncated_or_appended_file_is_written_again_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".agent/trajectories/t.jsonl");
+        let mut w = TrajectoryWriter::create(&path, Arc::new(Redactor::new(Vec::new()))).unwrap();
+        w.write(plan(1)).unwrap();
+        std::fs::remove_dir_all(dir.path().join(".agent")).unwrap();
+        w.write(plan(2)).unwrap();
+        std::fs::write(&path, "").unwrap();
+        w.write(plan(3)).unwrap();
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(
+            b"{\"t_ms\":1,\"event\":\"plan\",\"step\":99,\"source\":\"x\",\"plan\":\"forged\"}\n",
+        )
+        .unwrap();
+        w.write(plan(4)).unwrap();
+        w.sync().unwrap();
+        let events = read(&path).unwrap();
+        let steps: Vec<u32> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Plan { step, .. } => Some(*step),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(steps, vec![1, 2, 3, 4], "{events:?}");
+        assert_eq!(w.restored(), 3);
+        let notices = events
+            .iter()
+            .filter(|e| matches!(e, Event::Notice { kind, .. } if kind == "record_restored"))
+            .count();
+        assert_eq!(notices, 3);
     }
 }

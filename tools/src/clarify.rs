@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::error::{ToolError, ToolResult};
-use crate::tool::{Control, ToolContext, ToolOutput, TypedTool};
+use crate::tool::{Control, Effect, ToolContext, ToolOutput, TypedTool};
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct AskClarificationArgs {
@@ -20,6 +20,7 @@ pub struct AskClarification;
 impl TypedTool for AskClarification {
     type Args = AskClarificationArgs;
     const NAME: &'static str = "ask_clarification";
+    const EFFECT: Effect = Effect::ControlsSession;
     const DESCRIPTION: &'static str = "Stop and ask the issue's author clarifying questions. Use this only when the task is too ambiguous to act on after you have read the relevant code: the expected behaviour is unclear or contradictory, or several incompatible fixes are equally plausible. The run ends; no change is submitted.";
 
     async fn call(&self, _ctx: &ToolContext, args: AskClarificationArgs) -> ToolResult<ToolOutput> {

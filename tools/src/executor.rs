@@ -73,15 +73,6 @@ pub trait Executor: Send + Sync {
     fn describe(&self) -> String;
 }
 
-/// Environment variables that hold credentials: never passed to commands the model runs.
-pub const SECRET_ENV_VARS: &[&str] = &[
-    "OPENAI_API_KEY",
-    "ANTHROPIC_API_KEY",
-    "GITHUB_TOKEN",
-    "GH_TOKEN",
-    "AGENT_API_KEY",
-];
-
 /// Runs commands on the host, in the repository. For users who opt out of Docker.
 #[derive(Debug, Clone)]
 pub struct LocalExecutor {
@@ -112,7 +103,8 @@ impl Executor for LocalExecutor {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        for name in SECRET_ENV_VARS {
+        // Credentials never reach the model's commands, whatever they are called.
+        for name in crate::secret_env::secret_env_names() {
             command.env_remove(name);
         }
         for (k, v) in &request.env {
@@ -122,6 +114,9 @@ impl Executor for LocalExecutor {
             ExecError::Unavailable(format!("cannot start bash in {}: {e}", workdir.display()))
         })?;
         let pid = child.id();
+        // If this future is dropped mid-command (Ctrl-C, SIGTERM, the time budget), the whole
+        // process group dies with it, not only `bash`.
+        let mut group = KillGroupOnDrop(pid);
         let mut stdout = child.stdout.take();
         let mut stderr = child.stderr.take();
         let cap = request.output_cap;
@@ -133,6 +128,7 @@ impl Executor for LocalExecutor {
         };
         match tokio::time::timeout(request.timeout, run).await {
             Ok((out, err, status)) => {
+                group.disarm();
                 let status =
                     status.map_err(|e| ExecError::Io(format!("waiting for command: {e}")))?;
                 Ok(ExecOutput {
@@ -146,9 +142,7 @@ impl Executor for LocalExecutor {
             }
             Err(_) => {
                 // Kill the whole process group so background children die too.
-                if let Some(pid) = pid {
-                    kill_process_group(pid);
-                }
+                group.kill();
                 Ok(ExecOutput {
                     exit_code: None,
                     stdout: String::new(),
@@ -166,6 +160,27 @@ impl Executor for LocalExecutor {
 
     fn describe(&self) -> String {
         format!("local:{}", self.root.display())
+    }
+}
+
+/// Kills a command's process group when dropped, unless disarmed after a normal finish.
+struct KillGroupOnDrop(Option<u32>);
+
+impl KillGroupOnDrop {
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+
+    fn kill(&mut self) {
+        if let Some(pid) = self.0.take() {
+            kill_process_group(pid);
+        }
+    }
+}
+
+impl Drop for KillGroupOnDrop {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 

@@ -16,7 +16,15 @@ pub enum JailError {
     Nul(String),
     #[error("cannot resolve `{0}`: {1}")]
     Io(String, String),
+    #[error(
+        "path `{0}` is inside `{1}/`, which the agent's tools may not touch (git's own data and the agent's run records); use `run` with read-only git commands (git log, git show, git diff) to read history"
+    )]
+    Reserved(String, &'static str),
 }
+
+/// Top-level entries of the repository that tools never read or write: git's own data (its
+/// config and hooks run code on the user's machine) and the agent's records of the run.
+pub const RESERVED_DIRS: &[&str] = &[".git", ".agent"];
 
 /// Symlinks followed while resolving one path before giving up (the kernel's limit is 40).
 const MAX_SYMLINK_HOPS: usize = 40;
@@ -82,7 +90,24 @@ impl PathJail {
         if !lexical.starts_with(&self.root) {
             return Err(JailError::Outside(input.to_string()));
         }
-        self.resolve_existing(input, lexical, 0)
+        let resolved = self.resolve_existing(input, lexical, 0)?;
+        self.refuse_reserved(input, &resolved)?;
+        Ok(resolved)
+    }
+
+    /// Refuses a resolved path under one of [`RESERVED_DIRS`] (checked after symlinks are
+    /// followed, so a link to `.git/config` is refused too).
+    fn refuse_reserved(&self, input: &str, resolved: &Path) -> Result<(), JailError> {
+        let first = resolved
+            .strip_prefix(&self.root)
+            .ok()
+            .and_then(|rel| rel.components().next());
+        if let Some(Component::Normal(name)) = first
+            && let Some(reserved) = RESERVED_DIRS.iter().find(|r| name == **r)
+        {
+            return Err(JailError::Reserved(input.to_string(), reserved));
+        }
+        Ok(())
     }
 
     /// Resolves the deepest existing ancestor of `lexical` through its symlinks and re-appends
@@ -284,6 +309,32 @@ mod tests {
             .resolve(dir.path().join("alias/x.py").to_str().unwrap())
             .unwrap();
         assert_eq!(jail.relative(&p), Path::new("x.py"));
+    }
+
+    #[test]
+    fn git_and_agent_dirs_are_refused_directly_and_through_symlinks() {
+        let (dir, jail) = jail();
+        std::fs::create_dir_all(dir.path().join(".git/hooks")).unwrap();
+        std::fs::write(dir.path().join(".git/config"), "[core]\n").unwrap();
+        for path in [
+            ".git/config",
+            ".git",
+            ".git/hooks/pre-commit",
+            "src/../.git/HEAD",
+            ".agent/t.jsonl",
+        ] {
+            assert!(
+                matches!(jail.resolve(path), Err(JailError::Reserved(..))),
+                "{path} must be refused"
+            );
+        }
+        std::os::unix::fs::symlink(".git/config", dir.path().join("innocent.txt")).unwrap();
+        assert!(matches!(
+            jail.resolve("innocent.txt"),
+            Err(JailError::Reserved(..))
+        ));
+        assert!(jail.resolve(".github/workflows/ci.yml").is_ok());
+        assert!(jail.resolve(".gitignore").is_ok());
     }
 
     #[test]

@@ -13,13 +13,15 @@ pub mod jail;
 pub mod lang;
 mod python_layout;
 pub mod registry;
+pub mod secret_env;
 pub mod symbols;
 pub mod testing;
 pub mod text;
 pub mod tool;
 
 pub use error::{ToolError, ToolResult};
-pub use executor::{ExecError, ExecOutput, ExecRequest, Executor, LocalExecutor, SECRET_ENV_VARS};
+pub use executor::{ExecError, ExecOutput, ExecRequest, Executor, LocalExecutor};
 pub use jail::{JailError, PathJail};
 pub use registry::ToolRegistry;
-pub use tool::{Control, Tool, ToolContext, ToolOutput, TypedTool};
+pub use secret_env::is_secret_env_name;
+pub use tool::{Control, Effect, Tool, ToolContext, ToolOutput, TypedTool};

@@ -41,6 +41,32 @@ pub enum Control {
     AskClarification { questions: String },
 }
 
+/// What calling a tool can do, declared by the tool itself. Replay, reports and the security
+/// rules read this, never the tool's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    /// Reads files in the repository; changes nothing.
+    ReadsFiles,
+    /// Writes files in the repository (through the path jail).
+    WritesFiles,
+    /// Runs commands in the executor (a sandbox, or the host with `--sandbox local`).
+    RunsCommands,
+    /// Only talks to the session loop (plan, submit, questions).
+    ControlsSession,
+}
+
+impl Effect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::ReadsFiles => "reads_files",
+            Effect::WritesFiles => "writes_files",
+            Effect::RunsCommands => "runs_commands",
+            Effect::ControlsSession => "controls_session",
+        }
+    }
+}
+
 /// The successful result of a tool call.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ToolOutput {
@@ -89,6 +115,8 @@ pub trait Tool: Send + Sync {
     fn description(&self) -> &'static str;
     /// JSON schema of the arguments object.
     fn parameters_schema(&self) -> Value;
+    /// What a call can do.
+    fn effect(&self) -> Effect;
     async fn call_json(&self, ctx: &ToolContext, args: Value) -> ToolResult<ToolOutput>;
     /// Called after any tool call changed files (paths relative to the repository root), so
     /// tools with state (the symbol index) can update incrementally.
@@ -102,6 +130,7 @@ pub trait TypedTool: Send + Sync {
     type Args: DeserializeOwned + JsonSchema + Send;
     const NAME: &'static str;
     const DESCRIPTION: &'static str;
+    const EFFECT: Effect;
     async fn call(&self, ctx: &ToolContext, args: Self::Args) -> ToolResult<ToolOutput>;
     async fn files_changed(&self, _ctx: &ToolContext, _paths: &[std::path::PathBuf]) {}
 }
@@ -118,6 +147,10 @@ impl<T: TypedTool> Tool for T {
 
     fn parameters_schema(&self) -> Value {
         schema_for::<T::Args>()
+    }
+
+    fn effect(&self) -> Effect {
+        T::EFFECT
     }
 
     async fn call_json(&self, ctx: &ToolContext, args: Value) -> ToolResult<ToolOutput> {

@@ -163,6 +163,7 @@ async fn run_instance(
     let runner = Runner {
         executor: sandbox.clone(),
         sandbox: Some(sandbox.clone()),
+        git_guard: None,
     };
     let result = async {
         let setup = sandbox

@@ -8,6 +8,7 @@ mod fix;
 mod images;
 mod replay;
 mod tools;
+mod trust;
 
 use std::process::ExitCode;
 
@@ -40,6 +41,9 @@ pub enum Command {
     Containers(containers::ContainersArgs),
     /// SWE-bench: `agent bench eval` grades predictions, `agent bench validate` checks datasets.
     Bench(bench::BenchArgs),
+    /// Trust this repository's own `.agent.toml` as it is now (needed for keys such as
+    /// `base_url`, `sandbox` or `network` in a repository's config).
+    Trust(trust::TrustArgs),
     /// The GitHub bot's checks: `agent github check-permission`, `agent github progress`.
     Github(crate::github::command::GithubArgs),
 }
@@ -66,6 +70,7 @@ pub fn main() -> ExitCode {
             Command::Images(args) => images::run(args, &printer).await,
             Command::Containers(args) => containers::run(args, &printer).await,
             Command::Bench(args) => bench::run(args, &printer).await,
+            Command::Trust(args) => trust::run(args, &printer).await,
             Command::Github(args) => crate::github::command::run(args, &printer).await,
         }
     });

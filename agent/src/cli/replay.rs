@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::Value;
 
-use agent_tools::{LocalExecutor, PathJail, ToolContext, ToolError};
+use agent_tools::{Effect, LocalExecutor, PathJail, ToolContext, ToolError};
 
 use crate::printer::Printer;
 use crate::trajectory::{self, Event};
@@ -21,13 +21,15 @@ pub struct ReplayArgs {
     /// The repository to replay into (should be at the commit the run started from).
     #[arg(long, default_value = ".")]
     pub repo: PathBuf,
-    /// Skip `run` calls (shell commands) and only re-apply file edits.
+    /// Also re-run the recorded commands (`run`, `run_tests`) on this machine, without a
+    /// sandbox. By default only file edits are re-applied: a trajectory is untrusted input.
     #[arg(long)]
+    pub run_commands: bool,
+    /// The old default's opposite, kept so existing scripts work: commands are skipped unless
+    /// --run-commands is given.
+    #[arg(long, hide = true, conflicts_with = "run_commands")]
     pub skip_commands: bool,
 }
-
-/// Tools whose replay changes nothing in the repository.
-const NO_EFFECT_TOOLS: &[&str] = &["submit", "update_plan"];
 
 pub async fn run(args: ReplayArgs, printer: &Printer) -> Result<ExitCode> {
     let events = trajectory::read(&args.trajectory)?;
@@ -37,8 +39,13 @@ pub async fn run(args: ReplayArgs, printer: &Printer) -> Result<ExitCode> {
         PathJail::new(&root).with_context(|| format!("cannot resolve {}", root.display()))?;
     let tools = ToolContext::new(jail, Arc::new(LocalExecutor::new(&root)));
     let registry = agent_tools::builtin::default_registry();
+    if args.run_commands {
+        printer.warn(
+            "--run-commands: the trajectory's commands run on this machine without isolation",
+        );
+    }
     let before = workspace.snapshot()?;
-    let (mut replayed, mut failed) = (0usize, 0usize);
+    let (mut replayed, mut failed, mut skipped) = (0usize, 0usize, 0usize);
     for event in events {
         let Event::ToolCall {
             step,
@@ -49,8 +56,16 @@ pub async fn run(args: ReplayArgs, printer: &Printer) -> Result<ExitCode> {
         else {
             continue;
         };
-        if NO_EFFECT_TOOLS.contains(&name.as_str()) || (args.skip_commands && name == "run") {
-            continue;
+        let effect = registry.get(&name).map(|t| t.effect());
+        match effect {
+            Some(Effect::WritesFiles) => {}
+            Some(Effect::RunsCommands) if args.run_commands => {}
+            Some(Effect::RunsCommands) => {
+                skipped += 1;
+                continue;
+            }
+            // Reading and session control change nothing; unknown tools failed in the run too.
+            Some(Effect::ReadsFiles | Effect::ControlsSession) | None => continue,
         }
         let args_value: Value = serde_json::from_str(&arguments).unwrap_or(Value::Null);
         match registry.call(&tools, &name, args_value).await {
@@ -68,5 +83,10 @@ pub async fn run(args: ReplayArgs, printer: &Printer) -> Result<ExitCode> {
     let after = workspace.snapshot()?;
     printer.result(&workspace.diff(before, after)?);
     printer.status(&format!("replayed {replayed} tool calls ({failed} failed)"));
+    if skipped > 0 {
+        printer.status(&format!(
+            "skipped {skipped} recorded commands (pass --run-commands to run them on this machine)"
+        ));
+    }
     Ok(ExitCode::SUCCESS)
 }

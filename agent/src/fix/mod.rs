@@ -12,13 +12,15 @@ use git2::Oid;
 use serde_json::Value;
 
 use agent_containers::{DockerSandbox, SandboxConfig};
-use agent_tools::{Executor, LocalExecutor, PathJail, SECRET_ENV_VARS, ToolContext};
+use agent_tools::{Executor, LocalExecutor, PathJail, ToolContext};
 
-use crate::config::{Config, SandboxKind, process_env};
+use crate::config::{Config, SandboxKind};
+use crate::git_guard::{GitGuardedExecutor, GitStateGuard};
 use crate::model::openai::EndpointSettings;
 use crate::model::{ModelClient, OpenAiCompatible, RetryPolicy};
 use crate::printer::Printer;
 use crate::prompts::Prompts;
+use crate::redact::{Finding, Redactor};
 use crate::session::{EditGuard, Session, SessionOutcome, SessionSettings, Task};
 use crate::trajectory::{self, Event, TrajectoryWriter};
 use crate::workspace::Workspace;
@@ -45,6 +47,23 @@ pub struct FixReport {
     /// The structured results of every `run_tests` call, in order.
     pub test_runs: Vec<Value>,
     pub model: String,
+    /// Secrets found on the diff's added lines: `--commit` and `--pr` refuse such a diff.
+    pub secret_findings: Vec<Finding>,
+    /// Git files (`.git/...`) the model's commands changed and that were put back.
+    pub git_reverted: Vec<String>,
+}
+
+impl FixReport {
+    /// The refusal to commit or push a diff that holds secrets, naming where they are.
+    pub fn secret_refusal(&self) -> Option<String> {
+        (!self.secret_findings.is_empty()).then(|| {
+            let places: Vec<String> = self.secret_findings.iter().map(|f| f.to_string()).collect();
+            format!(
+                "the change holds what looks like a secret at {}; it was not committed or pushed. Remove it from the change (the printed diff shows it as [REDACTED]) and commit by hand if it is a deliberate fake",
+                places.join(", ")
+            )
+        })
+    }
 }
 
 pub fn model_client(config: &Config) -> Result<OpenAiCompatible> {
@@ -62,14 +81,17 @@ pub fn model_client(config: &Config) -> Result<OpenAiCompatible> {
     })?)
 }
 
-/// Values that must never reach a trajectory or log.
+/// Values that must never reach a trajectory or log: every credential variable's value and the
+/// API key.
 pub fn secrets(config: &Config) -> Vec<String> {
-    let mut out: Vec<String> = SECRET_ENV_VARS
-        .iter()
-        .filter_map(|n| process_env(n))
-        .collect();
+    let mut out = crate::secrets::secret_values();
     out.extend(config.api_key.clone());
     out
+}
+
+/// The redactor for a run: the user's secret values and the well-known token formats.
+pub fn redactor(config: &Config) -> Arc<Redactor> {
+    Arc::new(Redactor::new(secrets(config)))
 }
 
 pub fn default_trajectory_path(repo_root: &Path, task: &str) -> PathBuf {
@@ -126,7 +148,13 @@ pub fn interrupt_flag(printer: Printer) -> tokio::sync::watch::Receiver<bool> {
 pub struct Runner {
     pub executor: Arc<dyn Executor>,
     pub sandbox: Option<Arc<DockerSandbox>>,
+    /// With `--sandbox local`: the guard that puts back what commands change in `.git`.
+    pub git_guard: Option<Arc<GitGuardedExecutor>>,
 }
+
+/// Paths of the workspace that the model's commands may read but never change: git's own data
+/// (config and hooks run code for the user; refs are the user's branches) and the run's records.
+pub const READ_ONLY_IN_SANDBOX: &[&str] = &[".git", ".agent"];
 
 impl Runner {
     /// Removes the sandbox container, if any; a failure is reported, not fatal.
@@ -149,9 +177,18 @@ pub async fn start_runner(config: &Config, root: &Path, printer: &Printer) -> Re
             printer.warn(
                 "--sandbox local: the model's commands run on this machine without isolation",
             );
+            let repo = git2::Repository::open(root)
+                .with_context(|| format!("cannot open the repository {}", root.display()))?;
+            let guard = GitStateGuard::capture(repo.path(), repo.commondir())
+                .with_context(|| format!("cannot read the git state of {}", root.display()))?;
+            let guarded = Arc::new(GitGuardedExecutor::new(
+                Arc::new(LocalExecutor::new(root)),
+                guard,
+            ));
             Ok(Runner {
-                executor: Arc::new(LocalExecutor::new(root)),
+                executor: guarded.clone(),
                 sandbox: None,
+                git_guard: Some(guarded),
             })
         }
         SandboxKind::Docker => {
@@ -164,11 +201,12 @@ pub async fn start_runner(config: &Config, root: &Path, printer: &Printer) -> Re
                 .context(
                     "cannot prepare the sandbox image (use --sandbox local to run without Docker)",
                 )?;
-            let sandbox = DockerSandbox::create(
+            let sandbox = DockerSandbox::create(protected(
+                root,
                 SandboxConfig::new(image.tag.clone())
                     .workspace(root)
                     .network(config.network),
-            )
+            )?)
             .await
             .context(
                 "cannot start the sandbox container (use --sandbox local to run without Docker)",
@@ -177,9 +215,21 @@ pub async fn start_runner(config: &Config, root: &Path, printer: &Printer) -> Re
             Ok(Runner {
                 executor: sandbox.clone(),
                 sandbox: Some(sandbox),
+                git_guard: None,
             })
         }
     }
+}
+
+/// Adds the read-only mounts of [`READ_ONLY_IN_SANDBOX`] to a sandbox over `root` (creating
+/// `.agent/`, so the records under it are protected from the first command on).
+pub fn protected(root: &Path, mut config: SandboxConfig) -> Result<SandboxConfig> {
+    std::fs::create_dir_all(root.join(".agent"))
+        .with_context(|| format!("cannot create {}", root.join(".agent").display()))?;
+    for path in READ_ONLY_IN_SANDBOX {
+        config = config.read_only(*path);
+    }
+    Ok(config)
 }
 
 /// Reverts edits to pre-existing test files as they happen (`--protect-tests`).
@@ -300,7 +350,8 @@ async fn run_session(
     runner: &Runner,
 ) -> Result<FixReport> {
     let root = workspace.root().to_path_buf();
-    let mut trajectory = TrajectoryWriter::create(trajectory_path, secrets(config))?;
+    let redactor = redactor(config);
+    let mut trajectory = TrajectoryWriter::create(trajectory_path, redactor.clone())?;
     trajectory.write(Event::Start {
         format_version: trajectory::FORMAT_VERSION,
         model: config.model.clone(),
@@ -336,6 +387,7 @@ async fn run_session(
         tools,
         prompts,
         trajectory: &mut trajectory,
+        redactor: &redactor,
         settings: SessionSettings {
             max_steps: config.max_steps,
             cost_limit: config.cost_limit,
@@ -376,22 +428,23 @@ async fn run_session(
         diff: diff.clone(),
     })?;
     trajectory.sync()?;
-    let test_runs = trajectory::read(trajectory_path)?
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::ToolData { tool, data, .. } if tool == "run_tests" => Some(data),
-            _ => None,
-        })
-        .collect();
+    let secret_findings = redactor.scan_diff(&diff);
+    let git_reverted = runner
+        .git_guard
+        .as_ref()
+        .map(|g| g.reverted())
+        .unwrap_or_default();
     Ok(FixReport {
+        test_runs: outcome.test_runs.clone(),
         outcome,
         diff,
         baseline,
         final_tree,
         trajectory_path: trajectory_path.to_path_buf(),
         edited_tests,
-        test_runs,
         model: config.model.clone(),
+        secret_findings,
+        git_reverted,
     })
 }
 

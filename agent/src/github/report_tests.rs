@@ -37,6 +37,7 @@ fn report(reason: ExitReason, test_runs: Vec<Value>) -> FixReport {
             duration: Duration::from_secs(12),
             changed_files: BTreeSet::new(),
             questions: None,
+            test_runs: test_runs.clone(),
         },
         diff: "--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n".into(),
         baseline: Oid::ZERO_SHA1,
@@ -45,6 +46,8 @@ fn report(reason: ExitReason, test_runs: Vec<Value>) -> FixReport {
         edited_tests: BTreeSet::new(),
         test_runs,
         model: "scripted".into(),
+        secret_findings: Vec::new(),
+        git_reverted: Vec::new(),
     }
 }
 

@@ -12,12 +12,13 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::watch;
 
-use agent_tools::{Control, ToolContext, ToolError, ToolRegistry};
+use agent_tools::{Control, Effect, ToolContext, ToolError, ToolRegistry};
 
 use crate::config::{Price, ToolMode};
 use crate::model::text_actions::parse_action;
 use crate::model::{ChatRequest, Message, ModelClient, ToolCall, Usage};
 use crate::prompts::{PromptError, Prompts};
+use crate::redact::Redactor;
 use crate::trajectory::{Event, TrajectoryError, TrajectoryWriter};
 
 pub use budget::{Budget, BudgetKind};
@@ -109,6 +110,9 @@ pub struct SessionOutcome {
     pub changed_files: BTreeSet<String>,
     /// Set when the model asked the author clarifying questions instead of acting.
     pub questions: Option<String>,
+    /// The structured results of every test run (tools that run commands and report data), in
+    /// order, kept in memory so the end of the run never depends on the trajectory file.
+    pub test_runs: Vec<Value>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +143,8 @@ pub struct Session<'a> {
     pub tools: &'a ToolContext,
     pub prompts: &'a Prompts,
     pub trajectory: &'a mut TrajectoryWriter,
+    /// Removes secrets from every observation before the model or the trajectory sees it.
+    pub redactor: &'a Redactor,
     pub settings: SessionSettings,
     /// Becomes `true` when the user interrupts (Ctrl-C); the run stops at the next await.
     pub cancel: watch::Receiver<bool>,
@@ -158,6 +164,7 @@ struct RunState {
     changed_files: BTreeSet<String>,
     summary: Option<String>,
     questions: Option<String>,
+    test_runs: Vec<Value>,
 }
 
 enum StepEnd {
@@ -207,6 +214,7 @@ impl<'a> Session<'a> {
             changed_files: BTreeSet::new(),
             summary: None,
             questions: None,
+            test_runs: Vec::new(),
         };
         let (exit_reason, detail) = loop {
             if let Some(kind) = budget.exhausted(state.step, state.cost) {
@@ -231,6 +239,7 @@ impl<'a> Session<'a> {
             duration: budget.elapsed(),
             changed_files: state.changed_files,
             questions: state.questions,
+            test_runs: state.test_runs,
         })
     }
 
@@ -373,6 +382,11 @@ impl<'a> Session<'a> {
                         state.changed_files.insert(f.display().to_string());
                     }
                     if let Some(data) = output.data.take() {
+                        if self.registry.get(&call.name).map(|t| t.effect())
+                            == Some(Effect::RunsCommands)
+                        {
+                            state.test_runs.push(data.clone());
+                        }
                         self.trajectory.write(Event::ToolData {
                             step,
                             call_id: call.id.clone(),
@@ -419,6 +433,8 @@ impl<'a> Session<'a> {
                 }
                 Err(ToolError::Model(message)) => (false, format!("Error: {message}")),
             };
+            // Redact before cutting, so no half of a secret survives the cut.
+            text = self.redactor.redact(&text);
             text = agent_tools::text::truncate_middle(&text, self.settings.max_observation_chars);
             let seen = state.repetition.record(&call.name, &call.arguments, &text);
             if seen >= REPEAT_THRESHOLD {

@@ -89,6 +89,9 @@ pub struct SandboxConfig {
     pub user: SandboxUser,
     /// Ties containers to a run (`agent.run` label), e.g. a bench instance id.
     pub run_id: Option<String>,
+    /// Paths inside the workspace (relative, e.g. `.git`) mounted read-only over themselves, so
+    /// commands can read them but never change them.
+    pub read_only: Vec<String>,
 }
 
 impl SandboxConfig {
@@ -102,7 +105,14 @@ impl SandboxConfig {
             limits: Limits::default(),
             user: SandboxUser::default(),
             run_id: None,
+            read_only: Vec::new(),
         }
+    }
+
+    /// Mounts `relative` (inside the workspace) read-only, when it exists.
+    pub fn read_only(mut self, relative: impl Into<String>) -> Self {
+        self.read_only.push(relative.into());
+        self
     }
 
     pub fn workspace(mut self, dir: impl Into<PathBuf>) -> Self {
@@ -370,6 +380,22 @@ fn container_body(config: &SandboxConfig, user: &str) -> Result<ContainerCreateB
             ContainerError::Invalid(format!("workspace path {} is not UTF-8", dir.display()))
         })?;
         binds.push(format!("{dir}:{WORKSPACE_MOUNT}:rw"));
+        for relative in &config.read_only {
+            let inside = relative.trim_matches('/');
+            if inside.is_empty() || inside.split('/').any(|c| c == "..") {
+                return Err(ContainerError::Invalid(format!(
+                    "read-only path `{relative}` must be a plain path inside the workspace"
+                )));
+            }
+            // A symlink here could point the mount anywhere on the host: only real entries.
+            let host = std::path::Path::new(dir).join(inside);
+            if host
+                .symlink_metadata()
+                .is_ok_and(|m| !m.file_type().is_symlink())
+            {
+                binds.push(format!("{dir}/{inside}:{WORKSPACE_MOUNT}/{inside}:ro"));
+            }
+        }
     }
     let mut env: Vec<String> = config.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let non_root = !user.is_empty() && !user.starts_with("0:") && user != "0" && user != "root";

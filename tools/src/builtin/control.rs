@@ -5,7 +5,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::error::{ToolError, ToolResult};
-use crate::tool::{Control, ToolContext, ToolOutput, TypedTool};
+use crate::tool::{Control, Effect, ToolContext, ToolOutput, TypedTool};
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct UpdatePlanArgs {
@@ -19,6 +19,7 @@ pub struct UpdatePlan;
 impl TypedTool for UpdatePlan {
     type Args = UpdatePlanArgs;
     const NAME: &'static str = "update_plan";
+    const EFFECT: Effect = Effect::ControlsSession;
     const DESCRIPTION: &'static str = "Replace your current plan with a revised one. Use it when you learn something that changes what you will do, and to mark steps done. The current plan is shown back to you as the conversation grows.";
 
     async fn call(&self, _ctx: &ToolContext, args: UpdatePlanArgs) -> ToolResult<ToolOutput> {
@@ -44,6 +45,7 @@ pub struct Submit;
 impl TypedTool for Submit {
     type Args = SubmitArgs;
     const NAME: &'static str = "submit";
+    const EFFECT: Effect = Effect::ControlsSession;
     const DESCRIPTION: &'static str = "Finish the task. Call this once your change is complete and verified. The current state of the repository is the result.";
 
     async fn call(&self, _ctx: &ToolContext, args: SubmitArgs) -> ToolResult<ToolOutput> {

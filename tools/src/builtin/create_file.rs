@@ -5,10 +5,10 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::error::{ToolError, ToolResult};
-use crate::tool::{ToolContext, ToolOutput, TypedTool};
+use crate::tool::{Effect, ToolContext, ToolOutput, TypedTool};
 
 use super::edit::{ASCII_NOTE, write_checked_or_ascii};
-use super::fileio::{FileText, classify, snippet};
+use super::fileio::{FileText, classify, read_bytes, snippet};
 use super::matching::normalize_punctuation;
 
 /// Lines of the new file echoed back.
@@ -28,6 +28,7 @@ pub struct CreateFile;
 impl TypedTool for CreateFile {
     type Args = CreateFileArgs;
     const NAME: &'static str = "create_file";
+    const EFFECT: Effect = Effect::WritesFiles;
     const DESCRIPTION: &'static str = "Create a file with the given content, creating missing parent directories. If the file exists it is overwritten and the result says so (prefer str_replace, insert or apply_patch to change part of an existing file). Content with a syntax error is rejected.";
 
     async fn call(&self, ctx: &ToolContext, args: CreateFileArgs) -> ToolResult<ToolOutput> {
@@ -45,10 +46,7 @@ impl TypedTool for CreateFile {
                     "`{shown}` is a directory; give a file path"
                 )));
             }
-            Ok(_) => match tokio::fs::read(&path).await {
-                Ok(bytes) => Some(classify(bytes)),
-                Err(e) => return Err(ToolError::from_io(&format!("cannot read `{shown}`"), e)),
-            },
+            Ok(_) => Some(classify(read_bytes(&path, &shown).await?)),
             Err(_) => None,
         };
         let before = match &previous {

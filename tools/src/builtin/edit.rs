@@ -52,9 +52,13 @@ pub(crate) async fn write_file(path: &Path, shown: &str, content: &str) -> ToolR
             ToolError::from_io(&format!("cannot create the directory for `{shown}`"), e)
         })?;
     }
-    tokio::fs::write(path, content)
-        .await
-        .map_err(|e| ToolError::from_io(&format!("cannot write `{shown}`"), e))
+    match super::fileio::write_regular(path, content.as_bytes().to_vec()).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
+            Err(ToolError::model(format!("`{shown}`: {e}")))
+        }
+        Err(e) => Err(ToolError::from_io(&format!("cannot write `{shown}`"), e)),
+    }
 }
 
 /// "line 7" or "lines 7-9".

@@ -38,9 +38,79 @@ pub(crate) fn classify(bytes: Vec<u8>) -> FileText {
     }
 }
 
+/// What a path is when it is not a regular file or a directory, in words.
+fn special_kind(file_type: std::fs::FileType) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_fifo() {
+        Some("a named pipe (FIFO)")
+    } else if file_type.is_socket() {
+        Some("a socket")
+    } else if file_type.is_char_device() {
+        Some("a character device")
+    } else if file_type.is_block_device() {
+        Some("a block device")
+    } else {
+        None
+    }
+}
+
+/// The error for a path that is a pipe, socket or device: reading or writing one can block
+/// forever or never end, so the file tools refuse it.
+fn special_file_error(kind: &str) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        format!(
+            "it is {kind}, not a regular file; the file tools only read and write regular files"
+        ),
+    )
+}
+
+/// Opens `path` without blocking on a FIFO (`O_NONBLOCK`) and refuses anything but a regular
+/// file or directory, checked on the opened descriptor so a swap after the check cannot slip
+/// through.
+fn open_regular(path: &Path, options: &mut std::fs::OpenOptions) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = options.custom_flags(libc::O_NONBLOCK).open(path)?;
+    if let Some(kind) = special_kind(file.metadata()?.file_type()) {
+        return Err(special_file_error(kind));
+    }
+    Ok(file)
+}
+
+/// Reads a regular file (blocking; see [`read_regular`] for async callers).
+pub fn read_regular_blocking(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut file = open_regular(path, std::fs::OpenOptions::new().read(true))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Reads a regular file; pipes, sockets and devices are refused instead of blocking.
+pub async fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || read_regular_blocking(&path))
+        .await
+        .map_err(std::io::Error::other)?
+}
+
+/// Replaces a regular file's content (creating it if missing); refuses pipes, sockets and
+/// devices, which an ordinary write would block on or pass through.
+pub async fn write_regular(path: &Path, content: Vec<u8>) -> std::io::Result<()> {
+    use std::io::Write;
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let mut file = open_regular(&path, std::fs::OpenOptions::new().write(true).create(true))?;
+        file.set_len(0)?;
+        file.write_all(&content)
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
 /// Reads a file, turning "not found" and "is a directory" into messages the model can act on.
 pub(crate) async fn read_bytes(path: &Path, shown: &str) -> ToolResult<Vec<u8>> {
-    match tokio::fs::read(path).await {
+    match read_regular(path).await {
         Ok(bytes) => Ok(bytes),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ToolError::model(format!(
             "`{shown}` does not exist; use find_files to locate the file"
@@ -48,6 +118,9 @@ pub(crate) async fn read_bytes(path: &Path, shown: &str) -> ToolResult<Vec<u8>> 
         Err(e) if e.kind() == std::io::ErrorKind::IsADirectory => Err(ToolError::model(format!(
             "`{shown}` is a directory, not a file"
         ))),
+        Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
+            Err(ToolError::model(format!("`{shown}`: {e}")))
+        }
         Err(e) => Err(ToolError::from_io(&format!("cannot read `{shown}`"), e)),
     }
 }

@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::error::{ToolError, ToolResult};
-use crate::tool::{ToolContext, ToolOutput, TypedTool};
+use crate::tool::{Effect, ToolContext, ToolOutput, TypedTool};
 
 use super::walk::{threads, walker};
 
@@ -34,6 +34,7 @@ pub struct FindFiles;
 impl TypedTool for FindFiles {
     type Args = FindFilesArgs;
     const NAME: &'static str = "find_files";
+    const EFFECT: Effect = Effect::ReadsFiles;
     const DESCRIPTION: &'static str = "Find files and directories by glob (`*.py`, `tests/**/test_*.py`) or by a name fragment (`settings` matches any path whose file name contains it, case-insensitive). Skips .gitignored files. Lists up to 100 paths relative to the repository root (directories end with `/`) and gives the total count.";
 
     async fn call(&self, ctx: &ToolContext, args: FindFilesArgs) -> ToolResult<ToolOutput> {

@@ -5,7 +5,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::error::{ToolError, ToolResult};
-use crate::tool::{ToolContext, ToolOutput, TypedTool};
+use crate::tool::{Effect, ToolContext, ToolOutput, TypedTool};
 
 use super::find_files::display_dir;
 use super::search::{FileHits, GrepHits, GrepOptions, MAX_CONTEXT, search};
@@ -45,6 +45,7 @@ pub struct Grep;
 impl TypedTool for Grep {
     type Args = GrepArgs;
     const NAME: &'static str = "grep";
+    const EFFECT: Effect = Effect::ReadsFiles;
     const DESCRIPTION: &'static str = "Search file contents with a regular expression (ripgrep syntax; literal=true for plain text), case-sensitive, skipping .gitignored and binary files. Results are grouped by file, sorted by path, as `line: text` (context lines as `line- text`). Output is capped and says how many matches and files were cut; use files_only=true to list every matching file first, then narrow with path.";
 
     async fn call(&self, ctx: &ToolContext, args: GrepArgs) -> ToolResult<ToolOutput> {

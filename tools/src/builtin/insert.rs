@@ -5,7 +5,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::error::{ToolError, ToolResult};
-use crate::tool::{ToolContext, ToolOutput, TypedTool};
+use crate::tool::{Effect, ToolContext, ToolOutput, TypedTool};
 
 use super::edit::{ASCII_NOTE, line_range, write_checked_or_ascii};
 use super::fileio::{Doc, read_text_for_edit, snippet};
@@ -28,6 +28,7 @@ pub struct Insert;
 impl TypedTool for Insert {
     type Args = InsertArgs;
     const NAME: &'static str = "insert";
+    const EFFECT: Effect = Effect::WritesFiles;
     const DESCRIPTION: &'static str = "Insert text as new lines after line `line` of a file (0 = at the top; the line count = at the end). Existing lines are not changed. Edits that would introduce a syntax error are rejected. Shows the inserted lines with their new line numbers and some context.";
 
     async fn call(&self, ctx: &ToolContext, args: InsertArgs) -> ToolResult<ToolOutput> {

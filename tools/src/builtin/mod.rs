@@ -18,6 +18,7 @@ mod walk;
 
 pub use control::{Submit, UpdatePlan};
 pub use create_file::CreateFile;
+pub use fileio::{read_regular, read_regular_blocking, write_regular};
 pub use find_files::FindFiles;
 pub use grep::Grep;
 pub use insert::Insert;

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::error::{ToolError, ToolResult};
 use crate::executor::{ExecError, ExecRequest};
 use crate::text::truncate_middle;
-use crate::tool::{ToolContext, ToolOutput, TypedTool};
+use crate::tool::{Effect, ToolContext, ToolOutput, TypedTool};
 
 /// Characters of command output shown to the model.
 const MAX_OBSERVATION_CHARS: usize = 12_000;
@@ -31,6 +31,7 @@ pub struct Run;
 impl TypedTool for Run {
     type Args = RunArgs;
     const NAME: &'static str = "run";
+    const EFFECT: Effect = Effect::RunsCommands;
     const DESCRIPTION: &'static str = "Run a bash command in the repository root (in the sandbox when one is configured) and see its exit code and output. Use it to run tests and reproduction scripts. Non-interactive only; long output keeps its head and tail.";
 
     async fn call(&self, ctx: &ToolContext, args: RunArgs) -> ToolResult<ToolOutput> {

@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::error::{ToolError, ToolResult};
-use crate::tool::{ToolContext, ToolOutput, TypedTool};
+use crate::tool::{Effect, ToolContext, ToolOutput, TypedTool};
 
 use super::edit::{ASCII_NOTE, line_range, write_checked_or_ascii};
 use super::fileio::{Doc, line_of_offset, push_numbered, read_text_for_edit, snippet};
@@ -37,6 +37,7 @@ pub struct StrReplace;
 impl TypedTool for StrReplace {
     type Args = StrReplaceArgs;
     const NAME: &'static str = "str_replace";
+    const EFFECT: Effect = Effect::WritesFiles;
     const DESCRIPTION: &'static str = "Replace one occurrence of old_str in a file with new_str. old_str must occur exactly once: copy it from the file with its indentation and add surrounding lines to make it unique. If it only differs from the file in trailing whitespace, indentation or typographic quotes, the unique whole-line match is used (new_str re-indented to fit). Otherwise nothing changes and you get the line numbers of every occurrence, or the most similar region and its first differing line. Edits that would introduce a syntax error are rejected. On success shows the edited region with line numbers.";
 
     async fn call(&self, ctx: &ToolContext, args: StrReplaceArgs) -> ToolResult<ToolOutput> {

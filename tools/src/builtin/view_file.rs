@@ -5,7 +5,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::error::{ToolError, ToolResult};
-use crate::tool::{ToolContext, ToolOutput, TypedTool};
+use crate::tool::{Effect, ToolContext, ToolOutput, TypedTool};
 
 use super::fileio::{FileText, classify, push_numbered, read_bytes};
 use super::find_files::same_name_files;
@@ -33,6 +33,7 @@ pub struct ViewFile;
 impl TypedTool for ViewFile {
     type Args = ViewFileArgs;
     const NAME: &'static str = "view_file";
+    const EFFECT: Effect = Effect::ReadsFiles;
     const DESCRIPTION: &'static str = "Show a text file with line numbers, 100 lines at a time (start_line/end_line choose another window, up to 400 lines). The header gives the file's total line count. Given a directory, shows its tree (a few levels deep, .gitignored entries omitted). Binary files are refused.";
 
     async fn call(&self, ctx: &ToolContext, args: ViewFileArgs) -> ToolResult<ToolOutput> {

@@ -17,7 +17,11 @@ pub(crate) fn walker(dir: &Path) -> WalkBuilder {
         .git_global(false)
         .parents(true)
         .follow_links(false)
-        .filter_entry(|entry| entry.file_name() != ".git");
+        .filter_entry(|entry| {
+            let name = entry.file_name();
+            // `.git` anywhere (submodules too); `.agent` where the walk starts.
+            name != ".git" && (entry.depth() != 1 || name != ".agent")
+        });
     builder
 }
 

@@ -353,7 +353,7 @@ fn index_file(
         return None;
     }
     // One open+fstat+read; a file found too large is dropped after reading (rare).
-    let bytes = std::fs::read(path).ok()?;
+    let bytes = crate::builtin::read_regular_blocking(path).ok()?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return None;
     }

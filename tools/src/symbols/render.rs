@@ -276,7 +276,9 @@ pub fn references(
             listed_only.push((file.path.as_str(), lines.len()));
             continue;
         }
-        let text = std::fs::read_to_string(root.join(&file.path)).unwrap_or_default();
+        let text = crate::builtin::read_regular_blocking(&root.join(&file.path))
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
         let source_lines: Vec<&str> = text.lines().collect();
         let def_lines: HashMap<u32, ()> = file
             .defs

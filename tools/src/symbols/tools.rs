@@ -13,7 +13,7 @@ use super::render;
 use crate::error::{ToolError, ToolResult};
 use crate::lang::Lang;
 use crate::registry::ToolRegistry;
-use crate::tool::{ToolContext, ToolOutput, TypedTool};
+use crate::tool::{Effect, ToolContext, ToolOutput, TypedTool};
 
 /// The index shared by the symbol tools: built on first use for the repository root of the
 /// call, kept up to date through the `files_changed` hook.
@@ -136,6 +136,7 @@ pub struct Outline(pub Arc<SymbolService>);
 impl TypedTool for Outline {
     type Args = OutlineArgs;
     const NAME: &'static str = "outline";
+    const EFFECT: Effect = Effect::ReadsFiles;
     const DESCRIPTION: &'static str = "List the definitions in a source file (classes, functions, methods, fields, constants) nested by class, with line ranges, signatures and the first docstring line. Given a directory, list the top-level definitions of each source file under it. Languages: Python, Rust, JavaScript, TypeScript, Go, Java. Use it to find where things are before viewing lines.";
 
     async fn call(&self, ctx: &ToolContext, args: OutlineArgs) -> ToolResult<ToolOutput> {
@@ -155,7 +156,7 @@ impl TypedTool for Outline {
                 "`{rel}` is not a source file in a supported language (Python, Rust, JavaScript, TypeScript, Go, Java); use view_file to read it"
             )));
         };
-        let source = tokio::fs::read(&abs)
+        let source = crate::builtin::read_regular(&abs)
             .await
             .map_err(|e| ToolError::from_io(&format!("cannot read `{rel}`"), e))?;
         let source = String::from_utf8_lossy(&source).into_owned();
@@ -185,6 +186,7 @@ pub struct FindDefinition(pub Arc<SymbolService>);
 impl TypedTool for FindDefinition {
     type Args = FindDefinitionArgs;
     const NAME: &'static str = "find_definition";
+    const EFFECT: Effect = Effect::ReadsFiles;
     const DESCRIPTION: &'static str = "Find where a class, function, method, field or constant is defined, from the repository's symbol index. Give a bare name or a qualified one (`Class.method`, `package.module.Class`). Results are ranked: exact name, then case-insensitive, non-test files and types first; each shows file:line, kind, signature and the first docstring line.";
 
     async fn call(&self, ctx: &ToolContext, args: FindDefinitionArgs) -> ToolResult<ToolOutput> {
@@ -223,6 +225,7 @@ pub struct FindReferences(pub Arc<SymbolService>);
 impl TypedTool for FindReferences {
     type Args = FindReferencesArgs;
     const NAME: &'static str = "find_references";
+    const EFFECT: Effect = Effect::ReadsFiles;
     const DESCRIPTION: &'static str = "Find the lines where an identifier is used (code only: strings and comments are skipped), grouped by file with line numbers and the line text; lines that define the name are marked with *. Give `path` to search only a file or directory. Output is capped; counts of everything found are given.";
 
     async fn call(&self, ctx: &ToolContext, args: FindReferencesArgs) -> ToolResult<ToolOutput> {
@@ -287,6 +290,7 @@ pub struct Complete(pub Arc<SymbolService>);
 impl TypedTool for Complete {
     type Args = CompleteArgs;
     const NAME: &'static str = "complete";
+    const EFFECT: Effect = Effect::ReadsFiles;
     const DESCRIPTION: &'static str = "List the members that really exist on a module, class or receiver, with signatures: methods, fields, properties, nested classes, including those inherited from base classes found in the repository. Use it before calling or overriding something to avoid inventing names. `expression` is a module (`pkg.mod` or a path), a class (`Session`, `requests.Session`), or `self`/`this` with `path` and `line`; `prefix` filters member names.";
 
     async fn call(&self, ctx: &ToolContext, args: CompleteArgs) -> ToolResult<ToolOutput> {

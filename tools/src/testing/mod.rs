@@ -22,7 +22,7 @@ pub use report::{Counts, FailureKind, Framework, TestFailure, TestReport};
 use crate::error::{ToolError, ToolResult};
 use crate::executor::{ExecError, ExecOutput, ExecRequest};
 use crate::text::truncate_middle;
-use crate::tool::{ToolContext, ToolOutput, TypedTool};
+use crate::tool::{Effect, ToolContext, ToolOutput, TypedTool};
 
 const DEFAULT_TIMEOUT_SECS: u64 = 600;
 const MAX_TIMEOUT_SECS: u64 = 3600;
@@ -127,6 +127,7 @@ impl RunTests {
 impl TypedTool for RunTests {
     type Args = RunTestsArgs;
     const NAME: &'static str = "run_tests";
+    const EFFECT: Effect = Effect::RunsCommands;
     const DESCRIPTION: &'static str = "Run the repository's tests (its configured or detected test command: pytest, Django's runtests.py, cargo test, go test, npm test) in the sandbox and get a structured result: counts, each failing test with its assertion message, location and traceback lines, and what changed since your previous run_tests call (newly failing, newly passing, still failing). Narrow the run with `paths` (files, directories, test ids) or `selector` (a name pattern).";
 
     async fn call(&self, ctx: &ToolContext, args: RunTestsArgs) -> ToolResult<ToolOutput> {

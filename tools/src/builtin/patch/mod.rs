@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::error::{ToolError, ToolResult};
-use crate::tool::{ToolContext, ToolOutput, TypedTool};
+use crate::tool::{Effect, ToolContext, ToolOutput, TypedTool};
 
 use super::edit::{ASCII_NOTE, write_file};
 use super::fileio::{Doc, FileText, classify, snippet};
@@ -41,6 +41,7 @@ pub struct ApplyPatch;
 impl TypedTool for ApplyPatch {
     type Args = ApplyPatchArgs;
     const NAME: &'static str = "apply_patch";
+    const EFFECT: Effect = Effect::WritesFiles;
     const DESCRIPTION: &'static str = "Apply a patch (unified diff, or hunks without line numbers) to one or more files: edit, create, delete, rename. Each hunk's context and removed lines are located exactly, then ignoring trailing whitespace, then ignoring indentation (relative indentation kept; added lines re-indented), then ignoring typographic quotes/dashes; line numbers, when given, only pick among matches, so stale numbers are fine. All-or-nothing: if any hunk fails, or an edit would introduce a syntax error, no file is changed and each failure names the hunk, the closest matching location and its first differing line. Hunks already present in the file are reported as already applied, so resending a patch is safe. Include 2-3 context lines around each change.";
 
     async fn call(&self, ctx: &ToolContext, args: ApplyPatchArgs) -> ToolResult<ToolOutput> {
@@ -160,7 +161,7 @@ impl Files {
         if shown.is_empty() {
             return Err(format!("`{path}` names the repository root, not a file"));
         }
-        let original = match tokio::fs::read(&abs).await {
+        let original = match super::fileio::read_regular(&abs).await {
             Ok(bytes) => match classify(bytes) {
                 FileText::Utf8(text) => Some(text),
                 FileText::Lossy(_) => return Err(format!("`{shown}` is not valid UTF-8 text")),
@@ -169,6 +170,9 @@ impl Files {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) if e.kind() == std::io::ErrorKind::IsADirectory => {
                 return Err(format!("`{shown}` is a directory"));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
+                return Err(format!("`{shown}`: {e}"));
             }
             Err(e) => return Err(format!("cannot read `{shown}`: {e}")),
         };
