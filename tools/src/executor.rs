@@ -185,9 +185,11 @@ impl Drop for KillGroupOnDrop {
 }
 
 fn kill_process_group(pid: u32) {
-    // `kill -KILL -PGID` through the shell avoids an unsafe libc call.
+    // `kill -KILL -- -PGID` avoids an unsafe libc call. The `--` matters: without it procps
+    // `kill` reads `-PGID` as an option, exits 0 and kills nothing.
     let _ = std::process::Command::new("kill")
         .arg("-KILL")
+        .arg("--")
         .arg(format!("-{pid}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -201,18 +201,43 @@ pub async fn run(args: FixArgs, printer: &Printer) -> Result<ExitCode> {
         allow_dirty: args.allow_dirty,
     };
     let report = fix::execute(&workspace, &config, &options, printer).await?;
+    deliver(&args, &workspace, &report, &options.task, &config, printer)?;
+    Ok(exit_code(&report, printer))
+}
+
+/// The end of a run for the user: the diff (secrets shown as `[REDACTED]`), the commit with
+/// `--commit` (refused when the diff holds a secret), and the summary.
+fn deliver(
+    args: &FixArgs,
+    workspace: &Workspace,
+    report: &FixReport,
+    task: &str,
+    config: &Config,
+    printer: &Printer,
+) -> Result<()> {
+    let shown = if report.secret_findings.is_empty() {
+        report.diff.clone()
+    } else {
+        fix::redactor(config).redact(&report.diff)
+    };
     match &args.output_patch {
-        Some(path) => std::fs::write(path, &report.diff)
+        Some(path) => std::fs::write(path, &shown)
             .with_context(|| format!("cannot write patch {}", path.display()))?,
-        None => printer.result(&report.diff),
+        None => printer.result(&shown),
+    }
+    print_summary(report, printer);
+    if let Some(refusal) = report.secret_refusal() {
+        if args.commit {
+            bail!("{refusal}");
+        }
+        printer.warn(&refusal);
     }
     if args.commit && !report.diff.is_empty() {
-        let message = fix::commit_message(&options.task, report.outcome.summary.as_deref());
+        let message = fix::commit_message(task, report.outcome.summary.as_deref());
         let oid = workspace.commit(report.final_tree, &message)?;
         printer.status(&format!("committed {}", &oid.to_string()[..12]));
     }
-    print_summary(&report, printer);
-    Ok(exit_code(&report, printer))
+    Ok(())
 }
 
 /// `--issue N`: the task comes from GitHub; with `--pr` the result goes back there.
@@ -239,19 +264,14 @@ async fn run_github_issue(
         allow_dirty: args.allow_dirty,
     };
     let run = issue_flow::run(workspace, &config, &request, options, printer).await?;
-    let report = &run.report;
-    match &args.output_patch {
-        Some(path) => std::fs::write(path, &report.diff)
-            .with_context(|| format!("cannot write patch {}", path.display()))?,
-        None => printer.result(&report.diff),
-    }
-    if args.commit && !report.diff.is_empty() {
-        let message =
-            fix::commit_message(&run.issue.task_text(), report.outcome.summary.as_deref());
-        let oid = workspace.commit(report.final_tree, &message)?;
-        printer.status(&format!("committed {}", &oid.to_string()[..12]));
-    }
-    print_summary(report, printer);
+    deliver(
+        args,
+        workspace,
+        &run.report,
+        &run.issue.task_text(),
+        &config,
+        printer,
+    )?;
     Ok(github_exit_code(args.pr, &run, printer))
 }
 
@@ -309,6 +329,12 @@ fn print_summary(report: &FixReport, printer: &Printer) {
         printer.warn(&format!(
             "test integrity: the run changed existing test files: {} (review them; --protect-tests refuses such edits)",
             report.edited_tests.iter().cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if !report.git_reverted.is_empty() {
+        printer.warn(&format!(
+            "the model's commands changed git's own files, which were put back: {}",
+            report.git_reverted.join(", ")
         ));
     }
     if report.diff.is_empty() {

@@ -74,6 +74,9 @@ pub fn main() -> ExitCode {
             Command::Github(args) => crate::github::command::run(args, &printer).await,
         }
     });
+    // Work still blocking a thread (a command's stream, a stuck engine call) must not keep the
+    // process alive once the command has its answer.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match result {
         Ok(code) => code,
         Err(e) => {

@@ -247,6 +247,9 @@ pub async fn run(
     let issue = &run.issue;
     let outcome = &run.report.outcome;
     match outcome.exit_reason {
+        ExitReason::Submitted if run.report.secret_refusal().is_some() => {
+            run.publish_error = run.report.secret_refusal();
+        }
         ExitReason::Submitted if !run.report.diff.trim().is_empty() => {
             match publish(
                 workspace,

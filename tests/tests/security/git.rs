@@ -1,0 +1,95 @@
+//! `.git`: out of the tools' reach; commands cannot change config, hooks, HEAD or refs, and the
+//! user's branch never moves without `--commit`.
+
+use agent_tests::Reply;
+use agent_tests::fixtures::{STATS_BUG, STATS_FIX};
+use serde_json::json;
+
+use super::{fix, head, repo};
+
+#[test]
+fn file_tools_refuse_the_git_directory_even_through_a_symlink() {
+    let repo = repo();
+    std::os::unix::fs::symlink(".git/config", repo.path().join("notes.txt")).unwrap();
+    let config_before = std::fs::read_to_string(repo.path().join(".git/config")).unwrap();
+    let scratch_traj = tempfile::tempdir().unwrap();
+    let traj = scratch_traj.path().join("t-git-tools.jsonl");
+    let run = fix(
+        repo.path(),
+        vec![
+            Reply::tool(
+                "str_replace",
+                json!({"path": ".git/config", "old_str": "[core]", "new_str": "[core]\n\tfsmonitor = touch /tmp/agent-pwned"}),
+            ),
+            Reply::tool(
+                "create_file",
+                json!({"path": ".git/hooks/post-checkout", "content": "#!/bin/sh\ntouch /tmp/agent-pwned\n"}),
+            ),
+            Reply::tool("view_file", json!({"path": "notes.txt"})),
+            Reply::tool("submit", json!({"summary": "done"})),
+        ],
+        Some(&traj),
+        &["--allow-dirty"],
+        &[],
+    );
+    assert!(run.out.status.success(), "{}", run.stderr());
+    assert_eq!(
+        std::fs::read_to_string(repo.path().join(".git/config")).unwrap(),
+        config_before
+    );
+    assert!(!repo.path().join(".git/hooks/post-checkout").exists());
+    let observations = run.observations();
+    assert_eq!(observations.len(), 4);
+    for text in &observations[..3] {
+        assert!(text.contains("may not touch"), "{text}");
+    }
+}
+
+#[test]
+fn commands_cannot_plant_git_config_hooks_or_move_the_branch_in_local_mode() {
+    let repo = repo();
+    let (commit_before, branch_before) = head(repo.path());
+    let config_before = std::fs::read_to_string(repo.path().join(".git/config")).unwrap();
+    let attack = "git config core.fsmonitor 'touch /tmp/agent-pwned'; \
+                  printf '#!/bin/sh\\ntouch /tmp/agent-pwned\\n' > .git/hooks/pre-commit; chmod +x .git/hooks/pre-commit; \
+                  git -c user.name=m -c user.email=m@m commit -qam 'model commit'; \
+                  git checkout -q -b model-branch; git stash list; echo done";
+    let run = fix(
+        repo.path(),
+        vec![
+            Reply::tool(
+                "str_replace",
+                json!({"path": "stats/core.py", "old_str": STATS_BUG, "new_str": STATS_FIX}),
+            ),
+            Reply::tool("run", json!({"command": attack})),
+            Reply::tool("submit", json!({"summary": "fixed"})),
+        ],
+        None,
+        &[],
+        &[],
+    );
+    assert!(run.out.status.success(), "{}", run.stderr());
+    assert_eq!(
+        head(repo.path()),
+        (commit_before, branch_before),
+        "the branch moved"
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.path().join(".git/config")).unwrap(),
+        config_before
+    );
+    assert!(!repo.path().join(".git/hooks/pre-commit").exists());
+    assert!(!repo.path().join(".git/refs/heads/model-branch").exists());
+    // The model and the user are both told; the fix itself is still the diff.
+    assert!(
+        run.observations()[1].contains("put back"),
+        "{:?}",
+        run.observations()
+    );
+    assert!(run.stderr().contains(".git/config"), "{}", run.stderr());
+    assert!(
+        run.stdout().contains(&format!("+{STATS_FIX}")),
+        "{}",
+        run.stdout()
+    );
+}
