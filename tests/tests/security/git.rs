@@ -93,3 +93,51 @@ fn commands_cannot_plant_git_config_hooks_or_move_the_branch_in_local_mode() {
         run.stdout()
     );
 }
+
+#[test]
+fn in_the_docker_sandbox_git_and_the_records_are_read_only_but_history_is_readable() {
+    let repo = repo();
+    let before = head(repo.path());
+    let config_before = std::fs::read_to_string(repo.path().join(".git/config")).unwrap();
+    let attack = "git config core.fsmonitor 'touch /tmp/pwned' 2>&1; \
+                  echo '#!/bin/sh' > .git/hooks/pre-commit 2>&1; \
+                  git -c user.name=m -c user.email=m@m commit -qam 'model commit' 2>&1; \
+                  rm -rf .agent 2>&1; echo ---; git log --oneline | head -1; \
+                  git show HEAD:README.md | head -1";
+    let run = fix(
+        repo.path(),
+        vec![
+            Reply::tool(
+                "str_replace",
+                json!({"path": "stats/core.py", "old_str": STATS_BUG, "new_str": STATS_FIX}),
+            ),
+            Reply::tool("run", json!({"command": attack})),
+            Reply::tool("submit", json!({"summary": "fixed"})),
+        ],
+        None,
+        &["--sandbox", "docker", "--python", "3.11"],
+        &[],
+    );
+    assert!(run.out.status.success(), "{}", run.stderr());
+    let observation = &run.observations()[1];
+    assert!(
+        observation.contains("Read-only file system"),
+        "{observation}"
+    );
+    assert!(
+        observation.contains("initial commit") && observation.contains("# stats"),
+        "history must stay readable: {observation}"
+    );
+    assert_eq!(head(repo.path()), before, "the branch moved");
+    assert_eq!(
+        std::fs::read_to_string(repo.path().join(".git/config")).unwrap(),
+        config_before
+    );
+    assert!(!repo.path().join(".git/hooks/pre-commit").exists());
+    assert_eq!(
+        run.exit_reason(),
+        "submitted",
+        "the trajectory under .agent/ survived"
+    );
+    assert!(run.stdout().contains(&format!("+{STATS_FIX}")));
+}

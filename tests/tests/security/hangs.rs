@@ -127,7 +127,10 @@ fn sigterm_ends_the_run_its_commands_and_keeps_the_record() {
     while running(&sleeper) && start.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(!running(&sleeper), "the command's background process {sleeper} survived");
+    assert!(
+        !running(&sleeper),
+        "the command's background process {sleeper} survived"
+    );
 }
 
 /// Whether process `pid` exists and is not a zombie.
