@@ -39,6 +39,8 @@ pub struct Posted {
     pub id: u64,
     pub number: u64,
     pub html_url: String,
+    /// Who GitHub says wrote it (empty when the answer does not say).
+    pub author: String,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -120,6 +122,7 @@ struct RawPosted {
     #[serde(default)]
     number: u64,
     html_url: Option<String>,
+    user: Option<RawUser>,
 }
 
 impl From<RawPosted> for Posted {
@@ -128,6 +131,7 @@ impl From<RawPosted> for Posted {
             id: r.id,
             number: r.number,
             html_url: r.html_url.unwrap_or_default(),
+            author: r.user.map(|u| u.login).unwrap_or_default(),
         }
     }
 }

@@ -170,6 +170,9 @@ async fn progress(args: ProgressArgs, printer: &Printer) -> Result<ExitCode> {
     let run_url = report::actions_run_url();
     let text = report::progress_text(state, &args.message, run_url.as_deref());
     let posted = api.upsert_progress(args.issue, &me, &text).await?;
+    if let Some(warning) = me.mismatch(&posted) {
+        printer.warn(&warning);
+    }
     printer.status(&format!("progress comment: {}", posted.html_url));
     Ok(ExitCode::SUCCESS)
 }

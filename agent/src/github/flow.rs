@@ -211,7 +211,10 @@ pub async fn run(
             &format!("Model `{}`.", config.model),
             run_url.as_deref(),
         );
-        api.upsert_progress(issue.number, me, &text).await?;
+        let posted = api.upsert_progress(issue.number, me, &text).await?;
+        if let Some(warning) = me.mismatch(&posted) {
+            printer.warn(&warning);
+        }
     }
 
     options.task = issue.task_text();

@@ -29,6 +29,7 @@
 
 use std::collections::HashMap;
 
+use super::api::Posted;
 use super::issue::{Comment, Issue, LeftOut, Why};
 use super::{GitHubApi, GitHubError, PROGRESS_MARKER, Result};
 
@@ -57,6 +58,18 @@ impl Identity {
             && (!self.bot || comment.author_type == "Bot")
     }
 
+    /// A warning when GitHub says `posted` was written by another account than this one: the
+    /// bot would not recognise it as its own later (e.g. a GitHub App's token without
+    /// `--bot-login`).
+    pub fn mismatch(&self, posted: &Posted) -> Option<String> {
+        (!posted.author.is_empty() && !posted.author.eq_ignore_ascii_case(&self.login)).then(|| {
+            format!(
+                "GitHub says the token posts as @{}, but the bot took itself for @{}: later runs will not recognise this comment as the bot's own; pass --bot-login '{}'",
+                posted.author, self.login, posted.author
+            )
+        })
+    }
+
     /// Resolves the token's account: `given` (`--bot-login`) when set, else `GET /user`, else,
     /// for an installation token, [`ACTIONS_BOT`].
     pub async fn of_token(api: &GitHubApi, given: Option<&str>) -> Result<Identity> {
@@ -70,36 +83,53 @@ impl Identity {
     }
 }
 
+/// The most distinct commenters whose access one run asks GitHub about (one request each);
+/// the latest commenters are asked first, as the task keeps the latest comments.
+pub const MAX_AUTHORS_CHECKED: usize = 50;
+
 /// Keeps in `issue.comments` only the comments the agent may act on, and records the others in
 /// `issue.left_out`. `me` is the token's account (`None` without a token); `api` answers the
 /// permission questions (`None` without a token: then no one's access can be checked).
 pub async fn sift(issue: &mut Issue, me: Option<&Identity>, api: Option<&GitHubApi>) {
+    let is_mine = |c: &Comment| me.is_some_and(|me| me.authored(c));
+    let is_authors =
+        |c: &Comment| !issue.author.is_empty() && c.author.eq_ignore_ascii_case(&issue.author);
+    // Whose access matters, newest commenter first, each once.
+    let mut to_check: Vec<&str> = Vec::new();
+    for c in issue.comments.iter().rev() {
+        let new = !to_check.iter().any(|u| u.eq_ignore_ascii_case(&c.author));
+        if new && !is_mine(c) && !is_authors(c) && !c.author.is_empty() {
+            to_check.push(&c.author);
+        }
+    }
     let mut access: HashMap<String, Option<Why>> = HashMap::new();
+    for (n, user) in to_check.into_iter().enumerate() {
+        let why = if n < MAX_AUTHORS_CHECKED {
+            distrust(api, user).await
+        } else {
+            Some(Why::Unchecked(format!(
+                "more than {MAX_AUTHORS_CHECKED} commenters; only the latest are checked"
+            )))
+        };
+        access.insert(user.to_ascii_lowercase(), why);
+    }
     let mut kept = Vec::new();
     let mut left_out = Vec::new();
     for comment in std::mem::take(&mut issue.comments) {
-        if me.is_some_and(|me| me.authored(&comment)) {
-            if !comment.body.contains(PROGRESS_MARKER) {
-                kept.push(comment);
+        let why = if is_mine(&comment) {
+            if comment.body.contains(PROGRESS_MARKER) {
+                continue;
             }
-            continue;
-        }
-        if !issue.author.is_empty() && comment.author.eq_ignore_ascii_case(&issue.author) {
-            kept.push(comment);
-            continue;
-        }
-        let why = if comment.author.is_empty() {
+            None
+        } else if is_authors(&comment) {
+            None
+        } else if comment.author.is_empty() {
             Some(Why::UnknownAuthor)
         } else {
-            let key = comment.author.to_ascii_lowercase();
-            match access.get(&key) {
-                Some(known) => known.clone(),
-                None => {
-                    let found = distrust(api, &comment.author).await;
-                    access.insert(key, found.clone());
-                    found
-                }
-            }
+            access
+                .get(&comment.author.to_ascii_lowercase())
+                .cloned()
+                .unwrap_or_else(|| Some(Why::Unchecked("not checked".into())))
         };
         match why {
             None => kept.push(comment),
@@ -213,5 +243,32 @@ mod tests {
         assert_eq!(issue.left_out.len(), 2);
         assert!(matches!(issue.left_out[0].why, Why::Unchecked(_)));
         assert_eq!(issue.left_out[1].why, Why::UnknownAuthor);
+    }
+
+    #[tokio::test]
+    async fn the_latest_commenters_are_checked_first_and_their_number_is_bounded() {
+        let total = MAX_AUTHORS_CHECKED + 10;
+        let mut issue = Issue {
+            number: 7,
+            title: "t".into(),
+            body: "b".into(),
+            author: "alice".into(),
+            labels: vec![],
+            html_url: String::new(),
+            comments: (0..total)
+                .map(|n| Comment {
+                    body: format!("comment {n}"),
+                    ..comment(&format!("user{n}"), "User")
+                })
+                .collect(),
+            left_out: vec![],
+        };
+        sift(&mut issue, None, None).await;
+        assert!(issue.comments.is_empty());
+        let unchecked = |l: &LeftOut, needle: &str| matches!(&l.why, Why::Unchecked(why) if why.contains(needle));
+        assert!(unchecked(&issue.left_out[0], "more than 50 commenters"));
+        assert!(unchecked(&issue.left_out[9], "more than 50 commenters"));
+        assert!(unchecked(&issue.left_out[10], "no GITHUB_TOKEN"));
+        assert!(unchecked(&issue.left_out[total - 1], "no GITHUB_TOKEN"));
     }
 }

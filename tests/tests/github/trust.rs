@@ -278,3 +278,34 @@ fn a_failure_report_names_the_comments_left_out() {
         report.body
     );
 }
+
+#[test]
+fn a_wrong_bot_login_is_told_and_gives_no_other_account_trust() {
+    let s = setup();
+    s.fake.use_integration_token();
+    let started = [
+        "progress",
+        "--issue",
+        "7",
+        "--state",
+        "started",
+        "--bot-login",
+        "my-app[bot]",
+    ];
+    for _ in 0..2 {
+        let out = github_command(&s, &started);
+        let (_, stderr) = text(&out);
+        assert!(out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains(
+                "the token posts as @github-actions[bot], but the bot took itself for @my-app[bot]"
+            ) && stderr.contains("--bot-login 'github-actions[bot]'"),
+            "{stderr}"
+        );
+    }
+    // With --bot-login, GET /user is not asked; and a comment by another account (here the
+    // token's real one) is never edited as the bot's: each run posted its own.
+    assert!(s.fake.requests().iter().all(|r| r.path != "/user"));
+    let methods: Vec<String> = s.fake.writes().iter().map(|r| r.method.clone()).collect();
+    assert_eq!(methods, ["POST", "POST"]);
+}
