@@ -13,7 +13,9 @@
 //! case-insensitive) and, for a `[bot]` login, the author's type is `Bot`: `[` and `]` are not
 //! allowed in user names, so no user can register `github-actions[bot]`, and the type check
 //! holds even against a look-alike. With Actions' token any workflow of the repository posts as
-//! `github-actions[bot]`; only users with write access can change those workflows. Remembering
+//! `github-actions[bot]`; only users with write access can change those workflows, but a
+//! workflow that reposts outsiders' text under that account would have it trusted as the bot's
+//! (a dedicated GitHub App's token with `--bot-login` shares its account with no one). Remembering
 //! the id of the comment `progress --state started` created was considered: it would save one
 //! lookup, but a rerun (`/agent fix` again) is a new workflow run that does not know it, so the
 //! lookup by marker and author is needed anyway and is what makes the comment unspoofable.
@@ -24,7 +26,8 @@
 //! its progress comment is status, not task, and is dropped. Every other comment is kept only
 //! when its author has admin, maintain or write access, asked once per distinct author through
 //! the collaborator-permission endpoint; triage, read, no access, an unknown (deleted) author,
-//! or a permission that cannot be checked (no token, an API error) leave the comment out. What
+//! or a permission that cannot be checked (no token, an API error, more than
+//! [`MAX_AUTHORS_CHECKED`] commenters, newest checked first) leave the comment out. What
 //! was left out is listed in the pull request and the issue comments the bot writes.
 
 use std::collections::HashMap;
