@@ -14,11 +14,13 @@
 //! allowed in user names, so no user can register `github-actions[bot]`, and the type check
 //! holds even against a look-alike. With Actions' token any workflow of the repository posts as
 //! `github-actions[bot]`; only users with write access can change those workflows, but a
-//! workflow that reposts outsiders' text under that account would have it trusted as the bot's
-//! (a dedicated GitHub App's token with `--bot-login` shares its account with no one). Remembering
-//! the id of the comment `progress --state started` created was considered: it would save one
-//! lookup, but a rerun (`/agent fix` again) is a new workflow run that does not know it, so the
-//! lookup by marker and author is needed anyway and is what makes the comment unspoofable.
+//! workflow that reposts outsiders' text under that account would have it trusted as the
+//! bot's (a dedicated GitHub App's token with `--bot-login` shares its account with no one).
+//!
+//! Remembering the id of the comment `progress --state started` created was considered: it
+//! would save one lookup, but a rerun (`/agent fix` again) is a new workflow run that does not
+//! know it, so the lookup by marker and author is needed anyway, and it is the author check,
+//! not the id, that makes the comment unspoofable.
 //!
 //! **Whose comments become the task.** The title and body are the task already, so its
 //! author's comments are taken like the body (they are also the answers to the bot's

@@ -9,8 +9,9 @@
 //! after [`FakeGitHub::use_integration_token`], an installation token like Actions'
 //! `GITHUB_TOKEN` (403 "Resource not accessible by integration"; comments authored by
 //! `github-actions[bot]`). Authors' `type` is `Bot` for `…[bot]` logins, `User` otherwise, as on
-//! GitHub, where no user may take a name with brackets. Every answer carries `x-ratelimit-*` headers; faults
-//! (a 403/429 with `retry-after`, a 500) can be queued per endpoint. Every request is recorded.
+//! GitHub, where no user may take a name with brackets. Every answer carries `x-ratelimit-*`
+//! headers; faults (a 403/429 with `retry-after`, a 500) can be queued per endpoint. Every
+//! request is recorded.
 //!
 //! Git (under `/git/<owner>/<name>.git`): the real `git http-backend` serves bare repositories
 //! in a temp dir, so pushes run the repository's hooks, and it demands HTTP Basic auth whose
