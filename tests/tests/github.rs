@@ -4,6 +4,8 @@
 
 #[path = "github/support.rs"]
 mod support;
+#[path = "github/trust.rs"]
+mod trust;
 
 use agent_tests::Reply;
 use agent_tests::ScriptedServer;

@@ -257,6 +257,7 @@ async fn run_github_issue(
         base: args.base.clone(),
         progress_comment: args.progress_comment,
         max_wait: args.github.max_wait(),
+        bot_login: args.github.bot_login.clone(),
     };
     let options = FixOptions {
         task: String::new(),

@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::issue::{Comment, Issue};
+use super::trust::Identity;
 use super::{GitHubError, PROGRESS_MARKER, RepoSlug, Result};
 
 /// How long and how often to wait out GitHub's rate limits before giving up.
@@ -38,6 +39,8 @@ pub struct Posted {
     pub id: u64,
     pub number: u64,
     pub html_url: String,
+    /// Who GitHub says wrote it (empty when the answer does not say).
+    pub author: String,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -80,6 +83,9 @@ pub struct GitHubApi {
 #[derive(Deserialize)]
 struct RawUser {
     login: String,
+    /// `User`, `Bot` or `Organization`.
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -116,6 +122,7 @@ struct RawPosted {
     #[serde(default)]
     number: u64,
     html_url: Option<String>,
+    user: Option<RawUser>,
 }
 
 impl From<RawPosted> for Posted {
@@ -124,15 +131,21 @@ impl From<RawPosted> for Posted {
             id: r.id,
             number: r.number,
             html_url: r.html_url.unwrap_or_default(),
+            author: r.user.map(|u| u.login).unwrap_or_default(),
         }
     }
 }
 
 impl From<RawComment> for Comment {
     fn from(c: RawComment) -> Self {
+        let (author, author_type) = c
+            .user
+            .map(|u| (u.login, u.kind.unwrap_or_default()))
+            .unwrap_or_default();
         Comment {
             id: c.id,
-            author: c.user.map(|u| u.login).unwrap_or_default(),
+            author,
+            author_type,
             body: c.body.unwrap_or_default(),
             html_url: c.html_url.unwrap_or_default(),
         }
@@ -346,6 +359,7 @@ impl GitHubApi {
                 .collect(),
             html_url: raw.html_url.unwrap_or_default(),
             comments,
+            left_out: Vec::new(),
         })
     }
 
@@ -389,20 +403,36 @@ impl GitHubApi {
         Ok(raw.into())
     }
 
-    /// The issue's progress comment (the latest, should there be several).
-    pub async fn progress_comment(&self, number: u64) -> Result<Option<Comment>> {
+    /// The login the token acts as (`GET /user`), or `None` for an installation token (GitHub
+    /// Actions' `GITHUB_TOKEN`, a GitHub App's), which GitHub refuses that endpoint with 403
+    /// "Resource not accessible by integration".
+    pub async fn token_login(&self) -> Result<Option<String>> {
+        match self
+            .get::<RawUser>("find out which account the token belongs to", "/user")
+            .await
+        {
+            Ok(user) => Ok(Some(user.login)),
+            Err(GitHubError::Forbidden { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The issue's progress comment: the latest comment that carries the marker **and** was
+    /// written by `me`, the token's account. Another user's comment with the marker is never
+    /// taken for it (see [`super::trust`]).
+    pub async fn progress_comment(&self, number: u64, me: &Identity) -> Result<Option<Comment>> {
         Ok(self
             .comments(number)
             .await?
             .into_iter()
             .rev()
-            .find(|c| c.body.contains(PROGRESS_MARKER)))
+            .find(|c| c.body.contains(PROGRESS_MARKER) && me.authored(c)))
     }
 
-    /// Creates the issue's progress comment, or edits the existing one: one per issue.
-    pub async fn upsert_progress(&self, number: u64, body: &str) -> Result<Posted> {
+    /// Creates the issue's progress comment, or edits `me`'s existing one: one per issue.
+    pub async fn upsert_progress(&self, number: u64, me: &Identity, body: &str) -> Result<Posted> {
         let body = format!("{PROGRESS_MARKER}\n{body}");
-        match self.progress_comment(number).await? {
+        match self.progress_comment(number, me).await? {
             Some(comment) => self.update_comment(comment.id, &body).await,
             None => self.create_comment(number, &body).await,
         }

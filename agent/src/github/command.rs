@@ -9,7 +9,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use git2::Repository;
 
 use super::flow::{Target, resolve_target};
-use super::{GitHubApi, GitHubError, RetryPolicy, report};
+use super::{GitHubApi, GitHubError, Identity, RetryPolicy, report};
 use crate::config::process_env;
 use crate::printer::Printer;
 
@@ -26,6 +26,11 @@ pub struct GitHubFlags {
     /// Longest wait for a GitHub rate limit to reset before giving up, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub github_max_wait: u64,
+    /// The account the token posts as, for a GitHub App's installation token (`<app>[bot]`).
+    /// Default: what GET /user says, else `github-actions[bot]` (GitHub Actions' GITHUB_TOKEN).
+    /// Only comments by this account are taken for the bot's own.
+    #[arg(long, value_name = "LOGIN")]
+    pub bot_login: Option<String>,
 }
 
 impl GitHubFlags {
@@ -148,6 +153,7 @@ async fn check_permission(args: CheckPermissionArgs, printer: &Printer) -> Resul
 
 async fn progress(args: ProgressArgs, printer: &Printer) -> Result<ExitCode> {
     let (_, api) = api_for(&args.repo, &args.github)?;
+    let me = Identity::of_token(&api, args.github.bot_login.as_deref()).await?;
     let state = match args.state {
         ProgressState::Started => "started",
         ProgressState::Working => "working",
@@ -155,7 +161,7 @@ async fn progress(args: ProgressArgs, printer: &Printer) -> Result<ExitCode> {
         ProgressState::Failed => "failed",
     };
     if args.if_unfinished {
-        let current = api.progress_comment(args.issue).await?;
+        let current = api.progress_comment(args.issue, &me).await?;
         if !current.is_some_and(|c| report::progress_is_unfinished(&c.body)) {
             printer.status("the progress comment is already final (or absent); left as it is");
             return Ok(ExitCode::SUCCESS);
@@ -163,7 +169,10 @@ async fn progress(args: ProgressArgs, printer: &Printer) -> Result<ExitCode> {
     }
     let run_url = report::actions_run_url();
     let text = report::progress_text(state, &args.message, run_url.as_deref());
-    let posted = api.upsert_progress(args.issue, &text).await?;
+    let posted = api.upsert_progress(args.issue, &me, &text).await?;
+    if let Some(warning) = me.mismatch(&posted) {
+        printer.warn(&warning);
+    }
     printer.status(&format!("progress comment: {}", posted.html_url));
     Ok(ExitCode::SUCCESS)
 }

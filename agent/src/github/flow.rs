@@ -12,7 +12,9 @@ use git2::{Oid, Repository};
 
 use super::api::Posted;
 use super::issue::Issue;
-use super::{GitHubApi, GitHubError, Remote, RepoSlug, RetryPolicy, git, redact, report};
+use super::{
+    GitHubApi, GitHubError, Identity, Remote, RepoSlug, RetryPolicy, git, redact, report, trust,
+};
 use crate::config::{Config, process_env};
 use crate::fix::{self, FixOptions, FixReport};
 use crate::printer::Printer;
@@ -101,6 +103,8 @@ pub struct IssueRequest {
     pub base: Option<String>,
     pub progress_comment: bool,
     pub max_wait: Duration,
+    /// `--bot-login`: the account the token posts as, when GitHub cannot tell.
+    pub bot_login: Option<String>,
 }
 
 /// A pull request the run opened or updated.
@@ -170,9 +174,16 @@ pub async fn run(
             ..RetryPolicy::default()
         },
     )?;
-    let issue = api.issue(request.number).await?;
+    let mut issue = api.issue(request.number).await?;
+    // Whose comments are the bot's own; without a token nothing is taken for them.
+    let me = match &token {
+        Some(_) => Some(Identity::of_token(&api, request.bot_login.as_deref()).await?),
+        None => None,
+    };
+    let all_comments = issue.comments.len();
+    trust::sift(&mut issue, me.as_ref(), token.is_some().then_some(&api)).await;
     printer.status(&format!(
-        "issue {}#{}: {} ({} comments, labels: {})",
+        "issue {}#{}: {} ({} of {all_comments} comments given to the agent, labels: {})",
         target.slug,
         issue.number,
         issue.title,
@@ -183,19 +194,27 @@ pub async fn run(
             issue.labels.join(", ")
         }
     ));
+    if let Some(note) = issue.left_out_note() {
+        printer.warn(&note);
+    }
     let plan = if request.pr {
         Some(prepare_publish(workspace, &api, &target, &issue, request).await?)
     } else {
         None
     };
     let run_url = report::actions_run_url();
-    if request.progress_comment {
+    // The account whose progress comment this run keeps up to date, if it keeps one.
+    let keeper = me.as_ref().filter(|_| request.progress_comment);
+    if let Some(me) = keeper {
         let text = report::progress_text(
             "working",
             &format!("Model `{}`.", config.model),
             run_url.as_deref(),
         );
-        api.upsert_progress(issue.number, &text).await?;
+        let posted = api.upsert_progress(issue.number, me, &text).await?;
+        if let Some(warning) = me.mismatch(&posted) {
+            printer.warn(&warning);
+        }
     }
 
     options.task = issue.task_text();
@@ -216,13 +235,13 @@ pub async fn run(
         Err(error) => {
             if request.pr {
                 let text = redact(&format!("{error:#}"), &secrets);
-                let comment = report::error_comment(issue.number, &text);
+                let comment = report::error_comment(&issue, &text);
                 if let Err(e) = api.create_comment(issue.number, &comment).await {
                     printer.warn(&format!("could not report the failure on the issue: {e}"));
                 }
                 progress(
                     &api,
-                    request,
+                    keeper,
                     &issue,
                     "failed",
                     "The run failed; see the report below.",
@@ -270,7 +289,7 @@ pub async fn run(
                     };
                     progress(
                         &api,
-                        request,
+                        keeper,
                         issue,
                         "succeeded",
                         &format!("{verb} pull request #{}.", published.number),
@@ -284,7 +303,7 @@ pub async fn run(
                     let text = redact(&format!("{e:#}"), &secrets);
                     progress(
                         &api,
-                        request,
+                        keeper,
                         issue,
                         "failed",
                         &format!("Publishing the fix failed: {text}"),
@@ -305,7 +324,7 @@ pub async fn run(
             let posted = api.create_comment(issue.number, &body).await?;
             progress(
                 &api,
-                request,
+                keeper,
                 issue,
                 "clarification",
                 &format!("It asked questions: {}", posted.html_url),
@@ -325,7 +344,7 @@ pub async fn run(
             let why = report::stop_reason(&run.report);
             progress(
                 &api,
-                request,
+                keeper,
                 issue,
                 "failed",
                 &format!("It stopped because {why}. Report: {}", posted.html_url),
@@ -339,22 +358,22 @@ pub async fn run(
     Ok(run)
 }
 
-/// Updates the progress comment when the run keeps one; a failure here only warns, since the
-/// outcome itself was already recorded.
+/// Updates the progress comment when the run keeps one (`keeper` is then the token's
+/// account); a failure here only warns, since the outcome itself was already recorded.
 async fn progress(
     api: &GitHubApi,
-    request: &IssueRequest,
+    keeper: Option<&Identity>,
     issue: &Issue,
     state: &str,
     detail: &str,
     run_url: Option<&str>,
     printer: &Printer,
 ) {
-    if !request.progress_comment {
+    let Some(me) = keeper else {
         return;
-    }
+    };
     let text = report::progress_text(state, detail, run_url);
-    if let Err(e) = api.upsert_progress(issue.number, &text).await {
+    if let Err(e) = api.upsert_progress(issue.number, me, &text).await {
         printer.warn(&format!("could not update the progress comment: {e}"));
     }
 }

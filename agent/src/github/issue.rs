@@ -2,8 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::PROGRESS_MARKER;
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Issue {
     pub number: u64,
@@ -12,15 +10,41 @@ pub struct Issue {
     pub author: String,
     pub labels: Vec<String>,
     pub html_url: String,
+    /// The comments the agent may act on (all of them until [`super::trust::sift`] ran).
     pub comments: Vec<Comment>,
+    /// Comments left out of the task, and why.
+    #[serde(default)]
+    pub left_out: Vec<LeftOut>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Comment {
     pub id: u64,
     pub author: String,
+    /// GitHub's account type of the author: `User`, `Bot` or `Organization`.
+    #[serde(default)]
+    pub author_type: String,
     pub body: String,
     pub html_url: String,
+}
+
+/// A comment that was not given to the agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeftOut {
+    pub author: String,
+    pub html_url: String,
+    pub why: Why,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Why {
+    /// The author's access is below write: their role (`triage`, `read`, …) or `not a
+    /// collaborator`.
+    NoWriteAccess(String),
+    /// The author's access could not be checked (no token, an API error).
+    Unchecked(String),
+    /// The author's account is gone.
+    UnknownAuthor,
 }
 
 /// Longest comment thread given to the model; the oldest comments are dropped first, since the
@@ -28,9 +52,8 @@ pub struct Comment {
 const MAX_COMMENT_CHARS: usize = 30_000;
 
 impl Issue {
-    /// The task text for the agent: title, labels, body, then the discussion with authors.
-    /// The agent's own progress comments are left out; its questions and reports stay, so a
-    /// rerun sees what was asked and answered.
+    /// The task text for the agent: title, labels, body, then the discussion with authors
+    /// (the comments [`super::trust::sift`] kept).
     pub fn task_text(&self) -> String {
         let mut text = format!("# {}\n\nIssue #{}", self.title.trim(), self.number);
         if !self.author.is_empty() {
@@ -52,7 +75,7 @@ impl Issue {
         let relevant: Vec<&Comment> = self
             .comments
             .iter()
-            .filter(|c| !c.body.contains(PROGRESS_MARKER) && !c.body.trim().is_empty())
+            .filter(|c| !c.body.trim().is_empty())
             .collect();
         let mut kept: Vec<String> = Vec::new();
         let mut size = 0;
@@ -78,6 +101,61 @@ impl Issue {
         text
     }
 
+    /// Which comments were not given to the agent and why, one sentence per reason, e.g. "2
+    /// comments by users without write access were not given to the agent: @x (read), @y (not
+    /// a collaborator)."; `None` when every comment was.
+    pub fn left_out_note(&self) -> Option<String> {
+        if self.left_out.is_empty() {
+            return None;
+        }
+        let mut sentences = Vec::new();
+        let no_write: Vec<&LeftOut> = self
+            .left_out
+            .iter()
+            .filter(|l| matches!(l.why, Why::NoWriteAccess(_)))
+            .collect();
+        if !no_write.is_empty() {
+            let who = authors(&no_write, |l| match &l.why {
+                Why::NoWriteAccess(role) => format!("@{} ({role})", l.author),
+                _ => format!("@{}", l.author),
+            });
+            sentences.push(format!(
+                "{} by users without write access {} not given to the agent: {who}.",
+                count(no_write.len()),
+                were(no_write.len())
+            ));
+        }
+        let unchecked: Vec<&LeftOut> = self
+            .left_out
+            .iter()
+            .filter(|l| matches!(l.why, Why::Unchecked(_)))
+            .collect();
+        if !unchecked.is_empty() {
+            let who = authors(&unchecked, |l| match &l.why {
+                Why::Unchecked(reason) => format!("@{} ({reason})", l.author),
+                _ => format!("@{}", l.author),
+            });
+            sentences.push(format!(
+                "{} whose author's access could not be checked {} not given to the agent: {who}.",
+                count(unchecked.len()),
+                were(unchecked.len())
+            ));
+        }
+        let unknown = self
+            .left_out
+            .iter()
+            .filter(|l| l.why == Why::UnknownAuthor)
+            .count();
+        if unknown > 0 {
+            sentences.push(format!(
+                "{} by deleted accounts {} not given to the agent.",
+                count(unknown),
+                were(unknown)
+            ));
+        }
+        Some(sentences.join(" "))
+    }
+
     /// The branch the fix goes on: `agent/issue-<N>-<slug of the title>`.
     pub fn branch_name(&self) -> String {
         let slug = slug(&self.title, 40);
@@ -87,6 +165,32 @@ impl Issue {
             format!("agent/issue-{}-{slug}", self.number)
         }
     }
+}
+
+fn count(n: usize) -> String {
+    if n == 1 {
+        "1 comment".into()
+    } else {
+        format!("{n} comments")
+    }
+}
+
+fn were(n: usize) -> &'static str {
+    if n == 1 { "was" } else { "were" }
+}
+
+/// Each distinct author once, in order of first appearance.
+fn authors(left: &[&LeftOut], show: impl Fn(&LeftOut) -> String) -> String {
+    let mut seen: Vec<String> = Vec::new();
+    let mut shown = Vec::new();
+    for l in left {
+        let key = l.author.to_ascii_lowercase();
+        if !seen.contains(&key) {
+            seen.push(key);
+            shown.push(show(l));
+        }
+    }
+    shown.join(", ")
 }
 
 /// Lowercase ASCII words joined by `-`, cut at a word boundary within `max` characters.
@@ -128,16 +232,19 @@ mod tests {
                 Comment {
                     id: 1,
                     author: "bob".into(),
+                    author_type: "User".into(),
                     body: "Same here with `[2, 4]`.".into(),
                     html_url: String::new(),
                 },
                 Comment {
                     id: 2,
-                    author: "agent-bot".into(),
-                    body: format!("{PROGRESS_MARKER}\nworking"),
+                    author: "carol".into(),
+                    author_type: "User".into(),
+                    body: "  \n".into(),
                     html_url: String::new(),
                 },
             ],
+            left_out: vec![],
         }
     }
 
@@ -153,8 +260,33 @@ mod tests {
         assert!(text.contains("### @bob wrote\n\nSame here"), "{text}");
         assert!(text.contains("opened by @alice"), "{text}");
         assert!(
-            !text.contains("working"),
-            "progress comments are left out: {text}"
+            !text.contains("@carol"),
+            "empty comments are skipped: {text}"
+        );
+    }
+
+    #[test]
+    fn the_note_names_who_was_left_out_and_why() {
+        let mut i = issue();
+        assert_eq!(i.left_out_note(), None);
+        let left = |author: &str, why: Why| LeftOut {
+            author: author.into(),
+            html_url: String::new(),
+            why,
+        };
+        i.left_out = vec![
+            left("mallory", Why::NoWriteAccess("not a collaborator".into())),
+            left("tia", Why::NoWriteAccess("triage".into())),
+            left("mallory", Why::NoWriteAccess("not a collaborator".into())),
+            left("eve", Why::Unchecked("GitHub said 500: boom".into())),
+            left("", Why::UnknownAuthor),
+        ];
+        assert_eq!(
+            i.left_out_note().unwrap(),
+            "3 comments by users without write access were not given to the agent: \
+             @mallory (not a collaborator), @tia (triage). 1 comment whose author's access \
+             could not be checked was not given to the agent: @eve (GitHub said 500: boom). \
+             1 comment by deleted accounts was not given to the agent."
         );
     }
 
@@ -165,6 +297,7 @@ mod tests {
             .map(|n| Comment {
                 id: n,
                 author: format!("user{n}"),
+                author_type: "User".into(),
                 body: format!("comment {n} {}", "x".repeat(1000)),
                 html_url: String::new(),
             })

@@ -13,14 +13,18 @@ pub mod git;
 pub mod issue;
 pub mod repo;
 pub mod report;
+pub mod trust;
 
 use thiserror::Error;
 
 pub use api::{GitHubApi, RetryPolicy};
-pub use issue::{Comment, Issue};
+pub use issue::{Comment, Issue, LeftOut, Why};
 pub use repo::{Remote, RepoSlug};
+pub use trust::Identity;
 
-/// Hidden HTML comments that mark what the agent wrote, so later runs find and update it.
+/// Hidden HTML comments that mark what the agent wrote, so later runs find and update it. A
+/// marker alone proves nothing (anyone can type it): the bot's comments are those with the
+/// marker whose author is the token's account ([`trust::Identity`]).
 pub const PROGRESS_MARKER: &str = "<!-- agent:progress -->";
 pub const REPORT_MARKER: &str = "<!-- agent:report -->";
 pub const QUESTIONS_MARKER: &str = "<!-- agent:questions -->";

@@ -255,6 +255,21 @@ fn steps_section(steps: &[String]) -> String {
     lines.join("\n")
 }
 
+/// The "Comments left out" section when some comments were not given to the agent.
+fn left_out_section(issue: &Issue) -> String {
+    issue
+        .left_out_note()
+        .map(|note| {
+            section(
+                "Comments left out",
+                &format!(
+                    "{note} Only the issue's author, users with write access and the bot itself are trusted; ask someone with write access to restate what matters."
+                ),
+            )
+        })
+        .unwrap_or_default()
+}
+
 fn details(summary: &str, body: &str) -> String {
     format!("<details><summary>{summary}</summary>\n\n{body}\n\n</details>\n\n")
 }
@@ -321,6 +336,7 @@ pub fn pr_body(issue: &Issue, report: &FixReport, steps: &[String], changed: &[S
             ),
         ));
     }
+    body.push_str(&left_out_section(issue));
     body.push_str(&section("Usage", &usage_line(report)));
     body.push_str(&details("Steps the agent took", &steps_section(steps)));
     body.push_str(&format!(
@@ -374,6 +390,7 @@ pub fn failure_comment(issue: &Issue, report: &FixReport, steps: &[String]) -> S
         .map(|run| tests_section(std::slice::from_ref(run)))
         .unwrap_or_else(|| tests_section(&[]));
     body.push_str(&section("Last test results", &last_tests));
+    body.push_str(&left_out_section(issue));
     body.push_str(&section("Usage", &usage_line(report)));
     if !report.diff.trim().is_empty() {
         body.push_str(&details(
@@ -386,10 +403,12 @@ pub fn failure_comment(issue: &Issue, report: &FixReport, steps: &[String]) -> S
 }
 
 /// The comment left when a run ends in an error before the agent could report.
-pub fn error_comment(issue_number: u64, error: &str) -> String {
+pub fn error_comment(issue: &Issue, error: &str) -> String {
     finish(format!(
-        "{REPORT_MARKER}\nThe agent's run on #{issue_number} failed before it could finish, and opened no pull request:\n\n```\n{}\n```\n",
-        error.trim().replace("```", "'''")
+        "{REPORT_MARKER}\nThe agent's run on #{} failed before it could finish, and opened no pull request:\n\n```\n{}\n```\n\n{}",
+        issue.number,
+        error.trim().replace("```", "'''"),
+        left_out_section(issue)
     ))
 }
 
@@ -401,9 +420,10 @@ pub fn questions_comment(issue: &Issue, questions: &str) -> String {
         format!("@{} ", issue.author)
     };
     finish(format!(
-        "{QUESTIONS_MARKER}\n{to}Before changing any code, the agent needs answers to these questions about #{}:\n\n{}\n\nReply in a comment, then run the agent again (e.g. comment `/agent fix`).\n",
+        "{QUESTIONS_MARKER}\n{to}Before changing any code, the agent needs answers to these questions about #{}:\n\n{}\n\nReply in a comment, then run the agent again (e.g. comment `/agent fix`). Only answers by the issue's author or by users with write access reach the agent.\n\n{}",
         issue.number,
-        questions.trim()
+        questions.trim(),
+        left_out_section(issue)
     ))
 }
 

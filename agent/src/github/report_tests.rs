@@ -18,6 +18,7 @@ fn issue() -> Issue {
         labels: vec![],
         html_url: String::new(),
         comments: vec![],
+        left_out: vec![],
     }
 }
 
@@ -160,4 +161,30 @@ fn arguments_are_described_by_their_telling_field() {
         "`ls -la`"
     );
     assert_eq!(describe_arguments("not json"), "");
+}
+
+#[test]
+fn left_out_comments_are_named_in_every_body_the_bot_writes() {
+    use crate::github::{LeftOut, Why};
+    let mut i = issue();
+    let plain = pr_body(&i, &report(ExitReason::Submitted, vec![]), &[], &[]);
+    assert!(!plain.contains("Comments left out"), "{plain}");
+    i.left_out = vec![LeftOut {
+        author: "mallory".into(),
+        html_url: String::new(),
+        why: Why::NoWriteAccess("not a collaborator".into()),
+    }];
+    let expected = "1 comment by users without write access was not given to the agent: @mallory (not a collaborator).";
+    let bodies = [
+        pr_body(&i, &report(ExitReason::Submitted, vec![]), &[], &[]),
+        failure_comment(&i, &report(ExitReason::StepLimit, vec![]), &[]),
+        questions_comment(&i, "1. Which one?"),
+        error_comment(&i, "boom"),
+    ];
+    for body in bodies {
+        assert!(
+            body.contains("### Comments left out") && body.contains(expected),
+            "{body}"
+        );
+    }
 }

@@ -3,7 +3,7 @@
 use axum::http::Method;
 use serde_json::{Value, json};
 
-use super::{FakeComment, FakeIssue, FakePull, Inner, message};
+use super::{FakeComment, FakeIssue, FakePull, Inner, TokenAccount, message};
 
 type Answer = (u16, Value, Vec<(String, String)>);
 
@@ -60,7 +60,7 @@ fn issue_json(base: &str, full: &str, issue: &FakeIssue, comments: usize) -> Val
         "title": issue.title,
         "body": issue.body,
         "state": "open",
-        "user": {"login": issue.author},
+        "user": user_json(&issue.author),
         "labels": issue.labels.iter().map(|l| json!({"name": l})).collect::<Vec<_>>(),
         "comments": comments,
         "html_url": format!("https://github.example/{full}/issues/{}", issue.number),
@@ -74,11 +74,21 @@ fn issue_json(base: &str, full: &str, issue: &FakeIssue, comments: usize) -> Val
     value
 }
 
+/// A user object as GitHub sends it: bots' logins end with `[bot]` and their type is `Bot`.
+fn user_json(login: &str) -> Value {
+    let kind = if login.ends_with("[bot]") {
+        "Bot"
+    } else {
+        "User"
+    };
+    json!({"login": login, "type": kind})
+}
+
 fn comment_json(full: &str, c: &FakeComment) -> Value {
     json!({
         "id": c.id,
         "body": c.body,
-        "user": {"login": c.author},
+        "user": user_json(&c.author),
         "html_url": format!("https://github.example/{full}/issues/{}#issuecomment-{}", c.issue, c.id),
     })
 }
@@ -115,6 +125,12 @@ pub(super) fn route(
 ) -> Answer {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let not_found = || plain(message(404, "Not Found"));
+    if method == Method::GET && segments == ["user"] {
+        return plain(match &state.account {
+            TokenAccount::User(login) => (200, user_json(login)),
+            TokenAccount::Integration => message(403, "Resource not accessible by integration"),
+        });
+    }
     if segments.len() < 3 || segments[0] != "repos" {
         return not_found();
     }
@@ -195,7 +211,7 @@ pub(super) fn route(
             let comment = FakeComment {
                 id: state.next_id,
                 issue: number,
-                author: "agent-bot".into(),
+                author: state.account.login(),
                 body: text.into(),
             };
             let value = comment_json(&full, &comment);

@@ -4,8 +4,14 @@
 //! API (under `/api/v3`, like GitHub Enterprise): repository, issues (with 301 for transferred
 //! ones), issue comments (list with pages, create, edit), pull requests (list filtered by
 //! `head` and `state`, create — refusing a second open one for the same head, as GitHub does —
-//! and edit), and collaborator permission. Every answer carries `x-ratelimit-*` headers; faults
-//! (a 403/429 with `retry-after`, a 500) can be queued per endpoint. Every request is recorded.
+//! and edit), collaborator permission (a role per user), and `GET /user` for the token's own
+//! account: a user's token (login `agent-bot` unless [`FakeGitHub::set_token_login`]) or,
+//! after [`FakeGitHub::use_integration_token`], an installation token like Actions'
+//! `GITHUB_TOKEN` (403 "Resource not accessible by integration"; comments authored by
+//! `github-actions[bot]`). Authors' `type` is `Bot` for `…[bot]` logins, `User` otherwise, as on
+//! GitHub, where no user may take a name with brackets. Every answer carries `x-ratelimit-*`
+//! headers; faults (a 403/429 with `retry-after`, a 500) can be queued per endpoint. Every
+//! request is recorded.
 //!
 //! Git (under `/git/<owner>/<name>.git`): the real `git http-backend` serves bare repositories
 //! in a temp dir, so pushes run the repository's hooks, and it demands HTTP Basic auth whose
@@ -102,11 +108,31 @@ struct FakeRepo {
     token_can_push: bool,
 }
 
+/// Whom the token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenAccount {
+    /// A personal (or fine-grained, or OAuth) token: `GET /user` names this login.
+    User(String),
+    /// An installation token: `GET /user` is refused, comments are by `github-actions[bot]`.
+    Integration,
+}
+
+impl TokenAccount {
+    /// The login the token's comments are authored by.
+    pub fn login(&self) -> String {
+        match self {
+            TokenAccount::User(login) => login.clone(),
+            TokenAccount::Integration => "github-actions[bot]".into(),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Inner {
     /// `http://127.0.0.1:port` or `https://…`.
     origin: String,
     token: String,
+    account: TokenAccount,
     repos: BTreeMap<String, FakeRepo>,
     comments: Vec<(String, FakeComment)>,
     requests: Vec<Recorded>,
@@ -159,6 +185,7 @@ impl FakeGitHub {
         let shared: Shared = Arc::new(Mutex::new(Inner {
             origin: origin.clone(),
             token: token.to_string(),
+            account: TokenAccount::User("agent-bot".into()),
             repos: BTreeMap::new(),
             comments: Vec::new(),
             requests: Vec::new(),
@@ -278,6 +305,21 @@ impl FakeGitHub {
                 r.roles.insert(user.into(), role.into());
             }
         });
+    }
+
+    /// The token is a user's with this login.
+    pub fn set_token_login(&self, login: &str) {
+        self.with(|s| s.account = TokenAccount::User(login.into()));
+    }
+
+    /// The token is an installation token, as GitHub Actions' `GITHUB_TOKEN` is.
+    pub fn use_integration_token(&self) {
+        self.with(|s| s.account = TokenAccount::Integration);
+    }
+
+    /// The login the token's comments are authored by.
+    pub fn token_login(&self) -> String {
+        self.with(|s| s.account.login())
     }
 
     pub fn set_token_can_push(&self, full_name: &str, can_push: bool) {

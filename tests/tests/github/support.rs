@@ -49,6 +49,8 @@ fn setup_on(fake: FakeGitHub) -> Setup {
             )
         },
     );
+    // bob can write to the repository, so his comment is part of the task.
+    fake.set_role(REPO, "bob", "write");
     fake.add_comment(REPO, 7, "bob", "Same here: mean([2, 4]) gives 2.");
     let repo = tempfile::tempdir().unwrap();
     git_repo(repo.path(), STATS_FILES).unwrap();
