@@ -29,7 +29,8 @@ fn observation(bytes: usize) -> String {
 }
 
 fn diff(bytes: usize) -> String {
-    let mut out = String::from("diff --git a/src/app.py b/src/app.py\n--- a/src/app.py\n+++ b/src/app.py\n");
+    let mut out =
+        String::from("diff --git a/src/app.py b/src/app.py\n--- a/src/app.py\n+++ b/src/app.py\n");
     let mut n = 1;
     while out.len() < bytes {
         out.push_str(&format!("@@ -{n},3 +{n},4 @@\n context line {n}\n-    value = compute({n})\n+    value = compute({n}, strict=True)\n+    log.debug(\"value=%s\", value)\n context after\n"));

@@ -209,9 +209,11 @@ fn step_budget_warns_at_80_percent_and_stops_keeping_the_diff() {
 #[test]
 fn cost_budget_uses_the_price_table() {
     let repo = stats_repo();
+    // Prices are the user's to set (a repository's own config may not change them).
+    let user_config = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(
-        repo.path().join(".agent.toml"),
-        "[prices.scripted]\ninput_per_mtok = 100.0\noutput_per_mtok = 1000.0\n",
+        user_config.path(),
+        "sandbox = \"local\"\n[prices.scripted]\ninput_per_mtok = 100.0\noutput_per_mtok = 1000.0\n",
     )
     .unwrap();
     // Each scripted turn costs 1000*100/1e6 + 100*1000/1e6 = $0.2.
@@ -234,7 +236,7 @@ fn cost_budget_uses_the_price_table() {
             "--trajectory",
             traj.to_str().unwrap(),
         ],
-        &[],
+        &[("AGENT_CONFIG", user_config.path().to_str().unwrap())],
     )
     .unwrap();
     assert_eq!(

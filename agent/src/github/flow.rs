@@ -335,7 +335,7 @@ pub async fn run(
             run.comment = Some(posted);
         }
         _ => {
-            let steps = report::steps_from_trajectory(&run.report.trajectory_path);
+            let steps = report::steps(&run.report.outcome.tool_calls);
             let body = redact(
                 &report::failure_comment(issue, &run.report, &steps),
                 &secrets,
@@ -460,7 +460,7 @@ async fn publish(
         git::undo_branch(repo, &plan.branch, undo)?;
         return Err(e.into());
     }
-    let steps = report::steps_from_trajectory(&report.trajectory_path);
+    let steps = report::steps(&report.outcome.tool_calls);
     let title = report::pr_title(issue);
     let body = redact(&report::pr_body(issue, report, &steps, &changed), secrets);
     let result = match &existing {

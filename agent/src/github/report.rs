@@ -2,15 +2,13 @@
 //! report when it stops without a fix, its clarifying questions, and the progress comment.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use serde_json::Value;
 
 use super::issue::Issue;
 use super::{PR_MARKER, QUESTIONS_MARKER, REPORT_MARKER};
 use crate::fix::FixReport;
-use crate::session::ExitReason;
-use crate::trajectory::{self, Event};
+use crate::session::{CallRecord, ExitReason};
 
 /// GitHub refuses bodies over 65536 characters; stay well below.
 const MAX_BODY_CHARS: usize = 60_000;
@@ -18,25 +16,17 @@ const MAX_STEPS_LISTED: usize = 40;
 const MAX_TEST_ROWS: usize = 10;
 const MAX_NAMES: usize = 8;
 
-/// The tool calls of a run, one short line each, read back from its trajectory (which is
-/// already free of secrets).
-pub fn steps_from_trajectory(path: &Path) -> Vec<String> {
-    let Ok(events) = trajectory::read(path) else {
-        return Vec::new();
-    };
-    events
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::ToolCall {
-                step,
-                name,
-                arguments,
-                ..
-            } => Some(format!(
-                "{step}. `{name}` {}",
-                describe_arguments(&arguments)
-            )),
-            _ => None,
+/// The tool calls of a run, one short line each, from the run's own record in memory.
+pub fn steps(calls: &[CallRecord]) -> Vec<String> {
+    calls
+        .iter()
+        .map(|call| {
+            format!(
+                "{}. `{}` {}",
+                call.step,
+                call.name,
+                describe_arguments(&call.arguments)
+            )
         })
         .collect()
 }

@@ -39,6 +39,7 @@ fn report(reason: ExitReason, test_runs: Vec<Value>) -> FixReport {
             changed_files: BTreeSet::new(),
             questions: None,
             test_runs: test_runs.clone(),
+            tool_calls: Vec::new(),
         },
         diff: "--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n".into(),
         baseline: Oid::ZERO_SHA1,

@@ -113,6 +113,16 @@ pub struct SessionOutcome {
     /// The structured results of every test run (tools that run commands and report data), in
     /// order, kept in memory so the end of the run never depends on the trajectory file.
     pub test_runs: Vec<Value>,
+    /// Every tool call, in order (arguments redacted), for reports.
+    pub tool_calls: Vec<CallRecord>,
+}
+
+/// One tool call as reports list it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRecord {
+    pub step: u32,
+    pub name: String,
+    pub arguments: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -165,6 +175,7 @@ struct RunState {
     summary: Option<String>,
     questions: Option<String>,
     test_runs: Vec<Value>,
+    tool_calls: Vec<CallRecord>,
 }
 
 enum StepEnd {
@@ -215,6 +226,7 @@ impl<'a> Session<'a> {
             summary: None,
             questions: None,
             test_runs: Vec::new(),
+            tool_calls: Vec::new(),
         };
         let (exit_reason, detail) = loop {
             if let Some(kind) = budget.exhausted(state.step, state.cost) {
@@ -240,6 +252,7 @@ impl<'a> Session<'a> {
             changed_files: state.changed_files,
             questions: state.questions,
             test_runs: state.test_runs,
+            tool_calls: state.tool_calls,
         })
     }
 
@@ -349,6 +362,11 @@ impl<'a> Session<'a> {
                 name: call.name.clone(),
                 arguments: call.arguments.clone(),
             })?;
+            state.tool_calls.push(CallRecord {
+                step,
+                name: call.name.clone(),
+                arguments: self.redactor.redact(&call.arguments),
+            });
             let call_started = Instant::now();
             let args: Result<Value, _> = if call.arguments.trim().is_empty() {
                 Ok(Value::Object(Default::default()))
