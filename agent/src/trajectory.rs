@@ -218,8 +218,15 @@ impl TrajectoryWriter {
         }
     }
 
-    /// Writes the whole trajectory again from memory, then records that it had to.
+    /// Writes the whole trajectory again from memory, then records that it had to. Whatever
+    /// now sits at the path (a symlink planted to make us overwrite another file, say) is
+    /// removed first, and the new file is created without following links.
     fn restore(&mut self) -> Result<(), TrajectoryError> {
+        if let Ok(meta) = std::fs::symlink_metadata(&self.path)
+            && !meta.is_dir()
+        {
+            let _ = std::fs::remove_file(&self.path);
+        }
         self.file = open_truncated(&self.path)?;
         self.identity = identity_of(&self.file, &self.path)?;
         let all = std::mem::take(&mut self.written);
@@ -255,10 +262,12 @@ fn open_truncated(path: &Path) -> Result<File, TrajectoryError> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(err)?;
     }
+    use std::os::unix::fs::OpenOptionsExt;
     OpenOptions::new()
         .create(true)
         .truncate(true)
         .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map_err(err)
 }
@@ -404,5 +413,26 @@ mod tests {
             .filter(|e| matches!(e, Event::Notice { kind, .. } if kind == "record_restored"))
             .count();
         assert_eq!(notices, 3);
+    }
+
+    #[test]
+    fn a_symlink_planted_at_the_path_is_replaced_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim.txt");
+        std::fs::write(&victim, "precious\n").unwrap();
+        let path = dir.path().join("t.jsonl");
+        let mut w = TrajectoryWriter::create(&path, Arc::new(Redactor::new(Vec::new()))).unwrap();
+        w.write(plan(1)).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        w.write(plan(2)).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+        assert!(
+            !std::fs::symlink_metadata(&path)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(read(&path).unwrap().len(), 3);
     }
 }

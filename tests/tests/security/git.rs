@@ -141,3 +141,49 @@ fn in_the_docker_sandbox_git_and_the_records_are_read_only_but_history_is_readab
     );
     assert!(run.stdout().contains(&format!("+{STATS_FIX}")));
 }
+
+#[test]
+fn a_hostile_repository_symlink_or_a_planted_one_cannot_reach_outside() {
+    let repo = repo();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(
+        outside.path().join("id_rsa"),
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n",
+    )
+    .unwrap();
+    // Committed by the repository's author, pointing at a private key.
+    std::os::unix::fs::symlink(outside.path().join("id_rsa"), repo.path().join("notes.md"))
+        .unwrap();
+    let planted = format!("ln -s {} escape; ls -la escape", outside.path().display());
+    let scratch = tempfile::tempdir().unwrap();
+    let traj = scratch.path().join("t.jsonl");
+    let run = fix(
+        repo.path(),
+        vec![
+            Reply::tool("view_file", json!({"path": "notes.md"})),
+            Reply::tool("run", json!({"command": planted})),
+            Reply::tool(
+                "create_file",
+                json!({"path": "escape/authorized_keys", "content": "ssh-ed25519 AAAA attacker\n"}),
+            ),
+            Reply::tool("submit", json!({"summary": "done"})),
+        ],
+        Some(&traj),
+        &["--allow-dirty"],
+        &[],
+    );
+    assert!(run.out.status.success(), "{}", run.stderr());
+    let observations = run.observations();
+    assert!(
+        observations[0].contains("outside the repository"),
+        "{}",
+        observations[0]
+    );
+    assert!(
+        observations[2].contains("outside the repository"),
+        "{}",
+        observations[2]
+    );
+    assert!(!outside.path().join("authorized_keys").exists());
+    assert!(!run.sent_to_model().contains("AAAA\\n"));
+}

@@ -142,3 +142,37 @@ fn running(pid: &str) -> bool {
         })
         .unwrap_or(false)
 }
+
+#[test]
+fn the_time_limit_ends_a_blocking_command_and_the_process_exits() {
+    let repo = repo();
+    let scratch = tempfile::tempdir().unwrap();
+    let traj = scratch.path().join("t.jsonl");
+    let server = ScriptedServer::start(vec![Reply::tool(
+        "run",
+        json!({"command": "cat /dev/zero | sleep 600", "timeout_secs": 900}),
+    )])
+    .unwrap();
+    let user_config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(user_config.path(), "sandbox = \"local\"\n").unwrap();
+    let mut child = Command::new(agent_binary().unwrap())
+        .args([
+            "fix",
+            "--issue-text",
+            STATS_ISSUE,
+            "--base-url",
+            &server.base_url(),
+        ])
+        .args(["--trajectory", traj.to_str().unwrap(), "--time-limit", "3"])
+        .env("AGENT_CONFIG", user_config.path())
+        .env_remove("OPENAI_API_KEY")
+        .current_dir(repo.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let status = wait_or_kill(&mut child, Duration::from_secs(60));
+    assert_eq!(status.code(), Some(3));
+    let text = std::fs::read_to_string(&traj).unwrap();
+    assert!(text.contains("\"exit_reason\":\"time_limit\""), "{text}");
+}
