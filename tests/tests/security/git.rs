@@ -102,7 +102,7 @@ fn in_the_docker_sandbox_git_and_the_records_are_read_only_but_history_is_readab
     let attack = "git config core.fsmonitor 'touch /tmp/pwned' 2>&1; \
                   echo '#!/bin/sh' > .git/hooks/pre-commit 2>&1; \
                   git -c user.name=m -c user.email=m@m commit -qam 'model commit' 2>&1; \
-                  rm -rf .agent 2>&1; echo ---; git log --oneline | head -1; \
+                  rm -rf .agent .git 2>&1; git clean -fdxq 2>&1; echo ---; git log --oneline | head -1; \
                   git show HEAD:README.md | head -1";
     let run = fix(
         repo.path(),
