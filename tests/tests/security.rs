@@ -23,6 +23,14 @@ use agent_tests::fixtures::{STATS_FILES, STATS_ISSUE, git_repo, run_agent};
 use agent_tests::{Reply, ScriptedServer};
 use serde_json::Value;
 
+/// The model's edit that fixes the stats bug.
+pub fn fixing_edit() -> Reply {
+    Reply::tool(
+        "str_replace",
+        serde_json::json!({"path": "stats/core.py", "old_str": agent_tests::fixtures::STATS_BUG, "new_str": agent_tests::fixtures::STATS_FIX}),
+    )
+}
+
 /// A fixture repository with the stats project.
 pub fn repo() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

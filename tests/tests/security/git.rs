@@ -2,10 +2,10 @@
 //! user's branch never moves without `--commit`.
 
 use agent_tests::Reply;
-use agent_tests::fixtures::{STATS_BUG, STATS_FIX};
+use agent_tests::fixtures::STATS_FIX;
 use serde_json::json;
 
-use super::{fix, head, repo};
+use super::{fix, fixing_edit, head, repo};
 
 #[test]
 fn file_tools_refuse_the_git_directory_even_through_a_symlink() {
@@ -57,10 +57,7 @@ fn commands_cannot_plant_git_config_hooks_or_move_the_branch_in_local_mode() {
     let run = fix(
         repo.path(),
         vec![
-            Reply::tool(
-                "str_replace",
-                json!({"path": "stats/core.py", "old_str": STATS_BUG, "new_str": STATS_FIX}),
-            ),
+            fixing_edit(),
             Reply::tool("run", json!({"command": attack})),
             Reply::tool("submit", json!({"summary": "fixed"})),
         ],
@@ -107,10 +104,7 @@ fn in_the_docker_sandbox_git_and_the_records_are_read_only_but_history_is_readab
     let run = fix(
         repo.path(),
         vec![
-            Reply::tool(
-                "str_replace",
-                json!({"path": "stats/core.py", "old_str": STATS_BUG, "new_str": STATS_FIX}),
-            ),
+            fixing_edit(),
             Reply::tool("run", json!({"command": attack})),
             Reply::tool("submit", json!({"summary": "fixed"})),
         ],

@@ -12,6 +12,34 @@ use serde_json::json;
 
 use super::{fix, repo};
 
+/// Starts `agent fix` in the background (local sandbox) with `extra` flags; the returned file is
+/// the user config, which must live as long as the process.
+fn spawn_fix(
+    repo: &std::path::Path,
+    server: &ScriptedServer,
+    extra: &[&str],
+) -> (std::process::Child, tempfile::NamedTempFile) {
+    let user_config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(user_config.path(), "sandbox = \"local\"\n").unwrap();
+    let child = Command::new(agent_binary().unwrap())
+        .args([
+            "fix",
+            "--issue-text",
+            STATS_ISSUE,
+            "--base-url",
+            &server.base_url(),
+        ])
+        .args(extra)
+        .env("AGENT_CONFIG", user_config.path())
+        .env_remove("OPENAI_API_KEY")
+        .current_dir(repo)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    (child, user_config)
+}
+
 /// Waits for `child` up to `limit`; kills it and fails the test if it is still running.
 fn wait_or_kill(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
     let start = Instant::now();
@@ -78,24 +106,11 @@ fn sigterm_ends_the_run_its_commands_and_keeps_the_record() {
     .unwrap();
     let scratch_traj = tempfile::tempdir().unwrap();
     let traj = scratch_traj.path().join("t-term.jsonl");
-    let user_config = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(user_config.path(), "sandbox = \"local\"\n").unwrap();
-    let mut child = Command::new(agent_binary().unwrap())
-        .args([
-            "fix",
-            "--issue-text",
-            STATS_ISSUE,
-            "--base-url",
-            &server.base_url(),
-        ])
-        .args(["--trajectory", traj.to_str().unwrap()])
-        .env("AGENT_CONFIG", user_config.path())
-        .env_remove("OPENAI_API_KEY")
-        .current_dir(repo.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (mut child, _config) = spawn_fix(
+        repo.path(),
+        &server,
+        &["--trajectory", traj.to_str().unwrap()],
+    );
     let start = Instant::now();
     while !pidfile.exists() && start.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(50));
@@ -153,24 +168,11 @@ fn the_time_limit_ends_a_blocking_command_and_the_process_exits() {
         json!({"command": "cat /dev/zero | sleep 600", "timeout_secs": 900}),
     )])
     .unwrap();
-    let user_config = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(user_config.path(), "sandbox = \"local\"\n").unwrap();
-    let mut child = Command::new(agent_binary().unwrap())
-        .args([
-            "fix",
-            "--issue-text",
-            STATS_ISSUE,
-            "--base-url",
-            &server.base_url(),
-        ])
-        .args(["--trajectory", traj.to_str().unwrap(), "--time-limit", "3"])
-        .env("AGENT_CONFIG", user_config.path())
-        .env_remove("OPENAI_API_KEY")
-        .current_dir(repo.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut child, _config) = spawn_fix(
+        repo.path(),
+        &server,
+        &["--trajectory", traj.to_str().unwrap(), "--time-limit", "3"],
+    );
     let status = wait_or_kill(&mut child, Duration::from_secs(60));
     assert_eq!(status.code(), Some(3));
     let text = std::fs::read_to_string(&traj).unwrap();

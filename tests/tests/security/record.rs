@@ -1,10 +1,10 @@
 //! The run's record survives whatever the model's commands do to the repository.
 
 use agent_tests::Reply;
-use agent_tests::fixtures::{STATS_BUG, STATS_FIX};
+use agent_tests::fixtures::STATS_FIX;
 use serde_json::json;
 
-use super::{fix, head, repo};
+use super::{fix, fixing_edit, head, repo};
 
 #[test]
 fn git_clean_rm_and_truncation_lose_neither_the_diff_nor_the_trajectory() {
@@ -18,10 +18,7 @@ fn git_clean_rm_and_truncation_lose_neither_the_diff_nor_the_trajectory() {
         let run = fix(
             repo.path(),
             vec![
-                Reply::tool(
-                    "str_replace",
-                    json!({"path": "stats/core.py", "old_str": STATS_BUG, "new_str": STATS_FIX}),
-                ),
+                fixing_edit(),
                 Reply::tool("run", json!({"command": attack})),
                 Reply::tool("view_file", json!({"path": "README.md"})),
                 Reply::tool("submit", json!({"summary": "fixed"})),
@@ -61,10 +58,7 @@ fn git_commit_and_stash_by_the_model_do_not_move_the_branch_or_lose_the_run() {
     let run = fix(
         repo.path(),
         vec![
-            Reply::tool(
-                "str_replace",
-                json!({"path": "stats/core.py", "old_str": STATS_BUG, "new_str": STATS_FIX}),
-            ),
+            fixing_edit(),
             Reply::tool(
                 "run",
                 json!({"command": "git -c user.name=m -c user.email=m@m commit -qam wip; git log --oneline | head -3"}),
