@@ -655,3 +655,30 @@ fn the_pull_request_goes_out_over_https() {
         assert!(files_containing(dir, TOKEN).is_empty());
     }
 }
+
+#[test]
+fn a_fix_that_holds_a_secret_is_not_pushed() {
+    let s = setup();
+    let leaked = "AKIAZZZZZZZZZZZZZZZZ";
+    let mut script = fixing_script(SUMMARY);
+    script.insert(
+        3,
+        Reply::tool(
+            "create_file",
+            json!({"path": "stats/aws.py", "content": format!("KEY_ID = \"{leaked}\"\n")}),
+        ),
+    );
+    let model = ScriptedServer::start(script).unwrap();
+    let out = agent(&s, &model, &["--pr"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(stderr.contains("stats/aws.py:1"), "{stderr}");
+    assert!(
+        !stdout.contains(leaked) && stdout.contains("[REDACTED]"),
+        "{stdout}"
+    );
+    assert!(s.fake.pulls(REPO).is_empty());
+    assert_eq!(branch_in(&s.bare, BRANCH), None, "nothing may be pushed");
+    assert!(files_containing(&s.bare, leaked).is_empty());
+    assert_checkout_untouched(&s);
+}
