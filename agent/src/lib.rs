@@ -6,6 +6,7 @@ pub mod config;
 pub mod fix;
 pub mod github;
 pub mod model;
+pub mod preflight;
 pub mod printer;
 pub mod prompts;
 pub mod session;
