@@ -46,16 +46,22 @@ pub enum PreflightError {
 pub async fn check(needs: &Needs) -> Vec<Missing> {
     let mut missing = Vec::new();
     if needs.git && rootfs::find_program("git").is_none() {
-        missing.push(package("git", "prepares the repositories and datasets", &["git"]));
+        missing.push(package(
+            "git",
+            "prepares the repositories and datasets",
+            &["git"],
+        ));
     }
     if !needs.docker {
         return missing;
     }
+    // Without an engine, every image counts as missing, so that what building them needs is
+    // named now rather than after the engine is fixed.
     let docker = match agent_containers::engine::connect().await {
-        Ok(docker) => docker,
+        Ok(docker) => Some(docker),
         Err(e) => {
             missing.push(engine_missing(&e.to_string()));
-            return missing;
+            None
         }
     };
     let options = BuildOptions::from_env();
@@ -65,28 +71,31 @@ pub async fn check(needs: &Needs) -> Vec<Missing> {
         let Ok(recipe) = EnvRecipe::new(python, options.ca_bundle.clone()) else {
             continue;
         };
-        if matches!(images::image_id(&docker, &recipe.tag()).await, Ok(Some(_)))
-            || matches!(images::image_id(&docker, &recipe.base.tag()).await, Ok(Some(_)))
-            || options
-                .cache_dir
-                .join(recipe.base.tarball_name())
-                .is_file()
+        let present = |tag: String| {
+            let docker = docker.clone();
+            async move {
+                match docker {
+                    Some(docker) => matches!(images::image_id(&docker, &tag).await, Ok(Some(_))),
+                    None => false,
+                }
+            }
+        };
+        if present(recipe.tag()).await
+            || present(recipe.base.tag()).await
+            || options.cache_dir.join(recipe.base.tarball_name()).is_file()
         {
             continue;
         }
         needs_rootfs.push(python.clone());
     }
     if !needs_rootfs.is_empty() && rootfs::RootfsTool::detect().is_err() {
-        let tool = match std::env::var("AGENT_ROOTFS_TOOL").as_deref() {
-            Ok("debootstrap") => "debootstrap",
-            _ => "mmdebstrap",
+        let (tool, what) = match std::env::var("AGENT_ROOTFS_TOOL").as_deref() {
+            Ok("debootstrap") => ("debootstrap", "debootstrap (AGENT_ROOTFS_TOOL)"),
+            Ok("mmdebstrap") => ("mmdebstrap", "mmdebstrap (AGENT_ROOTFS_TOOL)"),
+            _ => ("mmdebstrap", "mmdebstrap (or debootstrap)"),
         };
         missing.push(package(
-            if tool == "mmdebstrap" {
-                "mmdebstrap (or debootstrap)"
-            } else {
-                tool
-            },
+            what,
             &format!(
                 "makes the Debian root filesystem of the Python {} sandbox image{} (built once, \
                  then cached)",
@@ -145,10 +154,7 @@ fn is_root() -> bool {
 
 fn install_command(packages: &[&str]) -> String {
     let sudo = if is_root() { "" } else { "sudo " };
-    format!(
-        "{sudo}apt-get install -y {}",
-        packages.join(" ")
-    )
+    format!("{sudo}apt-get install -y {}", packages.join(" "))
 }
 
 fn describe(missing: &[Missing]) -> String {
@@ -197,7 +203,10 @@ async fn apt_install(packages: &[String]) -> Result<(), PreflightError> {
         detail,
     };
     let apt = rootfs::find_program("apt-get").ok_or_else(|| {
-        failed("apt-get is not available; install the packages with your system's package manager".into())
+        failed(
+            "apt-get is not available; install the packages with your system's package manager"
+                .into(),
+        )
     })?;
     let (program, prefix): (PathBuf, Vec<PathBuf>) = if is_root() {
         (apt, Vec::new())
@@ -242,9 +251,16 @@ mod tests {
             package("mmdebstrap", "makes the root filesystem", &["mmdebstrap"]),
         ];
         let text = PreflightError::Missing(missing).to_string();
-        assert!(text.starts_with("2 host requirements are missing"), "{text}");
+        assert!(
+            text.starts_with("2 host requirements are missing"),
+            "{text}"
+        );
         assert_eq!(text.matches("apt-get install -y git").count(), 1, "{text}");
-        assert_eq!(text.matches("apt-get install -y mmdebstrap").count(), 1, "{text}");
+        assert_eq!(
+            text.matches("apt-get install -y mmdebstrap").count(),
+            1,
+            "{text}"
+        );
         assert!(text.contains("--yes"), "{text}");
     }
 }

@@ -195,7 +195,11 @@ async fn eval(args: EvalArgs, printer: &Printer) -> Result<ExitCode> {
     let report = report?;
     let errors = errors_by_reason(&report.outcomes);
     for (reason, ids) in &errors {
-        printer.error(&format!("{} ({}): {reason}", plural_instances(ids.len()), ids.join(", ")));
+        printer.error(&format!(
+            "{} ({}): {reason}",
+            plural_instances(ids.len()),
+            ids.join(", ")
+        ));
     }
     let mut text = report.summary.lines().join("\n");
     text.push_str(&format!(
@@ -213,7 +217,9 @@ async fn eval(args: EvalArgs, printer: &Printer) -> Result<ExitCode> {
 
 /// Instance errors grouped by their reason, so that one cause (an environment that could not be
 /// built) is printed once with the instances it hit, not once per instance.
-fn errors_by_reason(outcomes: &[agent_harness::evaluate::InstanceOutcome]) -> Vec<(String, Vec<String>)> {
+fn errors_by_reason(
+    outcomes: &[agent_harness::evaluate::InstanceOutcome],
+) -> Vec<(String, Vec<String>)> {
     let mut groups: Vec<(String, Vec<String>)> = Vec::new();
     for outcome in outcomes {
         if let Verdict::Error(reason) = &outcome.verdict {
