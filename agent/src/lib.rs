@@ -11,4 +11,5 @@ pub mod printer;
 pub mod prompts;
 pub mod session;
 pub mod trajectory;
+pub mod view;
 pub mod workspace;

@@ -8,6 +8,7 @@ mod fix;
 mod images;
 mod replay;
 mod tools;
+mod view;
 
 use std::process::ExitCode;
 
@@ -40,6 +41,8 @@ pub enum Command {
     Containers(containers::ContainersArgs),
     /// SWE-bench: `agent bench eval` grades predictions, `agent bench validate` checks datasets.
     Bench(bench::BenchArgs),
+    /// Write one self-contained HTML page for a trajectory or a `bench run` output folder.
+    View(view::ViewArgs),
     /// The GitHub bot's checks: `agent github check-permission`, `agent github progress`.
     Github(crate::github::command::GithubArgs),
 }
@@ -66,6 +69,7 @@ pub fn main() -> ExitCode {
             Command::Images(args) => images::run(args, &printer).await,
             Command::Containers(args) => containers::run(args, &printer).await,
             Command::Bench(args) => bench::run(args, &printer).await,
+            Command::View(args) => view::run(args, &printer).await,
             Command::Github(args) => crate::github::command::run(args, &printer).await,
         }
     });
