@@ -98,7 +98,7 @@ fn environment() -> Environment<'static> {
 fn render(
     env: &Environment<'_>,
     name: &str,
-    page: &impl serde::Serialize,
+    context: &impl serde::Serialize,
 ) -> Result<String, ViewError> {
     let template_error = |e: minijinja::Error| ViewError::Template {
         name: name.to_string(),
@@ -106,7 +106,7 @@ fn render(
     };
     env.get_template(name)
         .map_err(template_error)?
-        .render(minijinja::context! { page => page })
+        .render(context)
         .map_err(template_error)
 }
 
@@ -122,7 +122,19 @@ fn render_trajectory_with(env: &Environment<'_>, path: &Path) -> Result<String, 
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let page = trajectory::build(&title, events);
-    render(env, "trajectory.html", &page)
+    // Inside <script type="application/json">: `<` escaped so that no text can end the element.
+    let folded = serde_json::to_string(&page.folded)
+        .map_err(|e| ViewError::Template {
+            name: "trajectory.html".into(),
+            message: e.to_string(),
+        })?
+        .replace('<', "\\u003c");
+    let folded = minijinja::Value::from_safe_string(folded);
+    render(
+        env,
+        "trajectory.html",
+        &minijinja::context! { page => page, folded => folded },
+    )
 }
 
 fn write_file(path: &Path, text: &str) -> Result<u64, ViewError> {
@@ -174,7 +186,7 @@ pub fn write(request: &ViewRequest) -> Result<ViewOutput, ViewError> {
         pages += 1;
         row.link = Some(format!("trajectories/{name}"));
     }
-    let html = render(&env, "batch.html", &page)?;
+    let html = render(&env, "batch.html", &minijinja::context! { page => page })?;
     bytes += write_file(&output, &html)?;
     Ok(ViewOutput {
         page: output,

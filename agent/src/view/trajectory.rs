@@ -28,6 +28,10 @@ pub struct TrajectoryPage {
     pub diff: Vec<DiffLine>,
     pub diff_added: usize,
     pub diff_removed: usize,
+    /// The text of collapsed observations, kept out of the DOM until one is opened (a page
+    /// with thousands of long observations stays quick to load): `CallView::folded` indexes it.
+    #[serde(skip)]
+    pub folded: Vec<String>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -73,6 +77,8 @@ pub struct CallView {
     pub truncated: usize,
     pub ok: bool,
     pub collapsed: bool,
+    /// For a collapsed observation, its index in `TrajectoryPage::folded`.
+    pub folded: Option<usize>,
     pub duration: String,
     pub changed_files: Vec<String>,
 }
@@ -297,7 +303,12 @@ pub fn build(name: &str, events: Vec<Event>) -> TrajectoryPage {
                 let lines = text.lines().count();
                 call.collapsed = lines > COLLAPSE_LINES || text.len() > COLLAPSE_BYTES;
                 let (shown, truncated) = cap(&text);
-                call.observation = shown;
+                if call.collapsed {
+                    call.folded = Some(page.folded.len());
+                    page.folded.push(shown);
+                } else {
+                    call.observation = shown;
+                }
                 call.truncated = truncated;
                 call.observation_lines = lines;
                 call.ok = ok;
