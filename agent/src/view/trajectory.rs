@@ -136,9 +136,10 @@ pub fn duration_ms(ms: f64) -> String {
 pub fn diff_lines(diff: &str) -> Vec<DiffLine> {
     diff.lines()
         .map(|line| {
-            let kind = if line.starts_with("+++") || line.starts_with("---") {
-                "file"
-            } else if line.starts_with("diff ") || line.starts_with("index ") {
+            let kind = if ["+++", "---", "diff ", "index "]
+                .iter()
+                .any(|p| line.starts_with(p))
+            {
                 "file"
             } else if line.starts_with("@@") {
                 "hunk"
