@@ -8,6 +8,7 @@ pub mod github;
 pub mod model;
 pub mod preflight;
 pub mod printer;
+pub mod progress;
 pub mod prompts;
 pub mod session;
 pub mod trajectory;

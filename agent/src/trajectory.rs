@@ -128,12 +128,17 @@ struct Line {
     event: Event,
 }
 
+/// Sees each event once it is written.
+pub type Observer = Box<dyn FnMut(&Event) + Send>;
+
 /// Appends events to a trajectory file, replacing secrets on the way.
 pub struct TrajectoryWriter {
     path: PathBuf,
     file: File,
     started: Instant,
     secrets: Vec<String>,
+    /// Sees every event after it is written (the terminal's progress line).
+    observer: Option<Observer>,
 }
 
 impl TrajectoryWriter {
@@ -157,7 +162,13 @@ impl TrajectoryWriter {
             started: Instant::now(),
             // Short strings would redact ordinary words; real keys are long.
             secrets: secrets.into_iter().filter(|s| s.len() >= 8).collect(),
+            observer: None,
         })
+    }
+
+    /// Also hands every written event to `observer` (after it is on disk).
+    pub fn observe(&mut self, observer: Observer) {
+        self.observer = Some(observer);
     }
 
     pub fn path(&self) -> &Path {
@@ -169,7 +180,15 @@ impl TrajectoryWriter {
             t_ms: self.started.elapsed().as_millis() as u64,
             event,
         };
-        let mut text = serde_json::to_string(&line).map_err(|e| TrajectoryError::Write {
+        let result = self.write_line(&line);
+        if let Some(observer) = &mut self.observer {
+            observer(&line.event);
+        }
+        result
+    }
+
+    fn write_line(&mut self, line: &Line) -> Result<(), TrajectoryError> {
+        let mut text = serde_json::to_string(line).map_err(|e| TrajectoryError::Write {
             path: self.path.clone(),
             source: std::io::Error::other(e),
         })?;

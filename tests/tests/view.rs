@@ -321,3 +321,86 @@ fn a_batch_page_sorts_filters_and_links_in_a_real_browser() {
     }
     assert_eq!(r["links"].as_array().unwrap().len(), 3, "{r}");
 }
+
+/// Runs `agent fix` with the fixing script in a pseudo-terminal (`script`), so that stdout and
+/// stderr are a TTY as for a person at a terminal; returns what the terminal received.
+fn fix_in_a_terminal(env: &[(&str, &str)]) -> String {
+    let repo = agent_tests::fixtures::stats_repo().unwrap();
+    let server = ScriptedServer::start(fixing_script()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let issue = dir.path().join("issue.md");
+    std::fs::write(&issue, STATS_ISSUE).unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "sandbox = \"local\"\n").unwrap();
+    let agent = agent_tests::fixtures::agent_binary().unwrap();
+    let command = format!(
+        "'{}' fix --issue-file '{}' --base-url '{}' --model scripted --trajectory '{}'",
+        agent.display(),
+        issue.display(),
+        server.base_url(),
+        dir.path().join("t.jsonl").display()
+    );
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-q", "-e", "-c", &command, "/dev/null"])
+        .current_dir(repo.path())
+        .env("AGENT_CONFIG", &config)
+        .env_remove("NO_COLOR");
+    for var in [
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "AGENT_MODEL",
+        "RUST_LOG",
+    ] {
+        cmd.env_remove(var);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}");
+    text
+}
+
+#[test]
+fn the_terminal_gets_a_coloured_diff_and_a_progress_line_but_pipes_and_no_color_do_not() {
+    let added = format!("+{}", STATS_FIX.trim_end());
+    let tty = fix_in_a_terminal(&[]);
+    assert!(
+        tty.contains(&format!("\u{1b}[32m{added}\u{1b}[0m")),
+        "the added line is green on a terminal: {tty:?}"
+    );
+    assert!(tty.contains("step 1/50 · last tool"), "{tty:?}");
+
+    let no_color = fix_in_a_terminal(&[("NO_COLOR", "1")]);
+    assert!(no_color.contains(&added), "{no_color:?}");
+    assert!(!no_color.contains("\u{1b}[32m"), "{no_color:?}");
+
+    // Piped: a plain patch on stdout, and no progress line on stderr.
+    let repo = agent_tests::fixtures::stats_repo().unwrap();
+    let server = ScriptedServer::start(fixing_script()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let traj = dir.path().join("t.jsonl");
+    let base = server.base_url();
+    let out = run_agent(
+        repo.path(),
+        &[
+            "fix",
+            "--issue-text",
+            STATS_ISSUE,
+            "--base-url",
+            &base,
+            "--model",
+            "scripted",
+            "--trajectory",
+            traj.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stdout.contains(&added), "{stdout}");
+    assert!(!stdout.contains('\u{1b}'), "{stdout:?}");
+    assert!(!stderr.contains("last tool"), "{stderr}");
+}

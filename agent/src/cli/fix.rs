@@ -204,7 +204,7 @@ pub async fn run(args: FixArgs, printer: &Printer) -> Result<ExitCode> {
     match &args.output_patch {
         Some(path) => std::fs::write(path, &report.diff)
             .with_context(|| format!("cannot write patch {}", path.display()))?,
-        None => printer.result(&report.diff),
+        None => printer.diff(&report.diff),
     }
     if args.commit && !report.diff.is_empty() {
         let message = fix::commit_message(&options.task, report.outcome.summary.as_deref());
@@ -243,7 +243,7 @@ async fn run_github_issue(
     match &args.output_patch {
         Some(path) => std::fs::write(path, &report.diff)
             .with_context(|| format!("cannot write patch {}", path.display()))?,
-        None => printer.result(&report.diff),
+        None => printer.diff(&report.diff),
     }
     if args.commit && !report.diff.is_empty() {
         let message =

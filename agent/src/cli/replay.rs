@@ -66,7 +66,7 @@ pub async fn run(args: ReplayArgs, printer: &Printer) -> Result<ExitCode> {
         }
     }
     let after = workspace.snapshot()?;
-    printer.result(&workspace.diff(before, after)?);
+    printer.diff(&workspace.diff(before, after)?);
     printer.status(&format!("replayed {replayed} tool calls ({failed} failed)"));
     Ok(ExitCode::SUCCESS)
 }

@@ -301,6 +301,10 @@ async fn run_session(
 ) -> Result<FixReport> {
     let root = workspace.root().to_path_buf();
     let mut trajectory = TrajectoryWriter::create(trajectory_path, secrets(config))?;
+    if !printer.is_quiet() {
+        let mut line = crate::progress::ProgressLine::new(config.max_steps);
+        trajectory.observe(Box::new(move |event| line.on_event(event)));
+    }
     trajectory.write(Event::Start {
         format_version: trajectory::FORMAT_VERSION,
         model: config.model.clone(),
