@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod fix;
 pub mod github;
+pub mod instructions;
 pub mod model;
 pub mod preflight;
 pub mod printer;

@@ -298,3 +298,75 @@ fn dirty_repository_is_refused_unless_allowed() {
         "{diff}"
     );
 }
+
+/// `AGENTS.md` at the root is in the task prompt; one in the directory of an edited file comes
+/// with that edit's observation, once; the trajectory records both reads.
+#[test]
+fn agents_md_files_are_the_projects_instructions() {
+    let repo = tempfile::tempdir().unwrap();
+    let mut files: Vec<(&str, &str)> = agent_tests::fixtures::STATS_FILES.to_vec();
+    files.push(("AGENTS.md", "Run the tests with unittest, never pytest."));
+    files.push((
+        "stats/AGENTS.md",
+        "Keep stats/ free of third-party imports.",
+    ));
+    agent_tests::fixtures::git_repo(repo.path(), &files).unwrap();
+    let script = vec![
+        Reply::tool(
+            "str_replace",
+            json!({"path": "stats/core.py", "old_str": STATS_BUG, "new_str": STATS_FIX}),
+        ),
+        Reply::tool(
+            "str_replace",
+            json!({"path": "stats/core.py", "old_str": "\"\"\"Basic", "new_str": "\"\"\"Simple"}),
+        ),
+        Reply::tool("submit", json!({"summary": "fixed"})),
+    ];
+    let server = ScriptedServer::start(script).unwrap();
+    let traj_dir = tempfile::tempdir().unwrap();
+    let traj = traj_dir.path().join("t.jsonl");
+    let base = server.base_url();
+    let out = run_agent(repo.path(), &fix_args(&base, traj.to_str().unwrap()), &[]).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let requests = server.requests();
+    let task = requests[0]["messages"][1]["content"].as_str().unwrap();
+    assert!(
+        task.contains("Run the tests with unittest, never pytest."),
+        "{task}"
+    );
+    assert!(!task.contains("third-party"), "{task}");
+    let first_edit = server.last_message(1);
+    let first_edit = first_edit["content"].as_str().unwrap();
+    assert!(
+        first_edit.contains("Project instructions from `stats/AGENTS.md`")
+            && first_edit.contains("Keep stats/ free of third-party imports."),
+        "{first_edit}"
+    );
+    let second_edit = server.last_message(2);
+    assert!(
+        !second_edit["content"]
+            .as_str()
+            .unwrap()
+            .contains("third-party"),
+        "given once: {second_edit}"
+    );
+    let events = read_events(&traj);
+    let reads: Vec<&str> = events_of(&events, "notice")
+        .into_iter()
+        .filter(|e| e["kind"] == "project_instructions")
+        .map(|e| e["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reads,
+        [
+            "read AGENTS.md (42 bytes)",
+            "read stats/AGENTS.md (40 bytes)"
+        ],
+        "{reads:?}"
+    );
+}

@@ -350,6 +350,7 @@ async fn run_session(
             ..SessionSettings::default()
         },
         cancel: interrupt_flag(*printer),
+        instructions: crate::instructions::ProjectInstructions::new(&root),
     };
     let outcome = session.run(&task).await?;
     if config.protect_tests {

@@ -23,6 +23,8 @@ pub struct TrajectoryPage {
     pub task: String,
     pub end: Option<EndView>,
     pub plans: Vec<PlanView>,
+    /// Notices before the first step (e.g. the project instructions that were read).
+    pub notices: Vec<NoticeView>,
     pub steps: Vec<StepView>,
     pub test_runs: Vec<TestRunView>,
     pub diff: Vec<DiffLine>,
@@ -321,6 +323,11 @@ pub fn build(name: &str, events: Vec<Event>) -> TrajectoryPage {
                     page.test_runs.push(test_run(step, &data));
                 }
             }
+            Event::Notice {
+                step: 0,
+                kind,
+                text,
+            } => page.notices.push(NoticeView { kind, text }),
             Event::Notice { step, kind, text } => {
                 let i = step_of(&mut steps, step);
                 steps[i].notices.push(NoticeView { kind, text });
