@@ -1,6 +1,7 @@
 //! The live progress line of `agent fix` on stderr: step, last tool, tokens and cost, redrawn
 //! as the trajectory's events arrive. Drawn only when stderr is a terminal.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -15,7 +16,12 @@ pub struct StepProgress {
     pub last_tool: Option<String>,
     pub tokens: u64,
     pub cost: Option<f64>,
+    /// The model's text streamed so far in this turn (its tail is shown).
+    pub streaming: String,
 }
+
+/// How much of the streamed text the line shows.
+const STREAM_TAIL_CHARS: usize = 60;
 
 impl StepProgress {
     /// Updates from one event; `true` when the line changed.
@@ -28,6 +34,7 @@ impl StepProgress {
                 ..
             } => {
                 self.step = *step;
+                self.streaming.clear();
                 self.tokens += usage.prompt_tokens + usage.completion_tokens;
                 if let Some(c) = cost_usd {
                     self.cost = Some(self.cost.unwrap_or(0.0) + c);
@@ -48,20 +55,36 @@ impl StepProgress {
             Some(c) => format!("${c:.4}"),
             None => "cost unknown".into(),
         };
-        format!(
+        let head = format!(
             "step {}/{} · last tool {} · {} tokens · {cost}",
             self.step,
             self.max_steps,
             self.last_tool.as_deref().unwrap_or("-"),
             self.tokens
-        )
+        );
+        if self.streaming.is_empty() {
+            return head;
+        }
+        let flat: String = self
+            .streaming
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let count = flat.chars().count();
+        let tail: String = flat
+            .chars()
+            .skip(count.saturating_sub(STREAM_TAIL_CHARS))
+            .collect();
+        format!("{head} · model: {}", tail.trim_start())
     }
 }
 
-/// A spinner line on stderr fed by trajectory events; hidden when stderr is not a terminal.
+/// A spinner line on stderr fed by trajectory events (and streamed text); hidden when stderr is
+/// not a terminal. Clones share the line.
+#[derive(Clone)]
 pub struct ProgressLine {
     bar: ProgressBar,
-    state: StepProgress,
+    state: Arc<Mutex<StepProgress>>,
 }
 
 impl ProgressLine {
@@ -77,21 +100,38 @@ impl ProgressLine {
             ..StepProgress::default()
         };
         bar.set_message(state.line());
-        Self { bar, state }
+        Self {
+            bar,
+            state: Arc::new(Mutex::new(state)),
+        }
     }
 
-    pub fn on_event(&mut self, event: &Event) {
-        if self.state.on_event(event) {
-            self.bar.set_message(self.state.line());
+    fn update(&self, change: impl FnOnce(&mut StepProgress) -> bool) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if change(&mut state) {
+            self.bar.set_message(state.line());
         }
+    }
+
+    pub fn on_event(&self, event: &Event) {
+        self.update(|state| state.on_event(event));
         if matches!(event, Event::End { .. }) {
             self.bar.finish_and_clear();
         }
     }
-}
 
-impl Drop for ProgressLine {
-    fn drop(&mut self) {
+    /// A sink for the model's streamed text.
+    pub fn text_sink(&self) -> crate::model::stream::TextSink {
+        let line = self.clone();
+        Arc::new(move |text: &str| {
+            line.update(|state| {
+                state.streaming.push_str(text);
+                true
+            })
+        })
+    }
+
+    pub fn finish(&self) {
         self.bar.finish_and_clear();
     }
 }
@@ -128,6 +168,11 @@ mod tests {
         assert_eq!(
             p.line(),
             "step 2/50 · last tool run_tests · 120 tokens · $0.0012"
+        );
+        p.streaming = format!("{}\nthe tail", "x".repeat(100));
+        assert!(
+            p.line()
+                .ends_with(&format!(" · model: {} the tail", "x".repeat(51)))
         );
     }
 }

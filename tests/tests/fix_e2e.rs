@@ -370,3 +370,43 @@ fn agents_md_files_are_the_projects_instructions() {
         "{reads:?}"
     );
 }
+
+/// `--stream`: the same run over Server-Sent Events; the request asks for streaming and usage,
+/// and the text, tool calls (sent in fragments) and token counts come out as without streaming.
+#[test]
+fn streaming_replies_give_the_same_run() {
+    let repo = stats_repo();
+    let server = ScriptedServer::start(fixing_script()).unwrap();
+    let traj_dir = tempfile::tempdir().unwrap();
+    let traj = traj_dir.path().join("t.jsonl");
+    let base = server.base_url();
+    let mut args = fix_args(&base, traj.to_str().unwrap());
+    args.push("--stream");
+    let out = run_agent(repo.path(), &args, &[]).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stats_tests_pass(repo.path()).unwrap());
+    let requests = server.requests();
+    assert_eq!(requests.len(), 5);
+    assert_eq!(requests[0]["stream"], true);
+    assert_eq!(requests[0]["stream_options"]["include_usage"], true);
+    let events = read_events(&traj);
+    let responses = events_of(&events, "model_response");
+    assert!(
+        responses[0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("The mean is off. PLAN:"),
+        "{}",
+        responses[0]
+    );
+    assert_eq!(responses[0]["usage"]["prompt_tokens"], 1000);
+    assert_eq!(responses[0]["usage"]["completion_tokens"], 100);
+    let calls = events_of(&events, "tool_call");
+    assert_eq!(calls[0]["name"], "view_file");
+    assert_eq!(calls[0]["arguments"], "{\"path\":\"stats/core.py\"}");
+    assert_eq!(calls[2]["name"], "str_replace");
+}

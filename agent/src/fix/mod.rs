@@ -55,6 +55,7 @@ pub fn model_client(config: &Config) -> Result<OpenAiCompatible> {
         temperature: config.temperature,
         max_tokens: config.max_tokens,
         request_timeout: config.request_timeout,
+        stream: config.stream,
         retry: RetryPolicy {
             max_retries: config.max_retries,
             ..RetryPolicy::default()
@@ -246,7 +247,12 @@ pub async fn execute_with(
     runner: &Runner,
 ) -> Result<FixReport> {
     let root = workspace.root().to_path_buf();
-    let model = model_client(config)?;
+    let progress =
+        (!printer.is_quiet()).then(|| crate::progress::ProgressLine::new(config.max_steps));
+    let mut model = model_client(config)?;
+    if let Some(line) = progress.as_ref().filter(|_| config.stream) {
+        model = model.with_text_sink(line.text_sink());
+    }
     if config.cost_limit.is_some() && config.price().is_none() {
         printer.warn(&format!(
             "--cost-limit is set but the price of `{}` is unknown, so cost cannot be tracked; add it under [prices] in the config",
@@ -269,7 +275,7 @@ pub async fn execute_with(
         .trajectory
         .clone()
         .unwrap_or_else(|| default_trajectory_path(&root, &options.task));
-    run_session(
+    let result = run_session(
         workspace,
         config,
         options,
@@ -281,8 +287,13 @@ pub async fn execute_with(
         baseline,
         &trajectory_path,
         runner,
+        progress.clone(),
     )
-    .await
+    .await;
+    if let Some(line) = progress {
+        line.finish();
+    }
+    result
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -298,11 +309,11 @@ async fn run_session(
     baseline: Oid,
     trajectory_path: &Path,
     runner: &Runner,
+    progress: Option<crate::progress::ProgressLine>,
 ) -> Result<FixReport> {
     let root = workspace.root().to_path_buf();
     let mut trajectory = TrajectoryWriter::create(trajectory_path, secrets(config))?;
-    if !printer.is_quiet() {
-        let mut line = crate::progress::ProgressLine::new(config.max_steps);
+    if let Some(line) = progress {
         trajectory.observe(Box::new(move |event| line.on_event(event)));
     }
     trajectory.write(Event::Start {
