@@ -324,7 +324,7 @@ fn a_batch_page_sorts_filters_and_links_in_a_real_browser() {
 
 /// Runs `agent fix` with the fixing script in a pseudo-terminal (`script`), so that stdout and
 /// stderr are a TTY as for a person at a terminal; returns what the terminal received.
-fn fix_in_a_terminal(env: &[(&str, &str)]) -> String {
+fn fix_in_a_terminal(env: &[(&str, &str)], extra: &str) -> String {
     let repo = agent_tests::fixtures::stats_repo().unwrap();
     let server = ScriptedServer::start(fixing_script()).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -334,7 +334,7 @@ fn fix_in_a_terminal(env: &[(&str, &str)]) -> String {
     std::fs::write(&config, "sandbox = \"local\"\n").unwrap();
     let agent = agent_tests::fixtures::agent_binary().unwrap();
     let command = format!(
-        "'{}' fix --issue-file '{}' --base-url '{}' --model scripted --trajectory '{}'",
+        "'{}' fix --issue-file '{}' --base-url '{}' --model scripted --trajectory '{}' {extra}",
         agent.display(),
         issue.display(),
         server.base_url(),
@@ -365,16 +365,24 @@ fn fix_in_a_terminal(env: &[(&str, &str)]) -> String {
 #[test]
 fn the_terminal_gets_a_coloured_diff_and_a_progress_line_but_pipes_and_no_color_do_not() {
     let added = format!("+{}", STATS_FIX.trim_end());
-    let tty = fix_in_a_terminal(&[]);
+    let tty = fix_in_a_terminal(&[], "");
     assert!(
         tty.contains(&format!("\u{1b}[32m{added}\u{1b}[0m")),
         "the added line is green on a terminal: {tty:?}"
     );
     assert!(tty.contains("step 1/50 · last tool"), "{tty:?}");
 
-    let no_color = fix_in_a_terminal(&[("NO_COLOR", "1")]);
+    let no_color = fix_in_a_terminal(&[("NO_COLOR", "1")], "");
     assert!(no_color.contains(&added), "{no_color:?}");
     assert!(!no_color.contains("\u{1b}[32m"), "{no_color:?}");
+
+    // Streaming: the model's text reaches the progress line as it arrives.
+    let streamed = fix_in_a_terminal(&[], "--stream");
+    assert!(
+        streamed.contains("· model: The mean is off"),
+        "{streamed:?}"
+    );
+    assert!(!tty.contains("· model: "), "{tty:?}");
 
     // Piped: a plain patch on stdout, and no progress line on stderr.
     let repo = agent_tests::fixtures::stats_repo().unwrap();
