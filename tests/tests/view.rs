@@ -140,6 +140,16 @@ fn a_trajectory_page_renders_and_behaves_in_a_real_browser() {
     browser
         .screenshot(&page, &shots.join("trajectory.png"), (1280, 2200))
         .unwrap();
+    // The final diff, with the steps folded away so that it is in the picture.
+    let diff_only = with_probe(
+        &page,
+        "run.diff.html",
+        "document.getElementById('steps').style.display = 'none';",
+    )
+    .unwrap();
+    browser
+        .screenshot(&diff_only, &shots.join("trajectory-diff.png"), (1280, 1100))
+        .unwrap();
     let (probed, r) = probe(&browser, &page, "run.probed.html", TRAJECTORY_PROBE);
     browser
         .screenshot(
