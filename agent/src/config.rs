@@ -95,6 +95,8 @@ pub struct ConfigLayer {
     pub protect_tests: Option<bool>,
     /// The repository's test command for `run_tests`; detected when unset.
     pub test_command: Option<String>,
+    /// Ask the endpoint to stream (Server-Sent Events) instead of answering in one body.
+    pub stream: Option<bool>,
     #[serde(default)]
     pub prices: BTreeMap<String, Price>,
     /// Repositories whose `.agent.toml` the user trusts (`agent trust`); honoured only in the
@@ -125,7 +127,8 @@ impl ConfigLayer {
             python,
             network,
             protect_tests,
-            test_command
+            test_command,
+            stream
         );
         self.prices.extend(over.prices);
         self
@@ -174,6 +177,7 @@ pub struct Config {
     pub network: bool,
     pub protect_tests: bool,
     pub test_command: Option<String>,
+    pub stream: bool,
     pub prices: BTreeMap<String, Price>,
 }
 
@@ -260,6 +264,7 @@ impl Config {
             network: layer.network.unwrap_or(false),
             protect_tests: layer.protect_tests.unwrap_or(false),
             test_command: layer.test_command,
+            stream: layer.stream.unwrap_or(false),
             prices: layer.prices,
         })
     }

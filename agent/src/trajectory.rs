@@ -130,6 +130,9 @@ struct Line {
     event: Event,
 }
 
+/// Sees each event once it is written.
+pub type Observer = Box<dyn FnMut(&Event) + Send>;
+
 /// Appends events to a trajectory file, replacing secrets on the way.
 ///
 /// The file lives where the model's commands may reach it (by default `.agent/` in the
@@ -147,6 +150,8 @@ pub struct TrajectoryWriter {
     /// The file's identity when we last wrote it: device and inode.
     identity: (u64, u64),
     restored: u32,
+    /// Sees every event after it is written (the terminal's progress line).
+    observer: Option<Observer>,
 }
 
 impl TrajectoryWriter {
@@ -161,7 +166,13 @@ impl TrajectoryWriter {
             written: String::new(),
             identity,
             restored: 0,
+            observer: None,
         })
+    }
+
+    /// Also hands every written event to `observer` (after it is on disk).
+    pub fn observe(&mut self, observer: Observer) {
+        self.observer = Some(observer);
     }
 
     pub fn path(&self) -> &Path {
@@ -177,16 +188,19 @@ impl TrajectoryWriter {
         if self.tampered() {
             self.restore()?;
         }
-        let text = self.line(event)?;
-        self.append(&text)
-    }
-
-    fn line(&self, event: Event) -> Result<String, TrajectoryError> {
         let line = Line {
             t_ms: self.started.elapsed().as_millis() as u64,
             event,
         };
-        let text = serde_json::to_string(&line).map_err(|e| TrajectoryError::Write {
+        let result = self.line(&line).and_then(|text| self.append(&text));
+        if let Some(observer) = &mut self.observer {
+            observer(&line.event);
+        }
+        result
+    }
+
+    fn line(&self, line: &Line) -> Result<String, TrajectoryError> {
+        let text = serde_json::to_string(line).map_err(|e| TrajectoryError::Write {
             path: self.path.clone(),
             source: std::io::Error::other(e),
         })?;
@@ -232,10 +246,13 @@ impl TrajectoryWriter {
         let all = std::mem::take(&mut self.written);
         self.append(&all)?;
         self.restored += 1;
-        let notice = self.line(Event::Notice {
-            step: 0,
-            kind: "record_restored".into(),
-            text: "the trajectory file was deleted or changed during the run (by a command?) and was written again from memory".into(),
+        let notice = self.line(&Line {
+            t_ms: self.started.elapsed().as_millis() as u64,
+            event: Event::Notice {
+                step: 0,
+                kind: "record_restored".into(),
+                text: "the trajectory file was deleted or changed during the run (by a command?) and was written again from memory".into(),
+            },
         })?;
         self.append(&notice)
     }

@@ -87,7 +87,12 @@ impl Dataset {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .context(|| format!("cannot read dataset {}", path.display()))?;
-        let rows = parse_rows(path, &text)?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses a dataset's text; `path` names it in errors and its extension picks the format.
+    pub fn parse(path: &Path, text: &str) -> Result<Self> {
+        let rows = parse_rows(path, text)?;
         let mut instances = Vec::with_capacity(rows.len());
         let mut seen = HashSet::new();
         for (row_number, value) in rows {

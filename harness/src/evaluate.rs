@@ -222,7 +222,8 @@ pub async fn prepare_environments<'a>(
                 Ok(_) => {}
                 Err(e) if e.is_fatal() => return Err(e),
                 Err(e) => {
-                    tracing::warn!(
+                    // Not a warning: the caller reports each failed instance's reason once.
+                    tracing::debug!(
                         "environment for {} {}: {e}",
                         instance.repo,
                         instance.version

@@ -26,6 +26,11 @@ const REPOS: [(&str, &str); 2] = [
     ),
 ];
 
+/// The bundled dataset itself, without writing anything (e.g. to know its Python versions).
+pub fn dataset() -> Result<crate::Dataset> {
+    crate::Dataset::parse(Path::new("mini/dataset.jsonl"), DATASET)
+}
+
 /// Where the materialized mini dataset lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MiniPaths {

@@ -1,6 +1,7 @@
 //! Shared test support: a scripted OpenAI-compatible model server, fixture repositories, and
 //! helpers to run the real `agent` binary.
 
+pub mod browser;
 pub mod fake_github;
 pub mod fixtures;
 pub mod scripted_server;

@@ -190,8 +190,11 @@ async fn chat(State(shared): State<Arc<Shared>>, body: String) -> Response {
         })
         .unwrap_or(0);
     let model = parsed["model"].as_str().unwrap_or("scripted").to_string();
+    // `stream: true` gets Server-Sent Events, with usage in a last chunk when asked for.
+    let stream =
+        (parsed["stream"] == true).then(|| parsed["stream_options"]["include_usage"] == true);
     match next {
-        Some(reply) => respond(reply, n, &model).await,
+        Some(reply) => respond(reply, n, &model, stream).await,
         None => (
             StatusCode::BAD_REQUEST,
             json!({"error": {"message": "the scripted server's script is exhausted", "type": "invalid_request_error"}}).to_string(),
@@ -204,12 +207,13 @@ fn respond(
     reply: Reply,
     n: u64,
     model: &str,
+    stream: Option<bool>,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send + '_>> {
     Box::pin(async move {
         match reply {
             Reply::Delayed(d, inner) => {
                 tokio::time::sleep(d).await;
-                respond(*inner, n, model).await
+                respond(*inner, n, model, stream).await
             }
             Reply::Status {
                 code,
@@ -233,6 +237,7 @@ fn respond(
                 model,
                 json!({"role": "assistant", "content": text}),
                 "stop",
+                stream,
             ),
             Reply::ToolCalls { content, calls } => {
                 let tool_calls: Vec<Value> = calls
@@ -247,13 +252,17 @@ fn respond(
                     model,
                     json!({"role": "assistant", "content": content, "tool_calls": tool_calls}),
                     "tool_calls",
+                    stream,
                 )
             }
         }
     })
 }
 
-fn completion(n: u64, model: &str, message: Value, finish: &str) -> Response {
+fn completion(n: u64, model: &str, message: Value, finish: &str, stream: Option<bool>) -> Response {
+    if let Some(include_usage) = stream {
+        return sse(n, model, &message, finish, include_usage);
+    }
     let body = json!({
         "id": format!("chatcmpl-{n}"),
         "object": "chat.completion",
@@ -266,6 +275,54 @@ fn completion(n: u64, model: &str, message: Value, finish: &str) -> Response {
         StatusCode::OK,
         [("content-type", "application/json")],
         body.to_string(),
+    )
+        .into_response()
+}
+
+/// The same completion as Server-Sent Events: the text in small pieces, each tool call's
+/// arguments in two fragments, the finish reason, then usage (when asked for) and `[DONE]`.
+fn sse(n: u64, model: &str, message: &Value, finish: &str, include_usage: bool) -> Response {
+    let chunk = |choices: Value| json!({"id": format!("chatcmpl-{n}"), "object": "chat.completion.chunk", "model": model, "choices": choices});
+    let mut chunks = vec![chunk(json!([{"index": 0, "delta": {"role": "assistant"}}]))];
+    let text: Vec<char> = message["content"].as_str().unwrap_or("").chars().collect();
+    for piece in text.chunks(8) {
+        let piece: String = piece.iter().collect();
+        chunks.push(chunk(json!([{"index": 0, "delta": {"content": piece}}])));
+    }
+    for (i, call) in message["tool_calls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let args: Vec<char> = call["function"]["arguments"]
+            .as_str()
+            .unwrap_or("")
+            .chars()
+            .collect();
+        let (first, rest) = args.split_at(args.len() / 2);
+        chunks.push(chunk(json!([{"index": 0, "delta": {"tool_calls": [{"index": i, "id": call["id"], "type": "function",
+            "function": {"name": call["function"]["name"], "arguments": first.iter().collect::<String>()}}]}}])));
+        chunks.push(chunk(
+            json!([{"index": 0, "delta": {"tool_calls": [{"index": i,
+            "function": {"arguments": rest.iter().collect::<String>()}}]}}]),
+        ));
+    }
+    chunks.push(chunk(
+        json!([{"index": 0, "delta": {}, "finish_reason": finish}]),
+    ));
+    if include_usage {
+        let mut last = chunk(json!([]));
+        last["usage"] =
+            json!({"prompt_tokens": 1000, "completion_tokens": 100, "total_tokens": 1100});
+        chunks.push(last);
+    }
+    let mut body: String = chunks.iter().map(|c| format!("data: {c}\n\n")).collect();
+    body.push_str("data: [DONE]\n\n");
+    (
+        StatusCode::OK,
+        [("content-type", "text/event-stream")],
+        body,
     )
         .into_response()
 }

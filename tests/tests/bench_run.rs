@@ -252,3 +252,113 @@ fn a_killed_bench_run_resumes_without_losing_or_repeating_work() {
         );
     }
 }
+
+/// A fresh machine: no engine at the address, no root filesystem tool, no images. Every missing
+/// requirement is named once with its fix, and nothing is started (no dataset, no logs).
+#[test]
+fn preflight_names_each_missing_requirement_once_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    // Only git on PATH (mmdebstrap lives in /usr/bin, which is left out).
+    let git = std::process::Command::new("bash")
+        .args(["-c", "command -v git"])
+        .output()
+        .unwrap();
+    let git = String::from_utf8(git.stdout).unwrap();
+    std::os::unix::fs::symlink(git.trim(), bin.join("git")).unwrap();
+    let cache = dir.path().join("cache");
+    let out = agent(
+        dir.path(),
+        &[
+            "bench",
+            "eval",
+            "--dataset",
+            "mini",
+            "--predictions",
+            "gold",
+            "--run-id",
+            "first",
+        ],
+    )
+    .env("PATH", &bin)
+    .env("AGENT_ROOTFS_TOOL", "mmdebstrap")
+    .env("AGENT_CACHE_DIR", &cache)
+    .env(
+        "DOCKER_HOST",
+        format!("unix://{}", dir.path().join("no.sock").display()),
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error: 2 host requirements are missing (nothing was started)"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("cannot reach the Docker engine").count(),
+        1,
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("apt-get install -y mmdebstrap").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.contains("--yes"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "no colour codes: {stderr:?}");
+    assert!(!cache.exists(), "nothing was prepared before the check");
+    assert!(!dir.path().join("logs").exists());
+}
+
+/// One prediction whose patch does not apply: that instance is an error, printed once, and
+/// `bench eval` exits 1 while the other instance is still graded.
+#[test]
+fn bench_eval_exits_non_zero_when_an_instance_ends_in_error() {
+    let instances: Vec<Value> = mini_dataset().into_iter().take(2).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let lines: Vec<String> = instances
+        .iter()
+        .enumerate()
+        .map(|(n, i)| {
+            let patch = if n == 0 {
+                "--- a/nowhere.py\n+++ b/nowhere.py\n@@ -1,1 +1,1 @@\n-not here\n+still not\n"
+                    .to_string()
+            } else {
+                i["patch"].as_str().unwrap().to_string()
+            };
+            json!({"instance_id": i["instance_id"], "model_name_or_path": "m", "model_patch": patch})
+                .to_string()
+        })
+        .collect();
+    std::fs::write(dir.path().join("p.jsonl"), lines.join("\n") + "\n").unwrap();
+    let mut args = vec![
+        "bench",
+        "eval",
+        "--dataset",
+        "mini",
+        "--predictions",
+        "p.jsonl",
+        "--run-id",
+        "broken",
+        "--instances",
+    ];
+    args.extend(instances.iter().map(|i| i["instance_id"].as_str().unwrap()));
+    let out = agent(dir.path(), &args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let bad = instances[0]["instance_id"].as_str().unwrap();
+    assert_eq!(stderr.matches(bad).count(), 1, "{stderr}");
+    assert_eq!(
+        stderr.matches("the patch did not apply").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(!stderr.contains('\u{1b}'), "no colour codes: {stderr:?}");
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("m.broken.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["resolved_instances"], 1, "{summary}");
+    assert_eq!(summary["error_instances"], 1, "{summary}");
+}

@@ -298,3 +298,115 @@ fn dirty_repository_is_refused_unless_allowed() {
         "{diff}"
     );
 }
+
+/// `AGENTS.md` at the root is in the task prompt; one in the directory of an edited file comes
+/// with that edit's observation, once; the trajectory records both reads.
+#[test]
+fn agents_md_files_are_the_projects_instructions() {
+    let repo = tempfile::tempdir().unwrap();
+    let mut files: Vec<(&str, &str)> = agent_tests::fixtures::STATS_FILES.to_vec();
+    files.push(("AGENTS.md", "Run the tests with unittest, never pytest."));
+    files.push((
+        "stats/AGENTS.md",
+        "Keep stats/ free of third-party imports.",
+    ));
+    agent_tests::fixtures::git_repo(repo.path(), &files).unwrap();
+    let script = vec![
+        Reply::tool(
+            "str_replace",
+            json!({"path": "stats/core.py", "old_str": STATS_BUG, "new_str": STATS_FIX}),
+        ),
+        Reply::tool(
+            "str_replace",
+            json!({"path": "stats/core.py", "old_str": "\"\"\"Basic", "new_str": "\"\"\"Simple"}),
+        ),
+        Reply::tool("submit", json!({"summary": "fixed"})),
+    ];
+    let server = ScriptedServer::start(script).unwrap();
+    let traj_dir = tempfile::tempdir().unwrap();
+    let traj = traj_dir.path().join("t.jsonl");
+    let base = server.base_url();
+    let out = run_agent(repo.path(), &fix_args(&base, traj.to_str().unwrap()), &[]).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let requests = server.requests();
+    let task = requests[0]["messages"][1]["content"].as_str().unwrap();
+    assert!(
+        task.contains("Run the tests with unittest, never pytest."),
+        "{task}"
+    );
+    assert!(!task.contains("third-party"), "{task}");
+    let first_edit = server.last_message(1);
+    let first_edit = first_edit["content"].as_str().unwrap();
+    assert!(
+        first_edit.contains("Project instructions from `stats/AGENTS.md`")
+            && first_edit.contains("Keep stats/ free of third-party imports."),
+        "{first_edit}"
+    );
+    let second_edit = server.last_message(2);
+    assert!(
+        !second_edit["content"]
+            .as_str()
+            .unwrap()
+            .contains("third-party"),
+        "given once: {second_edit}"
+    );
+    let events = read_events(&traj);
+    let reads: Vec<&str> = events_of(&events, "notice")
+        .into_iter()
+        .filter(|e| e["kind"] == "project_instructions")
+        .map(|e| e["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reads,
+        [
+            "read AGENTS.md (42 bytes)",
+            "read stats/AGENTS.md (40 bytes)"
+        ],
+        "{reads:?}"
+    );
+}
+
+/// `--stream`: the same run over Server-Sent Events; the request asks for streaming and usage,
+/// and the text, tool calls (sent in fragments) and token counts come out as without streaming.
+#[test]
+fn streaming_replies_give_the_same_run() {
+    let repo = stats_repo();
+    let server = ScriptedServer::start(fixing_script()).unwrap();
+    let traj_dir = tempfile::tempdir().unwrap();
+    let traj = traj_dir.path().join("t.jsonl");
+    let base = server.base_url();
+    let mut args = fix_args(&base, traj.to_str().unwrap());
+    args.push("--stream");
+    let out = run_agent(repo.path(), &args, &[]).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stats_tests_pass(repo.path()).unwrap());
+    let requests = server.requests();
+    assert_eq!(requests.len(), 5);
+    assert_eq!(requests[0]["stream"], true);
+    assert_eq!(requests[0]["stream_options"]["include_usage"], true);
+    let events = read_events(&traj);
+    let responses = events_of(&events, "model_response");
+    assert!(
+        responses[0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("The mean is off. PLAN:"),
+        "{}",
+        responses[0]
+    );
+    assert_eq!(responses[0]["usage"]["prompt_tokens"], 1000);
+    assert_eq!(responses[0]["usage"]["completion_tokens"], 100);
+    let calls = events_of(&events, "tool_call");
+    assert_eq!(calls[0]["name"], "view_file");
+    assert_eq!(calls[0]["arguments"], "{\"path\":\"stats/core.py\"}");
+    assert_eq!(calls[2]["name"], "str_replace");
+}

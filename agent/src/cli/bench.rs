@@ -71,6 +71,9 @@ pub struct CommonArgs {
     /// Turn networking off in evaluation containers (installs that download will fail).
     #[arg(long)]
     pub no_network: bool,
+    /// Install missing host requirements (with apt-get) instead of only naming them.
+    #[arg(long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -130,6 +133,34 @@ pub(super) async fn dataset_and_repos(common: &CommonArgs) -> Result<(PathBuf, R
     Ok((PathBuf::from(&common.dataset), RepoSource::parse(repos)))
 }
 
+/// Checks the host before any work starts: git, the Docker engine, and what building the
+/// dataset's missing Python images needs. Every missing requirement is named once.
+pub(super) async fn preflight(common: &CommonArgs, printer: &Printer) -> Result<()> {
+    let dataset = if common.dataset == mini::MINI {
+        mini::dataset()?
+    } else {
+        Dataset::load(std::path::Path::new(&common.dataset))?
+    }
+    .select(&common.instances)?;
+    let specs = SpecTable::load(common.specs.as_deref())?;
+    let mut pythons: Vec<String> = dataset
+        .instances
+        .iter()
+        .filter_map(|i| specs.lookup(&i.repo, &i.version).ok())
+        .map(|s| s.spec.python.clone())
+        .collect();
+    pythons.sort();
+    pythons.dedup();
+    let needs = crate::preflight::Needs {
+        git: true,
+        docker: true,
+        pythons,
+    };
+    let sink = *printer;
+    crate::preflight::ensure(&needs, common.yes, &move |s| sink.status(s)).await?;
+    Ok(())
+}
+
 pub(super) async fn bench_context(common: &CommonArgs, repos: RepoSource) -> Result<BenchContext> {
     let specs = SpecTable::load(common.specs.as_deref())?;
     let mut options = ContextOptions::new(specs, repos);
@@ -145,6 +176,7 @@ fn sink(progress: &Arc<EvalProgress>) -> impl Fn(EvalEvent) + Send + Sync + 'sta
 }
 
 async fn eval(args: EvalArgs, printer: &Printer) -> Result<ExitCode> {
+    preflight(&args.common, printer).await?;
     let (dataset_path, repos) = dataset_and_repos(&args.common).await?;
     let full = Dataset::load(&dataset_path)?;
     let predictions = Predictions::load(&args.predictions, &full)?;
@@ -161,10 +193,13 @@ async fn eval(args: EvalArgs, printer: &Printer) -> Result<ExitCode> {
     let report = evaluate(&ctx, &dataset, &predictions, &options, &sink(&progress)).await;
     progress.finish();
     let report = report?;
-    for outcome in &report.outcomes {
-        if let Verdict::Error(reason) = &outcome.verdict {
-            printer.warn(&format!("{}: {reason}", outcome.instance_id));
-        }
+    let errors = errors_by_reason(&report.outcomes);
+    for (reason, ids) in &errors {
+        printer.error(&format!(
+            "{} ({}): {reason}",
+            plural_instances(ids.len()),
+            ids.join(", ")
+        ));
     }
     let mut text = report.summary.lines().join("\n");
     text.push_str(&format!(
@@ -172,10 +207,41 @@ async fn eval(args: EvalArgs, printer: &Printer) -> Result<ExitCode> {
         report.summary_path.display()
     ));
     printer.result(&text);
-    Ok(ExitCode::SUCCESS)
+    // Any instance that ended in error makes the command fail (README: exit codes).
+    Ok(if errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Instance errors grouped by their reason, so that one cause (an environment that could not be
+/// built) is printed once with the instances it hit, not once per instance.
+fn errors_by_reason(
+    outcomes: &[agent_harness::evaluate::InstanceOutcome],
+) -> Vec<(String, Vec<String>)> {
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for outcome in outcomes {
+        if let Verdict::Error(reason) = &outcome.verdict {
+            match groups.iter_mut().find(|(r, _)| r == reason) {
+                Some((_, ids)) => ids.push(outcome.instance_id.clone()),
+                None => groups.push((reason.clone(), vec![outcome.instance_id.clone()])),
+            }
+        }
+    }
+    groups
+}
+
+fn plural_instances(n: usize) -> String {
+    if n == 1 {
+        "1 instance".into()
+    } else {
+        format!("{n} instances")
+    }
 }
 
 async fn validate_cmd(args: ValidateArgs, printer: &Printer) -> Result<ExitCode> {
+    preflight(&args.common, printer).await?;
     let (dataset_path, repos) = dataset_and_repos(&args.common).await?;
     let full = Dataset::load(&dataset_path)?;
     let dataset = full.select(&args.common.instances)?;

@@ -105,6 +105,10 @@ pub struct RunFlags {
     /// The repository's test command for `run_tests` (detected when unset).
     #[arg(long)]
     pub test_command: Option<String>,
+    /// Stream the model's replies (Server-Sent Events): text shows as it is generated and a
+    /// slow server is only cut off after --request-timeout seconds of silence.
+    #[arg(long)]
+    pub stream: bool,
 }
 
 impl RunFlags {
@@ -123,6 +127,7 @@ impl RunFlags {
             network: self.network.then_some(true),
             protect_tests: self.protect_tests.then_some(true),
             test_command: self.test_command.clone(),
+            stream: self.stream.then_some(true),
             ..ConfigLayer::default()
         }
     }
@@ -223,7 +228,7 @@ fn deliver(
     match &args.output_patch {
         Some(path) => std::fs::write(path, &shown)
             .with_context(|| format!("cannot write patch {}", path.display()))?,
-        None => printer.result(&shown),
+        None => printer.diff(&shown),
     }
     print_summary(report, printer);
     if let Some(refusal) = report.secret_refusal() {

@@ -46,6 +46,9 @@ pub struct BuildArgs {
     /// Show every line of the build output.
     #[arg(long, short)]
     pub verbose: bool,
+    /// Install missing host requirements (with apt-get) instead of only naming them.
+    #[arg(long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -92,6 +95,13 @@ fn selected(pythons: &[String]) -> Result<Vec<String>> {
 
 async fn run_build(args: BuildArgs, printer: &Printer) -> Result<ExitCode> {
     let pythons = selected(&args.pythons)?;
+    let needs = crate::preflight::Needs {
+        git: false,
+        docker: true,
+        pythons: pythons.clone(),
+    };
+    let sink = *printer;
+    crate::preflight::ensure(&needs, args.yes, &move |s| sink.status(s)).await?;
     let options = options(args.ca_bundle, args.pip_source);
     let docker = agent_containers::engine::connect_with_timeout(Duration::from_secs(3600)).await?;
     let verbose = args.verbose;

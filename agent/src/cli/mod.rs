@@ -9,6 +9,7 @@ mod images;
 mod replay;
 mod tools;
 mod trust;
+mod view;
 
 use std::process::ExitCode;
 
@@ -44,6 +45,8 @@ pub enum Command {
     /// Trust this repository's own `.agent.toml` as it is now (needed for keys such as
     /// `base_url`, `sandbox` or `network` in a repository's config).
     Trust(trust::TrustArgs),
+    /// Write one self-contained HTML page for a trajectory or a `bench run` output folder.
+    View(view::ViewArgs),
     /// The GitHub bot's checks: `agent github check-permission`, `agent github progress`.
     Github(crate::github::command::GithubArgs),
 }
@@ -71,6 +74,7 @@ pub fn main() -> ExitCode {
             Command::Containers(args) => containers::run(args, &printer).await,
             Command::Bench(args) => bench::run(args, &printer).await,
             Command::Trust(args) => trust::run(args, &printer).await,
+            Command::View(args) => view::run(args, &printer).await,
             Command::Github(args) => crate::github::command::run(args, &printer).await,
         }
     });

@@ -81,7 +81,7 @@ pub async fn run(args: ReplayArgs, printer: &Printer) -> Result<ExitCode> {
         }
     }
     let after = workspace.snapshot()?;
-    printer.result(&workspace.diff(before, after)?);
+    printer.diff(&workspace.diff(before, after)?);
     printer.status(&format!("replayed {replayed} tool calls ({failed} failed)"));
     if skipped > 0 {
         printer.status(&format!(

@@ -74,6 +74,7 @@ pub fn model_client(config: &Config) -> Result<OpenAiCompatible> {
         temperature: config.temperature,
         max_tokens: config.max_tokens,
         request_timeout: config.request_timeout,
+        stream: config.stream,
         retry: RetryPolicy {
             max_retries: config.max_retries,
             ..RetryPolicy::default()
@@ -315,7 +316,12 @@ pub async fn execute_with(
     runner: &Runner,
 ) -> Result<FixReport> {
     let root = workspace.root().to_path_buf();
-    let model = model_client(config)?;
+    let progress =
+        (!printer.is_quiet()).then(|| crate::progress::ProgressLine::new(config.max_steps));
+    let mut model = model_client(config)?;
+    if let Some(line) = progress.as_ref().filter(|_| config.stream) {
+        model = model.with_text_sink(line.text_sink());
+    }
     if config.cost_limit.is_some() && config.price().is_none() {
         printer.warn(&format!(
             "--cost-limit is set but the price of `{}` is unknown, so cost cannot be tracked; add it under [prices] in the config",
@@ -338,7 +344,7 @@ pub async fn execute_with(
         .trajectory
         .clone()
         .unwrap_or_else(|| default_trajectory_path(&root, &options.task));
-    run_session(
+    let result = run_session(
         workspace,
         config,
         options,
@@ -350,8 +356,13 @@ pub async fn execute_with(
         baseline,
         &trajectory_path,
         runner,
+        progress.clone(),
     )
-    .await
+    .await;
+    if let Some(line) = progress {
+        line.finish();
+    }
+    result
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -367,10 +378,14 @@ async fn run_session(
     baseline: Oid,
     trajectory_path: &Path,
     runner: &Runner,
+    progress: Option<crate::progress::ProgressLine>,
 ) -> Result<FixReport> {
     let root = workspace.root().to_path_buf();
     let redactor = redactor(config);
     let mut trajectory = TrajectoryWriter::create(trajectory_path, redactor.clone())?;
+    if let Some(line) = progress {
+        trajectory.observe(Box::new(move |event| line.on_event(event)));
+    }
     trajectory.write(Event::Start {
         format_version: trajectory::FORMAT_VERSION,
         model: config.model.clone(),
@@ -417,6 +432,7 @@ async fn run_session(
             ..SessionSettings::default()
         },
         cancel: interrupt_flag(*printer),
+        instructions: crate::instructions::ProjectInstructions::new(&root),
     };
     let outcome = session.run(&task).await?;
     if config.protect_tests {

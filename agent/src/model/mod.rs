@@ -2,6 +2,7 @@
 
 pub mod openai;
 mod retry;
+pub mod stream;
 pub mod text_actions;
 
 use async_trait::async_trait;

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use super::retry::{RetryPolicy, RetryingTransport};
+use super::stream::{self, TextSink};
 use super::{ChatRequest, ChatResponse, Message, ModelClient, ModelError, Role, ToolCall, Usage};
 
 /// Settings for one endpoint.
@@ -23,6 +24,8 @@ pub struct EndpointSettings {
     pub temperature: Option<f32>,
     pub max_tokens: Option<u32>,
     pub request_timeout: Duration,
+    /// `stream: true`: read Server-Sent Events; `request_timeout` then bounds each read.
+    pub stream: bool,
     pub retry: RetryPolicy,
 }
 
@@ -30,6 +33,8 @@ pub struct OpenAiCompatible {
     client: Client<OpenAIConfig>,
     settings: EndpointSettings,
     attempts: Arc<AtomicU32>,
+    stream_http: reqwest::Client,
+    text_sink: Option<TextSink>,
 }
 
 impl OpenAiCompatible {
@@ -55,11 +60,43 @@ impl OpenAiCompatible {
                     .unwrap_or_else(|| "none".to_string()),
             );
         let client = Client::with_config(config).with_http_service(transport);
+        let stream_http =
+            stream::client(settings.request_timeout).map_err(|e| ModelError::Unreachable {
+                url: settings.base_url.clone(),
+                attempts: 0,
+                detail: format!("cannot build the HTTP client: {e}"),
+            })?;
         Ok(Self {
             client,
             settings,
             attempts,
+            stream_http,
+            text_sink: None,
         })
+    }
+
+    /// With streaming on, `sink` receives the model's text as it is generated.
+    pub fn with_text_sink(mut self, sink: TextSink) -> Self {
+        self.text_sink = Some(sink);
+        self
+    }
+
+    async fn chat_streaming(&self, request: &ChatRequest<'_>) -> Result<ChatResponse, ModelError> {
+        let url = format!("{}/chat/completions", self.settings.base_url);
+        let mut body = self.request_body(request);
+        body["stream"] = json!(true);
+        body["stream_options"] = json!({"include_usage": true});
+        let (completion, attempts) = stream::send(stream::StreamCall {
+            http: &self.stream_http,
+            url: url.clone(),
+            api_key: self.settings.api_key.as_deref(),
+            body,
+            retry: self.settings.retry,
+            sink: self.text_sink.as_ref(),
+        })
+        .await?;
+        parse_completion(&completion, attempts)
+            .map_err(|detail| ModelError::Malformed { url, detail })
     }
 
     fn request_body(&self, request: &ChatRequest<'_>) -> Value {
@@ -121,6 +158,9 @@ impl OpenAiCompatible {
 #[async_trait]
 impl ModelClient for OpenAiCompatible {
     async fn chat(&self, request: ChatRequest<'_>) -> Result<ChatResponse, ModelError> {
+        if self.settings.stream {
+            return self.chat_streaming(&request).await;
+        }
         let body = self.request_body(&request);
         // A 200 whose body is not JSON is usually a proxy hiccup: try it again a few times.
         let mut malformed_tries = 0;
@@ -215,7 +255,7 @@ fn parse_completion(value: &Value, attempts: u32) -> Result<ChatResponse, String
     })
 }
 
-fn first_line(text: &str) -> String {
+pub(super) fn first_line(text: &str) -> String {
     let line = text.lines().next().unwrap_or("").trim();
     let parsed: Option<Value> = serde_json::from_str(text).ok();
     // Error bodies are often JSON: pull out `error.message` when present.

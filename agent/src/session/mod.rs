@@ -158,6 +158,8 @@ pub struct Session<'a> {
     pub settings: SessionSettings,
     /// Becomes `true` when the user interrupts (Ctrl-C); the run stops at the next await.
     pub cancel: watch::Receiver<bool>,
+    /// The repository's `AGENTS.md` files.
+    pub instructions: crate::instructions::ProjectInstructions,
 }
 
 /// Mutable state of one run.
@@ -195,9 +197,16 @@ impl<'a> Session<'a> {
                 tools => self.text_tool_list(),
             },
         )?;
+        let project = self.instructions.at_root();
         let user = self.prompts.render(
             "task.md",
-            context! { task => task.text, repo_root => task.repo_root, head => task.head },
+            context! {
+                task => task.text,
+                repo_root => task.repo_root,
+                head => task.head,
+                instructions => project.as_ref().map(|i| i.text.clone()),
+                instructions_path => project.as_ref().map(|i| i.path.clone()),
+            },
         )?;
         self.trajectory.write(Event::Prompt {
             name: "system.md".into(),
@@ -207,6 +216,13 @@ impl<'a> Session<'a> {
             name: "task.md".into(),
             text: user.clone(),
         })?;
+        if let Some(project) = &project {
+            self.trajectory.write(Event::Notice {
+                step: 0,
+                kind: "project_instructions".into(),
+                text: project.record(),
+            })?;
+        }
 
         let mut budget = Budget::new(
             self.settings.max_steps,
@@ -417,6 +433,17 @@ impl<'a> Session<'a> {
                         && let Some(refusal) = guard.after_edit(&output.changed_files)
                     {
                         output.text = format!("{}\n\n{refusal}", output.text);
+                    }
+                    for found in self.instructions.for_edits(&output.changed_files) {
+                        self.trajectory.write(Event::Notice {
+                            step,
+                            kind: "project_instructions".into(),
+                            text: found.record(),
+                        })?;
+                        output.text = format!(
+                            "{}\n\nProject instructions from `{}` (for files under its directory):\n{}",
+                            output.text, found.path, found.text
+                        );
                     }
                     match output.control {
                         Some(Control::Submit { summary }) => {

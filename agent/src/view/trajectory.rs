@@ -1,0 +1,390 @@
+//! One trajectory as the page shows it: the run's header, the plans, one entry per step (the
+//! model's text, each tool call with its observation, notices, tokens, cost and time), the test
+//! runs, and the final diff split into coloured lines.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::trajectory::Event;
+
+/// Observations longer than this many lines or bytes start collapsed.
+const COLLAPSE_LINES: usize = 12;
+const COLLAPSE_BYTES: usize = 1200;
+/// The page shows at most this much of one observation (the trajectory file keeps it all).
+const OBSERVATION_CAP: usize = 64 * 1024;
+
+#[derive(Debug, Default, Serialize)]
+pub struct TrajectoryPage {
+    pub title: String,
+    pub model: String,
+    pub repo: String,
+    pub task: String,
+    pub end: Option<EndView>,
+    pub plans: Vec<PlanView>,
+    /// Notices before the first step (e.g. the project instructions that were read).
+    pub notices: Vec<NoticeView>,
+    pub steps: Vec<StepView>,
+    pub test_runs: Vec<TestRunView>,
+    pub diff: Vec<DiffLine>,
+    pub diff_added: usize,
+    pub diff_removed: usize,
+    /// The text of collapsed observations, kept out of the DOM until one is opened (a page
+    /// with thousands of long observations stays quick to load): `CallView::folded` indexes it.
+    #[serde(skip)]
+    pub folded: Vec<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct EndView {
+    pub reason: String,
+    pub detail: Option<String>,
+    pub summary: Option<String>,
+    pub steps: u32,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cost: String,
+    pub duration: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlanView {
+    pub step: u32,
+    pub source: String,
+    pub plan: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct StepView {
+    pub step: u32,
+    pub reasoning: String,
+    pub calls: Vec<CallView>,
+    pub notices: Vec<NoticeView>,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cost: String,
+    pub model_time: String,
+    pub total_time: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct CallView {
+    pub id: String,
+    pub name: String,
+    pub arguments: String,
+    pub observation: String,
+    pub observation_lines: usize,
+    /// Bytes of the observation left out of the page.
+    pub truncated: usize,
+    pub ok: bool,
+    pub collapsed: bool,
+    /// For a collapsed observation, its index in `TrajectoryPage::folded`.
+    pub folded: Option<usize>,
+    pub duration: String,
+    pub changed_files: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NoticeView {
+    pub kind: String,
+    pub text: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TestRunView {
+    pub step: u32,
+    pub command: String,
+    pub passed: u64,
+    pub failed: u64,
+    pub errors: u64,
+    pub skipped: u64,
+    pub newly_passing: Vec<String>,
+    pub newly_failing: Vec<String>,
+    pub still_failing: usize,
+    pub first: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DiffLine {
+    /// `add`, `del`, `hunk`, `file` or `ctx`.
+    pub kind: &'static str,
+    pub text: String,
+}
+
+pub fn money(cost: Option<f64>) -> String {
+    match cost {
+        Some(c) if c >= 0.01 => format!("${c:.2}"),
+        Some(c) => format!("${c:.4}"),
+        None => "unknown".into(),
+    }
+}
+
+pub fn duration_ms(ms: f64) -> String {
+    if ms >= 60_000.0 {
+        format!(
+            "{:.0}m{:02.0}s",
+            (ms / 60_000.0).floor(),
+            (ms % 60_000.0) / 1000.0
+        )
+    } else if ms >= 1000.0 {
+        format!("{:.1}s", ms / 1000.0)
+    } else {
+        format!("{ms:.0}ms")
+    }
+}
+
+/// Splits a unified diff into lines the page colours.
+pub fn diff_lines(diff: &str) -> Vec<DiffLine> {
+    diff.lines()
+        .map(|line| {
+            let kind = if ["+++", "---", "diff ", "index "]
+                .iter()
+                .any(|p| line.starts_with(p))
+            {
+                "file"
+            } else if line.starts_with("@@") {
+                "hunk"
+            } else if line.starts_with('+') {
+                "add"
+            } else if line.starts_with('-') {
+                "del"
+            } else {
+                "ctx"
+            };
+            DiffLine {
+                kind,
+                text: line.to_string(),
+            }
+        })
+        .collect()
+}
+
+fn pretty_arguments(raw: &str) -> String {
+    match serde_json::from_str::<Value>(raw) {
+        Ok(Value::Object(map)) => {
+            // Strings are shown as they are (a patch or a command reads better unescaped).
+            map.iter()
+                .map(|(k, v)| match v {
+                    Value::String(s) if s.contains('\n') => format!("{k}:\n{s}"),
+                    Value::String(s) => format!("{k}: {s}"),
+                    other => format!("{k}: {other}"),
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+        _ => raw.to_string(),
+    }
+}
+
+fn cap(text: &str) -> (String, usize) {
+    if text.len() <= OBSERVATION_CAP {
+        return (text.to_string(), 0);
+    }
+    let mut end = OBSERVATION_CAP;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    (text[..end].to_string(), text.len() - end)
+}
+
+fn count(value: &Value, pointer: &str) -> u64 {
+    value.pointer(pointer).and_then(Value::as_u64).unwrap_or(0)
+}
+
+fn names(value: &Value, pointer: &str) -> Vec<String> {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn test_run(step: u32, data: &Value) -> TestRunView {
+    TestRunView {
+        step,
+        command: data
+            .get("command")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        passed: count(data, "/report/counts/passed"),
+        failed: count(data, "/report/counts/failed"),
+        errors: count(data, "/report/counts/errors"),
+        skipped: count(data, "/report/counts/skipped"),
+        newly_passing: names(data, "/comparison/newly_passing"),
+        newly_failing: names(data, "/comparison/newly_failing"),
+        still_failing: names(data, "/comparison/still_failing").len(),
+        first: data.get("comparison").is_none_or(Value::is_null),
+    }
+}
+
+/// Builds the page's model from a trajectory's events.
+pub fn build(name: &str, events: Vec<Event>) -> TrajectoryPage {
+    let mut page = TrajectoryPage {
+        title: name.to_string(),
+        ..TrajectoryPage::default()
+    };
+    let mut steps: Vec<StepView> = Vec::new();
+    let mut index: HashMap<u32, usize> = HashMap::new();
+    let mut step_of = |steps: &mut Vec<StepView>, step: u32| -> usize {
+        *index.entry(step).or_insert_with(|| {
+            steps.push(StepView {
+                step,
+                ..StepView::default()
+            });
+            steps.len() - 1
+        })
+    };
+    for event in events {
+        match event {
+            Event::Start {
+                model, repo, task, ..
+            } => {
+                page.model = model;
+                page.repo = repo;
+                page.task = task;
+            }
+            Event::Prompt { .. } | Event::ModelRequest { .. } => {}
+            Event::ModelResponse {
+                step,
+                message,
+                usage,
+                cost_usd,
+                latency_ms,
+                ..
+            } => {
+                let i = step_of(&mut steps, step);
+                let s = &mut steps[i];
+                s.reasoning = message.content.unwrap_or_default();
+                s.prompt_tokens = usage.prompt_tokens;
+                s.completion_tokens = usage.completion_tokens;
+                s.cost = money(cost_usd);
+                s.model_time = duration_ms(latency_ms as f64);
+            }
+            Event::Plan { step, source, plan } => page.plans.push(PlanView { step, source, plan }),
+            Event::ToolCall {
+                step,
+                call_id,
+                name,
+                arguments,
+            } => {
+                let i = step_of(&mut steps, step);
+                steps[i].calls.push(CallView {
+                    id: call_id,
+                    name,
+                    arguments: pretty_arguments(&arguments),
+                    ..CallView::default()
+                });
+            }
+            Event::Observation {
+                step,
+                call_id,
+                ok,
+                text,
+                duration_ms: took,
+                changed_files,
+            } => {
+                let i = step_of(&mut steps, step);
+                let s = &mut steps[i];
+                let position = s.calls.iter().position(|c| c.id == call_id);
+                let call = match position {
+                    Some(p) => &mut s.calls[p],
+                    None => {
+                        s.calls.push(CallView {
+                            id: call_id,
+                            ..CallView::default()
+                        });
+                        let last = s.calls.len() - 1;
+                        &mut s.calls[last]
+                    }
+                };
+                let lines = text.lines().count();
+                call.collapsed = lines > COLLAPSE_LINES || text.len() > COLLAPSE_BYTES;
+                let (shown, truncated) = cap(&text);
+                if call.collapsed {
+                    call.folded = Some(page.folded.len());
+                    page.folded.push(shown);
+                } else {
+                    call.observation = shown;
+                }
+                call.truncated = truncated;
+                call.observation_lines = lines;
+                call.ok = ok;
+                call.duration = duration_ms(took as f64);
+                call.changed_files = changed_files;
+            }
+            Event::ToolData { step, data, .. } => {
+                if data.pointer("/report/counts").is_some() {
+                    page.test_runs.push(test_run(step, &data));
+                }
+            }
+            Event::Notice {
+                step: 0,
+                kind,
+                text,
+            } => page.notices.push(NoticeView { kind, text }),
+            Event::Notice { step, kind, text } => {
+                let i = step_of(&mut steps, step);
+                steps[i].notices.push(NoticeView { kind, text });
+            }
+            Event::StepTiming { step, total_ms, .. } => {
+                let i = step_of(&mut steps, step);
+                steps[i].total_time = duration_ms(total_ms);
+            }
+            Event::End {
+                exit_reason,
+                detail,
+                summary,
+                steps: step_count,
+                usage,
+                cost_usd,
+                duration_ms: took,
+                diff,
+                ..
+            } => {
+                page.diff = diff_lines(&diff);
+                page.diff_added = page.diff.iter().filter(|l| l.kind == "add").count();
+                page.diff_removed = page.diff.iter().filter(|l| l.kind == "del").count();
+                page.end = Some(EndView {
+                    reason: exit_reason,
+                    detail,
+                    summary,
+                    steps: step_count,
+                    prompt_tokens: usage.prompt_tokens,
+                    completion_tokens: usage.completion_tokens,
+                    cost: money(cost_usd),
+                    duration: duration_ms(took as f64),
+                });
+            }
+        }
+    }
+    steps.sort_by_key(|s| s.step);
+    page.steps = steps;
+    page
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff_lines_are_classified() {
+        let lines =
+            diff_lines("diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-old\n+new\n same");
+        let kinds: Vec<&str> = lines.iter().map(|l| l.kind).collect();
+        assert_eq!(kinds, ["file", "file", "file", "hunk", "del", "add", "ctx"]);
+    }
+
+    #[test]
+    fn long_observations_are_capped_on_a_char_boundary() {
+        let text = "é".repeat(OBSERVATION_CAP);
+        let (shown, left) = cap(&text);
+        assert!(shown.len() <= OBSERVATION_CAP);
+        assert_eq!(shown.len() + left, text.len());
+    }
+}
