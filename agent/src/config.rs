@@ -264,9 +264,7 @@ impl Config {
             model: layer.model.unwrap_or_else(|| DEFAULT_MODEL.to_string()),
             api_key,
             tool_mode: layer.tool_mode.unwrap_or_default(),
-            temperature: layer
-                .temperature
-                .or(local.then_some(LOCAL_TEMPERATURE)),
+            temperature: layer.temperature.or(local.then_some(LOCAL_TEMPERATURE)),
             max_tokens: layer.max_tokens.or(local.then_some(LOCAL_MAX_TOKENS)),
             base_url,
             request_timeout: Duration::from_secs(layer.request_timeout_secs.unwrap_or(300)),

@@ -31,7 +31,11 @@ fn fix_with(server: &ScriptedServer, extra: &[&str]) -> (Run, tempfile::TempDir)
     args.extend_from_slice(extra);
     let out = run_agent(repo.path(), &args, &[]).unwrap();
     let events = std::fs::read_to_string(&traj)
-        .map(|t| t.lines().map(|l| serde_json::from_str(l).unwrap()).collect())
+        .map(|t| {
+            t.lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        })
         .unwrap_or_default();
     let run = Run {
         code: out.status.code().unwrap_or(-1),
@@ -114,7 +118,10 @@ fn every_text_spelling_of_a_call_is_run_in_native_mode() {
     // Calls found in the text get their results back as user messages.
     let second = server.last_message(1);
     assert_eq!(second["role"], "user");
-    assert!(second["content"].as_str().unwrap().contains("def mean"), "{second}");
+    assert!(
+        second["content"].as_str().unwrap().contains("def mean"),
+        "{second}"
+    );
 }
 
 #[test]
@@ -190,8 +197,13 @@ fn loops_escalate_from_a_notice_to_a_replan_to_stuck() {
     assert!(run.stderr.contains("update_plan"), "{}", run.stderr);
     assert_eq!(server.remaining(), 1, "the run ended before the submit");
     // The notice names the repeated call and never recommends it.
-    let notice = notices(&run, "repeated_action")[0]["text"].as_str().unwrap();
-    assert!(notice.contains("`update_plan`") && notice.contains("look again"), "{notice}");
+    let notice = notices(&run, "repeated_action")[0]["text"]
+        .as_str()
+        .unwrap();
+    assert!(
+        notice.contains("`update_plan`") && notice.contains("look again"),
+        "{notice}"
+    );
     assert!(!notice.contains("call `update_plan`"), "{notice}");
     // The forced re-plan is a request without tools, and its text becomes the plan.
     assert_eq!(notices(&run, "replan").len(), 1);
@@ -213,7 +225,10 @@ fn an_unchanged_repository_is_sent_back_then_reported_as_no_change() {
     assert_eq!(end(&run)["exit_reason"], "no_change");
     assert_eq!(notices(&run, "submit_empty").len(), 1);
     assert!(run.stderr.contains("without changing"), "{}", run.stderr);
-    assert!(server.review_requests().is_empty(), "an empty diff is not reviewed");
+    assert!(
+        server.review_requests().is_empty(),
+        "an empty diff is not reviewed"
+    );
 }
 
 #[test]
@@ -233,14 +248,26 @@ fn a_reproduction_that_flips_is_recorded_and_required_once() {
     let recorded = notices(&run, "reproduction");
     assert_eq!(recorded.len(), 1);
     let text = recorded[0]["text"].as_str().unwrap();
-    assert!(text.contains("failed at step 1") && text.contains("passes at step 4"), "{text}");
-    assert!(run.stderr.contains("reproduction: `python3 -c"), "{}", run.stderr);
+    assert!(
+        text.contains("failed at step 1") && text.contains("passes at step 4"),
+        "{text}"
+    );
+    assert!(
+        run.stderr.contains("reproduction: `python3 -c"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
 fn without_a_flip_there_is_no_reproduction() {
     let passing = json!({"command": "true"});
-    let script = vec![Reply::tool("run", passing.clone()), the_fix(), Reply::tool("run", passing), submit()];
+    let script = vec![
+        Reply::tool("run", passing.clone()),
+        the_fix(),
+        Reply::tool("run", passing),
+        submit(),
+    ];
     let (run, _server, _repo) = fix(script, &["--no-review"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(notices(&run, "reproduction").is_empty());
@@ -257,9 +284,8 @@ fn a_review_that_catches_an_unrelated_edit_sends_the_submit_back_once() {
         "str_replace",
         json!({"path": "README.md", "old_str": "Tiny statistics helpers!", "new_str": "Tiny statistics helpers."}),
     );
-    let review = Reply::Text(
-        "VERDICT: revise\nFINDINGS:\n- README.md: unrelated edit, revert it".into(),
-    );
+    let review =
+        Reply::Text("VERDICT: revise\nFINDINGS:\n- README.md: unrelated edit, revert it".into());
     let server = ScriptedServer::start_with_reviews(
         vec![the_fix(), unrelated, submit(), undo, submit()],
         vec![review],
@@ -271,10 +297,16 @@ fn a_review_that_catches_an_unrelated_edit_sends_the_submit_back_once() {
     let reviews = server.review_requests();
     assert_eq!(reviews.len(), 1);
     let asked = reviews[0]["messages"][1]["content"].as_str().unwrap();
-    assert!(asked.contains("README.md") && asked.contains("mean()"), "{asked}");
+    assert!(
+        asked.contains("README.md") && asked.contains("mean()"),
+        "{asked}"
+    );
     let feedback = server.last_message(3);
     assert!(
-        feedback["content"].as_str().unwrap().contains("unrelated edit, revert it"),
+        feedback["content"]
+            .as_str()
+            .unwrap()
+            .contains("unrelated edit, revert it"),
         "{feedback}"
     );
     assert_eq!(notices(&run, "review").len(), 1);
@@ -295,7 +327,10 @@ fn debugging_leftovers_are_found_without_the_model() {
     let (run, _repo) = fix_with(&server, &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let review = notices(&run, "review")[0]["text"].as_str().unwrap();
-    assert!(review.starts_with("VERDICT: revise") && review.contains("reproduce_mean.py"), "{review}");
+    assert!(
+        review.starts_with("VERDICT: revise") && review.contains("reproduce_mean.py"),
+        "{review}"
+    );
 }
 
 #[test]
@@ -317,11 +352,21 @@ fn older_turns_are_compacted_into_a_ledger_at_a_small_window() {
     ];
     let (run, server, _repo) = fix(
         script,
-        &["--context-window", "1000", "--no-review", "--profile", "compact"],
+        &[
+            "--context-window",
+            "1000",
+            "--no-review",
+            "--profile",
+            "compact",
+        ],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let compactions = notices(&run, "compaction");
-    assert_eq!(compactions.len(), 1, "a fresh ledger is not compacted again at once");
+    assert_eq!(
+        compactions.len(),
+        1,
+        "a fresh ledger is not compacted again at once"
+    );
     assert!(compactions[0]["text"].as_str().unwrap().contains("len+1"));
     let requests = server.requests();
     assert!(
@@ -337,8 +382,14 @@ fn older_turns_are_compacted_into_a_ledger_at_a_small_window() {
         .iter()
         .map(|m| m["content"].as_str().unwrap_or(""))
         .collect();
-    assert!(after[2].contains("Ledger of the work so far") && after[2].contains("len+1"), "{after:?}");
-    assert!(!after.iter().any(|t| t.contains("Tiny statistics helpers")), "{after:?}");
+    assert!(
+        after[2].contains("Ledger of the work so far") && after[2].contains("len+1"),
+        "{after:?}"
+    );
+    assert!(
+        !after.iter().any(|t| t.contains("Tiny statistics helpers")),
+        "{after:?}"
+    );
     assert_eq!(after.len(), 3 + 6);
 }
 
@@ -362,13 +413,21 @@ fn a_context_length_error_compacts_and_retries() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let compactions = notices(&run, "compaction");
     assert_eq!(compactions.len(), 1);
-    assert!(compactions[0]["text"].as_str().unwrap().contains("longer than the model's context"));
+    assert!(
+        compactions[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("longer than the model's context")
+    );
     assert_eq!(server.remaining(), 0);
 }
 
 #[test]
 fn the_compact_profile_sends_few_clean_tools_and_a_repository_overview() {
-    let (run, server, _repo) = fix(vec![the_fix(), submit()], &["--profile", "compact", "--no-review"]);
+    let (run, server, _repo) = fix(
+        vec![the_fix(), submit()],
+        &["--profile", "compact", "--no-review"],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let first = &server.requests()[0];
     let names: Vec<&str> = first["tools"]
@@ -377,9 +436,23 @@ fn the_compact_profile_sends_few_clean_tools_and_a_repository_overview() {
         .iter()
         .map(|t| t["function"]["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["view_file", "grep", "str_replace", "create_file", "run", "run_tests", "submit"]);
+    assert_eq!(
+        names,
+        [
+            "view_file",
+            "grep",
+            "str_replace",
+            "create_file",
+            "run",
+            "run_tests",
+            "submit"
+        ]
+    );
     let tools = first["tools"].to_string();
-    assert!(!tools.contains("\"null\"") && !tools.contains("\"format\""), "{tools}");
+    assert!(
+        !tools.contains("\"null\"") && !tools.contains("\"format\""),
+        "{tools}"
+    );
     let task = first["messages"][1]["content"].as_str().unwrap();
     assert!(task.contains("stats: __init__.py, core.py"), "{task}");
     let system = first["messages"][0]["content"].as_str().unwrap();
@@ -410,7 +483,8 @@ fn a_slow_server_is_reported_as_slow_not_unreachable() {
     );
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
-        run.stderr.contains("did not answer within 1 s") && run.stderr.contains("--request-timeout"),
+        run.stderr.contains("did not answer within 1 s")
+            && run.stderr.contains("--request-timeout"),
         "{}",
         run.stderr
     );

@@ -11,7 +11,9 @@ pub fn clean_schema(schema: &mut Value) {
         Value::Object(map) => {
             map.remove("format");
             if map.get("type").is_some_and(|t| {
-                t == "integer" || t.as_array().is_some_and(|a| a.iter().any(|v| v == "integer"))
+                t == "integer"
+                    || t.as_array()
+                        .is_some_and(|a| a.iter().any(|v| v == "integer"))
             }) {
                 map.remove("minimum");
             }

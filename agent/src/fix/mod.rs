@@ -21,9 +21,7 @@ use crate::model::openai::EndpointSettings;
 use crate::model::{ModelClient, OpenAiCompatible, RetryPolicy};
 use crate::printer::Printer;
 use crate::prompts::Prompts;
-use crate::session::{
-    EditGuard, Session, SessionOutcome, SessionSettings, Task, WorkspaceProbe,
-};
+use crate::session::{EditGuard, Session, SessionOutcome, SessionSettings, Task, WorkspaceProbe};
 use crate::trajectory::{self, Event, TrajectoryWriter};
 use crate::workspace::Workspace;
 
@@ -210,9 +208,11 @@ pub struct RunShape {
 pub async fn run_shape(config: &Config) -> RunShape {
     let context_window = match config.context_window {
         Some(n) => Some(n),
-        None => context_window::from_server(&config.base_url, config.api_key.as_deref(), &config.model)
-            .await
-            .or_else(|| context_window::from_table(&config.model)),
+        None => {
+            context_window::from_server(&config.base_url, config.api_key.as_deref(), &config.model)
+                .await
+                .or_else(|| context_window::from_table(&config.model))
+        }
     };
     let compact = match config.profile {
         Profile::Compact => true,

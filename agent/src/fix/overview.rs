@@ -63,10 +63,15 @@ mod tests {
 
     #[test]
     fn files_are_grouped_by_folder_within_the_budget() {
-        let paths: Vec<String> = ["README.md", "stats/__init__.py", "stats/core.py", "tests/test_core.py"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let paths: Vec<String> = [
+            "README.md",
+            "stats/__init__.py",
+            "stats/core.py",
+            "tests/test_core.py",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let (text, cut) = render(&paths, 1000).unwrap();
         assert_eq!(
             text,

@@ -147,7 +147,11 @@ pub enum ModelError {
     #[error(
         "model endpoint {url} did not answer within {secs} s ({attempts} attempts): the server is up but slow; raise --request-timeout (a small model on a CPU can take minutes per reply)"
     )]
-    Timeout { url: String, secs: u64, attempts: u32 },
+    Timeout {
+        url: String,
+        secs: u64,
+        attempts: u32,
+    },
     #[error("model endpoint {url} says the request is longer than the model's context: {message}")]
     ContextLength { url: String, message: String },
     #[error("model endpoint {url} rejected the API key ({status}): check OPENAI_API_KEY")]

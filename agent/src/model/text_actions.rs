@@ -97,7 +97,10 @@ pub fn parse_text_call(
 /// `{"tool"|"name": ..., "arguments"|"args"|"parameters": {...}}`, also nested under
 /// `"function"` as the OpenAI wire format has it.
 fn call_from_value(value: &Value, call_id: &str) -> Option<ToolCall> {
-    let value = value.get("function").filter(|f| f.is_object()).unwrap_or(value);
+    let value = value
+        .get("function")
+        .filter(|f| f.is_object())
+        .unwrap_or(value);
     let name = value
         .get("tool")
         .or_else(|| value.get("name"))

@@ -96,8 +96,16 @@ pub async fn compact(
         Ok(r) if !r.message.text().trim().is_empty() => {
             (r.message.text().trim().to_string(), r.usage, None)
         }
-        Ok(r) => (known.mechanical_ledger(), r.usage, Some("the model's ledger was empty".to_string())),
-        Err(e) => (known.mechanical_ledger(), Usage::default(), Some(e.to_string())),
+        Ok(r) => (
+            known.mechanical_ledger(),
+            r.usage,
+            Some("the model's ledger was empty".to_string()),
+        ),
+        Err(e) => (
+            known.mechanical_ledger(),
+            Usage::default(),
+            Some(e.to_string()),
+        ),
     };
     let text = prompts.render(
         "ledger.md",
@@ -129,7 +137,10 @@ impl KnownState {
         if !self.last_observations.is_empty() {
             out.push_str("LAST RESULTS:\n");
             for o in &self.last_observations {
-                out.push_str(&format!("- {}\n", agent_tools::text::truncate_middle(o, 400)));
+                out.push_str(&format!(
+                    "- {}\n",
+                    agent_tools::text::truncate_middle(o, 400)
+                ));
             }
         }
         out

@@ -25,8 +25,8 @@ use crate::prompts::{PromptError, Prompts};
 use crate::trajectory::{Event, TrajectoryError, TrajectoryWriter};
 
 pub use budget::{Budget, BudgetKind};
-use history::{ELIDED_OBSERVATION_CHARS, elide_old_observations, extract_plan};
 use gates::SubmitGates;
+use history::{ELIDED_OBSERVATION_CHARS, elide_old_observations, extract_plan};
 use repetition::{Escalation, RepetitionDetector, escalation};
 pub use reproduction::Reproduction;
 use reproduction::ReproductionTracker;
@@ -363,7 +363,9 @@ impl<'a> Session<'a> {
             match self.interruptible(budget, self.model.chat(request)).await {
                 Interruptible::Done(Ok(r)) => break r,
                 // The prompt outgrew the window: compact the older turns and ask again, once.
-                Interruptible::Done(Err(ModelError::ContextLength { .. })) if !compacted_for_error => {
+                Interruptible::Done(Err(ModelError::ContextLength { .. }))
+                    if !compacted_for_error =>
+                {
                     compacted_for_error = true;
                     if !self.compact_if_needed(state, tools, true).await? {
                         return Ok(StepEnd::Exit(

@@ -35,7 +35,11 @@ pub fn diff_checks(diff: &str, is_test_path: &dyn Fn(&str) -> bool) -> Vec<Strin
     for line in diff.lines() {
         if let Some(path) = line.strip_prefix("+++ b/") {
             file = path.to_string();
-            let name = file.rsplit('/').next().unwrap_or(&file).to_ascii_lowercase();
+            let name = file
+                .rsplit('/')
+                .next()
+                .unwrap_or(&file)
+                .to_ascii_lowercase();
             if new_file
                 && ["repro", "reproduce", "debug", "scratch", "tmp_", "temp_"]
                     .iter()
@@ -54,9 +58,15 @@ pub fn diff_checks(diff: &str, is_test_path: &dyn Fn(&str) -> bool) -> Vec<Strin
             new_file = true;
         } else if let Some(added) = line.strip_prefix('+') {
             let code = added.trim_start();
-            if ["breakpoint()", "pdb.set_trace", "import pdb", "console.log(", "dbg!("]
-                .iter()
-                .any(|p| code.starts_with(p))
+            if [
+                "breakpoint()",
+                "pdb.set_trace",
+                "import pdb",
+                "console.log(",
+                "dbg!(",
+            ]
+            .iter()
+            .any(|p| code.starts_with(p))
                 || (code.starts_with("print(") && code.to_ascii_lowercase().contains("debug"))
             {
                 checks.push(format!("{file}: debugging leftover `{}`", code.trim()));

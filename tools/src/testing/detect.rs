@@ -84,8 +84,8 @@ fn tests_import_pytest(root: &Path) -> bool {
         };
         entries.flatten().take(200).any(|entry| {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let is_test = name.ends_with(".py")
-                && (name.starts_with("test_") || name.ends_with("_test.py"));
+            let is_test =
+                name.ends_with(".py") && (name.starts_with("test_") || name.ends_with("_test.py"));
             is_test
                 && std::fs::read_to_string(entry.path()).is_ok_and(|text| {
                     text.lines().any(|l| {
@@ -268,7 +268,10 @@ mod tests {
             ),
             (vec![("README.md", "")], None),
             (
-                vec![("tests/test_core.py", "import pytest\n\ndef test_x():\n    pass\n")],
+                vec![(
+                    "tests/test_core.py",
+                    "import pytest\n\ndef test_x():\n    pass\n",
+                )],
                 Some(Runner::Pytest),
             ),
             (
