@@ -453,6 +453,11 @@ fn the_compact_profile_sends_few_clean_tools_and_a_repository_overview() {
         !tools.contains("\"null\"") && !tools.contains("\"format\""),
         "{tools}"
     );
+    // Descriptions keep their first sentence: none goes on past its first full stop.
+    for t in first["tools"].as_array().unwrap() {
+        let d = t["function"]["description"].as_str().unwrap();
+        assert!(!d.trim_end_matches('.').contains(". "), "{d}");
+    }
     let task = first["messages"][1]["content"].as_str().unwrap();
     assert!(task.contains("stats: __init__.py, core.py"), "{task}");
     let system = first["messages"][0]["content"].as_str().unwrap();

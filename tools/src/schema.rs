@@ -52,6 +52,34 @@ pub fn clean_schema(schema: &mut Value) {
     }
 }
 
+/// Shortens an OpenAI tool definition for small context windows: the tool's description and
+/// every argument's description keep their first sentence only.
+pub fn shorten_definition(definition: &mut Value) {
+    let function = if definition.get("function").is_some() {
+        &mut definition["function"]
+    } else {
+        definition
+    };
+    shorten_description(function);
+    if let Some(Value::Object(props)) = function.pointer_mut("/parameters/properties") {
+        for prop in props.values_mut() {
+            shorten_description(prop);
+        }
+    }
+}
+
+fn shorten_description(v: &mut Value) {
+    if let Some(Value::String(d)) = v.get_mut("description") {
+        let end = d
+            .match_indices(". ")
+            .map(|(i, _)| i + 1)
+            .chain(d.find(".\n").map(|i| i + 1))
+            .min()
+            .unwrap_or(d.len());
+        d.truncate(end);
+    }
+}
+
 /// `path (string, required), start_line (integer)`: the arguments a schema takes, for the
 /// message that tells the model its call was wrong.
 pub fn argument_summary(schema: &Value) -> String {
@@ -118,6 +146,29 @@ mod tests {
                 },
                 "required": ["path"],
             })
+        );
+    }
+
+    #[test]
+    fn shortened_definitions_keep_first_sentences() {
+        let mut d = json!({"type": "function", "function": {
+            "name": "grep",
+            "description": "Search files. Uses regex. Many options.",
+            "parameters": {"type": "object", "properties": {
+                "pattern": {"type": "string", "description": "A regex. Rust syntax."},
+                "path": {"type": "string"}
+            }}
+        }});
+        shorten_definition(&mut d);
+        assert_eq!(d["function"]["description"], "Search files.");
+        assert_eq!(
+            d["function"]["parameters"]["properties"]["pattern"]["description"],
+            "A regex."
+        );
+        assert!(
+            d["function"]["parameters"]["properties"]["path"]
+                .get("description")
+                .is_none()
         );
     }
 

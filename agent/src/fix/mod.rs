@@ -444,6 +444,7 @@ async fn run_session(
             require_reproduction: config.require_reproduction,
             review: config.review,
             require_tool: config.tool_mode == ToolMode::Native,
+            short_tool_descriptions: shape.compact,
             ..SessionSettings::default()
         },
         cancel: interrupt_flag(*printer),

@@ -58,6 +58,8 @@ pub struct SessionSettings {
     pub review: bool,
     /// Ask native-mode servers to force a tool call (`tool_choice: "required"`).
     pub require_tool: bool,
+    /// Tool and argument descriptions keep their first sentence (the compact profile).
+    pub short_tool_descriptions: bool,
 }
 
 impl Default for SessionSettings {
@@ -77,6 +79,7 @@ impl Default for SessionSettings {
             require_reproduction: false,
             review: true,
             require_tool: false,
+            short_tool_descriptions: false,
         }
     }
 }
@@ -309,7 +312,14 @@ impl<'a> Session<'a> {
 
     fn tool_definitions(&self) -> Vec<Value> {
         match self.settings.tool_mode {
-            ToolMode::Native => self.registry.openai_definitions(),
+            ToolMode::Native => {
+                let mut defs = self.registry.openai_definitions();
+                if self.settings.short_tool_descriptions {
+                    defs.iter_mut()
+                        .for_each(agent_tools::schema::shorten_definition);
+                }
+                defs
+            }
             ToolMode::Text => Vec::new(),
         }
     }
