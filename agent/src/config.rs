@@ -62,6 +62,24 @@ pub enum SandboxKind {
     Local,
 }
 
+/// Sampling temperature sent to a local server when none is configured.
+pub const LOCAL_TEMPERATURE: f32 = 0.2;
+/// Most tokens per reply asked of a local server when none is configured.
+pub const LOCAL_MAX_TOKENS: u32 = 2048;
+
+/// Which prompt and tool set a run uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// `compact` when the context window is known to be at most 32k tokens, else `full`.
+    #[default]
+    Auto,
+    /// Every tool, the full prompt.
+    Full,
+    /// A short prompt and a few tools, for small models and small windows.
+    Compact,
+}
+
 /// Prices in USD per million tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -97,6 +115,14 @@ pub struct ConfigLayer {
     pub test_command: Option<String>,
     /// Ask the endpoint to stream (Server-Sent Events) instead of answering in one body.
     pub stream: Option<bool>,
+    /// Prompt and tool set: `full`, `compact` (small context windows), or `auto`.
+    pub profile: Option<Profile>,
+    /// The model's context window in tokens; asked from the server or a table when unset.
+    pub context_window: Option<u32>,
+    /// Send a submit without a recorded reproduction back once.
+    pub require_reproduction: Option<bool>,
+    /// A review turn reads the diff on `submit` (default on).
+    pub review: Option<bool>,
     #[serde(default)]
     pub prices: BTreeMap<String, Price>,
     /// Repositories whose `.agent.toml` the user trusts (`agent trust`); honoured only in the
@@ -128,7 +154,11 @@ impl ConfigLayer {
             network,
             protect_tests,
             test_command,
-            stream
+            stream,
+            profile,
+            context_window,
+            require_reproduction,
+            review
         );
         self.prices.extend(over.prices);
         self
@@ -178,6 +208,10 @@ pub struct Config {
     pub protect_tests: bool,
     pub test_command: Option<String>,
     pub stream: bool,
+    pub profile: Profile,
+    pub context_window: Option<u32>,
+    pub require_reproduction: bool,
+    pub review: bool,
     pub prices: BTreeMap<String, Price>,
 }
 
@@ -246,13 +280,16 @@ impl Config {
                 message: format!("{limit} is not a positive number of USD"),
             });
         }
+        // Local servers default to sampling at random (llama.cpp: 0.8) and to unbounded replies;
+        // tool calls from small models need neither.
+        let local = is_local_endpoint(&base_url);
         Ok(Config {
             model: layer.model.unwrap_or_else(|| DEFAULT_MODEL.to_string()),
-            base_url,
             api_key,
             tool_mode: layer.tool_mode.unwrap_or_default(),
-            temperature: layer.temperature,
-            max_tokens: layer.max_tokens,
+            temperature: layer.temperature.or(local.then_some(LOCAL_TEMPERATURE)),
+            max_tokens: layer.max_tokens.or(local.then_some(LOCAL_MAX_TOKENS)),
+            base_url,
             request_timeout: Duration::from_secs(layer.request_timeout_secs.unwrap_or(300)),
             max_retries: layer.max_retries.unwrap_or(5),
             max_steps: layer.max_steps.unwrap_or(50),
@@ -265,6 +302,10 @@ impl Config {
             protect_tests: layer.protect_tests.unwrap_or(false),
             test_command: layer.test_command,
             stream: layer.stream.unwrap_or(false),
+            profile: layer.profile.unwrap_or_default(),
+            context_window: layer.context_window,
+            require_reproduction: layer.require_reproduction.unwrap_or(false),
+            review: layer.review.unwrap_or(true),
             prices: layer.prices,
         })
     }

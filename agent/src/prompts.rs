@@ -21,6 +21,16 @@ const EMBEDDED: &[(&str, &str)] = embedded![
     "repeated_action.md",
     "plan_reminder.md",
     "malformed.md",
+    "system_compact.md",
+    "replan.md",
+    "plan_ack.md",
+    "submit_empty.md",
+    "submit_no_reproduction.md",
+    "review_system.md",
+    "review_request.md",
+    "review_feedback.md",
+    "compact.md",
+    "ledger.md",
 ];
 
 #[derive(Debug, Error)]

@@ -80,8 +80,14 @@ impl Reply {
     }
 }
 
+/// How the agent's review turn starts (`prompts/review_system.md`): such requests are answered
+/// by the reviewer script, `VERDICT: ok` when it is empty, and kept apart from `requests()`.
+pub const REVIEW_MARKER: &str = "You review a change";
+
 struct Shared {
     script: Mutex<VecDeque<Reply>>,
+    reviews: Mutex<VecDeque<Reply>>,
+    review_requests: Mutex<Vec<Value>>,
     requests: Mutex<Vec<Value>>,
     counter: Mutex<u64>,
 }
@@ -95,8 +101,18 @@ pub struct ScriptedServer {
 
 impl ScriptedServer {
     pub fn start(script: Vec<Reply>) -> std::io::Result<ScriptedServer> {
+        Self::start_with_reviews(script, Vec::new())
+    }
+
+    /// A server whose review requests get `reviews` in order (then `VERDICT: ok`).
+    pub fn start_with_reviews(
+        script: Vec<Reply>,
+        reviews: Vec<Reply>,
+    ) -> std::io::Result<ScriptedServer> {
         let shared = Arc::new(Shared {
             script: Mutex::new(script.into()),
+            reviews: Mutex::new(reviews.into()),
+            review_requests: Mutex::new(Vec::new()),
             requests: Mutex::new(Vec::new()),
             counter: Mutex::new(0),
         });
@@ -148,6 +164,15 @@ impl ScriptedServer {
             .unwrap_or_default()
     }
 
+    /// Every review request received so far (not part of [`ScriptedServer::requests`]).
+    pub fn review_requests(&self) -> Vec<Value> {
+        self.shared
+            .review_requests
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
+    }
+
     /// The last message of request `index` (usually the observation the agent just sent), or
     /// `Null` when there is no such request.
     pub fn last_message(&self, index: usize) -> Value {
@@ -177,6 +202,21 @@ impl Drop for ScriptedServer {
 async fn chat(State(shared): State<Arc<Shared>>, body: String) -> Response {
     let parsed: Value =
         serde_json::from_str(&body).unwrap_or_else(|_| json!({"unparsable_body": body}));
+    let is_review = parsed["messages"][0]["content"]
+        .as_str()
+        .is_some_and(|c| c.starts_with(REVIEW_MARKER));
+    if is_review {
+        if let Ok(mut r) = shared.review_requests.lock() {
+            r.push(parsed.clone());
+        }
+        let reply = shared
+            .reviews
+            .lock()
+            .ok()
+            .and_then(|mut s| s.pop_front())
+            .unwrap_or_else(|| Reply::Text("VERDICT: ok".into()));
+        return respond(reply, 0, "reviewer", None).await;
+    }
     if let Ok(mut r) = shared.requests.lock() {
         r.push(parsed.clone());
     }

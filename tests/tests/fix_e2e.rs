@@ -145,7 +145,8 @@ fn agent_fixes_a_real_bug_end_to_end() {
     let end = events.last().unwrap();
     assert_eq!(end["event"], "end");
     assert_eq!(end["exit_reason"], "submitted");
-    assert_eq!(end["usage"]["prompt_tokens"], 5000);
+    // Five steps and the review turn on submit, 1000 prompt tokens each.
+    assert_eq!(end["usage"]["prompt_tokens"], 6000);
     assert!(
         end["cost_usd"].is_null(),
         "the scripted model has no price, so cost is unknown"

@@ -86,7 +86,8 @@ fn a_fixed_issue_becomes_a_pull_request_and_a_rerun_updates_it() {
         "(after)",
         "Failing before, not after:",
         "test_mean_of_three",
-        "5000 prompt + 500 completion tokens",
+        // Five steps and the review turn.
+        "6000 prompt + 600 completion tokens",
         "`stats/core.py`",
         "Fixes #7",
     ] {
@@ -447,8 +448,14 @@ fn rate_limits_are_waited_out_within_a_bound_then_fail_clearly() {
         .fail("GET", "/issues/7", 429, &[("retry-after", "1")], 2);
     // And a server error on reading the comments, retried once.
     s.fake.fail("GET", "/issues/7/comments", 502, &[], 1);
-    let model =
-        ScriptedServer::start(vec![Reply::tool("submit", json!({"summary": "nothing"}))]).unwrap();
+    let model = ScriptedServer::start(vec![
+        Reply::tool(
+            "create_file",
+            json!({"path": "NOTES.md", "content": "read\n"}),
+        ),
+        Reply::tool("submit", json!({"summary": "a note"})),
+    ])
+    .unwrap();
     let out = agent(&s, &model, &[]);
     let (_, stderr) = text(&out);
     assert!(out.status.success(), "stderr: {stderr}");
@@ -466,6 +473,9 @@ fn rate_limits_are_waited_out_within_a_bound_then_fail_clearly() {
         .filter(|r| r.path.ends_with("/issues/7/comments"))
         .count();
     assert_eq!(comment_reads, 2);
+
+    // The first run left its change in the working tree; the next needs a clean one.
+    std::fs::remove_file(s.repo.path().join("NOTES.md")).unwrap();
 
     // A limit that resets in an hour is not waited for.
     let reset = (std::time::SystemTime::now()

@@ -64,6 +64,14 @@ fn submit() -> Reply {
     Reply::tool("submit", json!({"summary": "done"}))
 }
 
+/// A change, so that the following `submit` is accepted (an unchanged repository is sent back).
+fn note() -> Reply {
+    Reply::tool(
+        "create_file",
+        json!({"path": "NOTES.md", "content": "checked\n"}),
+    )
+}
+
 fn view() -> Reply {
     Reply::tool("view_file", json!({"path": "README.md"}))
 }
@@ -75,12 +83,13 @@ fn rate_limits_and_server_errors_are_retried() {
         Reply::status(500),
         Reply::status(503),
         view(),
+        note(),
         submit(),
     ];
     let started = std::time::Instant::now();
     let (run, server, _repo) = fix(script, &[], &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(server.requests().len(), 5);
+    assert_eq!(server.requests().len(), 6);
     // Retry-After: 1 was honoured.
     assert!(started.elapsed() >= std::time::Duration::from_secs(1));
     let first_response = run
@@ -94,12 +103,17 @@ fn rate_limits_and_server_errors_are_retried() {
 #[test]
 fn malformed_body_is_asked_again() {
     let (run, server, _repo) = fix(
-        vec![Reply::MalformedBody("{not json".into()), view(), submit()],
+        vec![
+            Reply::MalformedBody("{not json".into()),
+            view(),
+            note(),
+            submit(),
+        ],
         &[],
         &[],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(server.requests().len(), 3);
+    assert_eq!(server.requests().len(), 4);
 }
 
 #[test]
@@ -146,7 +160,11 @@ fn three_malformed_calls_in_a_row_end_the_run_with_a_clear_error() {
 #[test]
 fn a_good_call_resets_the_malformed_count() {
     let bad = || Reply::tool("no_such_tool", json!({}));
-    let (run, _server, _repo) = fix(vec![bad(), bad(), view(), bad(), bad(), submit()], &[], &[]);
+    let (run, _server, _repo) = fix(
+        vec![bad(), bad(), view(), bad(), bad(), note(), submit()],
+        &[],
+        &[],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
 }
 
@@ -154,15 +172,17 @@ fn a_good_call_resets_the_malformed_count() {
 fn text_without_a_tool_call_is_pointed_out() {
     let (run, server, _repo) = fix(
         vec![
+            // The first reply's text is its plan; text without a call after that is pointed out.
+            Reply::think_then_tool("PLAN:\n1. look", "view_file", json!({"path": "README.md"})),
             Reply::Text("I think the bug is in mean.".into()),
-            view(),
+            note(),
             submit(),
         ],
         &[],
         &[],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let second = server.last_message(1);
+    let second = server.last_message(2);
     assert!(
         second["content"].as_str().unwrap().contains("no tool call"),
         "{second}"
@@ -256,8 +276,8 @@ fn cost_budget_uses_the_price_table() {
 }
 
 #[test]
-fn repeated_identical_actions_prompt_a_replan() {
-    let (run, server, _repo) = fix(vec![view(), view(), view(), submit()], &[], &[]);
+fn repeated_identical_actions_get_a_notice_that_names_them() {
+    let (run, server, _repo) = fix(vec![view(), view(), view(), note(), submit()], &[], &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let notices: Vec<&Value> = run
         .events
@@ -266,8 +286,9 @@ fn repeated_identical_actions_prompt_a_replan() {
         .collect();
     assert_eq!(notices.len(), 1);
     let fourth = server.last_message(3);
+    let text = fourth["content"].as_str().unwrap();
     assert!(
-        fourth["content"].as_str().unwrap().contains("update_plan"),
+        text.contains("`view_file`") && text.contains("README.md") && !text.contains("update_plan"),
         "{fourth}"
     );
 }
@@ -286,6 +307,7 @@ fn update_plan_is_recorded_and_shown_again_later() {
     for i in 0..6 {
         script.push(Reply::tool("run", json!({"command": format!("echo {i}")})));
     }
+    script.push(note());
     script.push(submit());
     let (run, server, _repo) = fix(script, &[], &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -312,6 +334,10 @@ fn text_action_mode_works_without_function_calling() {
     };
     let script = vec![
         action("view_file", json!({"path": "README.md"})),
+        action(
+            "create_file",
+            json!({"path": "NOTES.md", "content": "checked\n"}),
+        ),
         action("submit", json!({"summary": "ok"})),
     ];
     let (run, server, _repo) = fix(script, &["--tool-mode", "text"], &[]);
@@ -341,6 +367,7 @@ fn text_action_mode_works_without_function_calling() {
 fn long_outputs_keep_head_and_tail() {
     let script = vec![
         Reply::tool("run", json!({"command": "seq 1 100000"})),
+        note(),
         submit(),
     ];
     let (run, server, _repo) = fix(script, &[], &[]);
@@ -366,6 +393,7 @@ fn secrets_never_reach_commands_or_the_trajectory() {
     let key = "sk-test-0123456789abcdef";
     let script = vec![
         Reply::tool("run", json!({"command": "echo key=[$OPENAI_API_KEY]"})),
+        note(),
         submit(),
     ];
     let (run, server, repo) = fix(script, &[], &[("OPENAI_API_KEY", key)]);
@@ -496,12 +524,12 @@ fn an_ambiguous_issue_ends_with_clarifying_questions() {
 fn a_request_that_outlives_its_timeout_is_retried() {
     let slow = Reply::Delayed(std::time::Duration::from_secs(4), Box::new(view()));
     let (run, server, _repo) = fix(
-        vec![slow, view(), submit()],
+        vec![slow, view(), note(), submit()],
         &["--request-timeout", "1"],
         &[],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(server.requests().len(), 3);
+    assert_eq!(server.requests().len(), 4);
     let first = run
         .events
         .iter()

@@ -206,11 +206,15 @@ fn batch_folder(root: &Path) {
                 ),
                 Reply::tool("run", json!({"command": "ls -a"})),
             ],
-            &["--max-steps", "2"],
+            &["--max-steps", "3"],
         ),
         (
             "mini__stats-3",
-            vec![Reply::tool("submit", json!({"summary": "nothing to do"}))],
+            // A submit without a change is sent back once; the second one ends the run.
+            vec![
+                Reply::tool("submit", json!({"summary": "nothing to do"})),
+                Reply::tool("submit", json!({"summary": "nothing to do"})),
+            ],
             &[],
         ),
     ];
@@ -311,7 +315,7 @@ fn a_batch_page_sorts_filters_and_links_in_a_real_browser() {
         json!(["resolved", "unresolved", "empty"]),
         "{r}"
     );
-    // Steps: 1 (submitted nothing) < 2 (out of steps) < 6 (the fix).
+    // Steps: 2 (submitted nothing, twice) < 3 (out of steps) < 6 (the fix).
     assert_eq!(
         r["ascending"],
         json!(["mini__stats-3", "mini__stats-2", "mini__stats-1"]),

@@ -13,6 +13,7 @@ pub mod jail;
 pub mod lang;
 mod python_layout;
 pub mod registry;
+pub mod schema;
 pub mod secret_env;
 pub mod symbols;
 pub mod testing;

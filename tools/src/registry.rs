@@ -32,6 +32,14 @@ impl ToolRegistry {
         self
     }
 
+    /// Keeps only the tools named in `names` (a compact tool set for small models), in the
+    /// registry's order.
+    pub fn retain(&mut self, names: &[&str]) -> &mut Self {
+        self.tools.retain(|name, _| names.contains(name));
+        self.order.retain(|name| names.contains(name));
+        self
+    }
+
     pub fn get(&self, name: &str) -> Option<&Arc<dyn Tool>> {
         self.tools.get(name)
     }

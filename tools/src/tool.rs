@@ -165,8 +165,14 @@ impl<T: TypedTool> Tool for T {
             })?,
             other => other,
         };
-        let typed: T::Args = serde_json::from_value(args).map_err(|e| {
-            ToolError::BadArguments(format!("invalid arguments for `{}`: {e}", T::NAME))
+        let typed: T::Args = serde_json::from_value(args.clone()).map_err(|e| {
+            ToolError::BadArguments(format!(
+                "invalid arguments for `{}`: {e}. You sent {}; `{}` takes {}",
+                T::NAME,
+                crate::text::truncate_middle(&args.to_string(), 300),
+                T::NAME,
+                crate::schema::argument_summary(&schema_for::<T::Args>())
+            ))
         })?;
         self.call(ctx, typed).await
     }
@@ -190,5 +196,6 @@ pub fn schema_for<A: JsonSchema>() -> Value {
         map.entry("properties")
             .or_insert_with(|| Value::Object(Default::default()));
     }
+    crate::schema::clean_schema(&mut value);
     value
 }

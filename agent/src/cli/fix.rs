@@ -7,7 +7,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use crate::config::{Config, ConfigLayer, ConfigSources, SandboxKind, ToolMode, process_env};
+use crate::config::{
+    Config, ConfigLayer, ConfigSources, Profile, SandboxKind, ToolMode, process_env,
+};
 use crate::fix::{self, FixOptions, FixReport};
 use crate::github::command::GitHubFlags;
 use crate::github::flow::{self as issue_flow, IssueRequest, IssueRun};
@@ -109,6 +111,26 @@ pub struct RunFlags {
     /// slow server is only cut off after --request-timeout seconds of silence.
     #[arg(long)]
     pub stream: bool,
+    /// Most tokens per model reply (default for local servers: 2048; else the server's).
+    #[arg(long)]
+    pub max_tokens: Option<u32>,
+    /// Sampling temperature (default for local servers: 0.2; else the server's).
+    #[arg(long)]
+    pub temperature: Option<f32>,
+    /// Prompt and tool set: full, compact (short prompt, few tools) or auto (compact when the
+    /// context window is at most 32k tokens).
+    #[arg(long, value_enum)]
+    pub profile: Option<Profile>,
+    /// The model's context window in tokens (default: asked from the server, else a table).
+    #[arg(long)]
+    pub context_window: Option<u32>,
+    /// Send a submit back once when no reproduction (a command that failed before the edit and
+    /// passes after it) is on the record.
+    #[arg(long)]
+    pub require_reproduction: bool,
+    /// Skip the review turn that reads the diff when the model submits.
+    #[arg(long)]
+    pub no_review: bool,
 }
 
 impl RunFlags {
@@ -128,6 +150,12 @@ impl RunFlags {
             protect_tests: self.protect_tests.then_some(true),
             test_command: self.test_command.clone(),
             stream: self.stream.then_some(true),
+            max_tokens: self.max_tokens,
+            temperature: self.temperature,
+            profile: self.profile,
+            context_window: self.context_window,
+            require_reproduction: self.require_reproduction.then_some(true),
+            review: self.no_review.then_some(false),
             ..ConfigLayer::default()
         }
     }
@@ -331,6 +359,24 @@ fn print_summary(report: &FixReport, printer: &Printer) {
         outcome.duration.as_secs_f64(),
         report.trajectory_path.display()
     ));
+    match &outcome.reproduction {
+        Some(r) => printer.status(&format!(
+            "reproduction: `{}` failed at step {} and passed at step {} after the change",
+            r.command.as_deref().unwrap_or(&r.arguments),
+            r.failed_at_step,
+            r.passed_at_step
+        )),
+        None => printer.status("reproduction: none on the record"),
+    }
+    if let Some(review) = &outcome.review {
+        printer.status(&format!("review: {}", review.lines().next().unwrap_or("")));
+    }
+    if outcome.compactions > 0 {
+        printer.status(&format!(
+            "older turns were compacted {} time(s) to fit the context window",
+            outcome.compactions
+        ));
+    }
     if !report.edited_tests.is_empty() {
         printer.warn(&format!(
             "test integrity: the run changed existing test files: {} (review them; --protect-tests refuses such edits)",

@@ -1,6 +1,7 @@
 //! One `agent fix` run as a library call: workspace checks, sandbox, session, final diff and
 //! report. The CLI and the GitHub flow both drive it.
 
+pub mod overview;
 pub mod test_integrity;
 
 use std::collections::BTreeSet;
@@ -14,14 +15,15 @@ use serde_json::Value;
 use agent_containers::{DockerSandbox, SandboxConfig};
 use agent_tools::{Executor, LocalExecutor, PathJail, ToolContext};
 
-use crate::config::{Config, SandboxKind};
+use crate::config::{Config, Profile, SandboxKind, ToolMode};
 use crate::git_guard::{GitGuardedExecutor, GitStateGuard};
+use crate::model::context_window;
 use crate::model::openai::EndpointSettings;
 use crate::model::{ModelClient, OpenAiCompatible, RetryPolicy};
 use crate::printer::Printer;
 use crate::prompts::Prompts;
 use crate::redact::{Finding, Redactor};
-use crate::session::{EditGuard, Session, SessionOutcome, SessionSettings, Task};
+use crate::session::{EditGuard, Session, SessionOutcome, SessionSettings, Task, WorkspaceProbe};
 use crate::trajectory::{self, Event, TrajectoryWriter};
 use crate::workspace::Workspace;
 
@@ -252,6 +254,73 @@ pub fn protected(root: &Path, mut config: SandboxConfig) -> Result<SandboxConfig
     Ok(config)
 }
 
+/// The tools of the compact profile: enough to find, reproduce, fix and submit.
+pub const COMPACT_TOOLS: &[&str] = &[
+    "view_file",
+    "grep",
+    "str_replace",
+    "create_file",
+    "run",
+    "run_tests",
+    "submit",
+];
+/// Windows up to this many tokens get the compact profile under `--profile auto`.
+pub const COMPACT_WINDOW_TOKENS: u32 = 32_768;
+
+/// How a run is shaped for its model: the profile in effect and the context window.
+#[derive(Debug, Clone, Copy)]
+pub struct RunShape {
+    pub compact: bool,
+    pub context_window: Option<u32>,
+}
+
+/// The context window (config, else the server, else the table) and the profile it implies.
+pub async fn run_shape(config: &Config) -> RunShape {
+    let context_window = match config.context_window {
+        Some(n) => Some(n),
+        None => {
+            context_window::from_server(&config.base_url, config.api_key.as_deref(), &config.model)
+                .await
+                .or_else(|| context_window::from_table(&config.model))
+        }
+    };
+    let compact = match config.profile {
+        Profile::Compact => true,
+        Profile::Full => false,
+        Profile::Auto => context_window.is_some_and(|n| n <= COMPACT_WINDOW_TOKENS),
+    };
+    RunShape {
+        compact,
+        context_window,
+    }
+}
+
+/// The session's view of the workspace: the diff so far, and which paths are existing tests.
+struct Probe {
+    root: PathBuf,
+    baseline: Oid,
+}
+
+impl WorkspaceProbe for Probe {
+    fn diff(&self) -> String {
+        let Ok(workspace) = Workspace::open(&self.root) else {
+            return String::new();
+        };
+        workspace
+            .snapshot()
+            .and_then(|tree| workspace.diff(self.baseline, tree))
+            .unwrap_or_default()
+    }
+
+    fn is_existing_test(&self, path: &str) -> bool {
+        test_integrity::is_test_path(Path::new(path))
+            && Workspace::open(&self.root)
+                .ok()
+                .and_then(|w| w.file_at(self.baseline, path).ok().flatten())
+                .is_some()
+    }
+}
+
 /// Reverts edits to pre-existing test files as they happen (`--protect-tests`).
 struct TestProtector {
     root: PathBuf,
@@ -329,12 +398,16 @@ pub async fn execute_with(
         ));
     }
     let prompts = Prompts::load(config.prompts_dir.as_deref())?;
+    let shape = run_shape(config).await;
     let mut registry = agent_tools::builtin::default_registry();
     registry.register(agent_tools::clarify::AskClarification);
     if let Some(command) = &config.test_command {
         registry.register(agent_tools::testing::RunTests::with_command(
             command.clone(),
         ));
+    }
+    if shape.compact {
+        registry.retain(COMPACT_TOOLS);
     }
     let jail =
         PathJail::new(&root).with_context(|| format!("cannot resolve {}", root.display()))?;
@@ -357,6 +430,7 @@ pub async fn execute_with(
         &trajectory_path,
         runner,
         progress.clone(),
+        shape,
     )
     .await;
     if let Some(line) = progress {
@@ -379,6 +453,7 @@ async fn run_session(
     trajectory_path: &Path,
     runner: &Runner,
     progress: Option<crate::progress::ProgressLine>,
+    shape: RunShape,
 ) -> Result<FixReport> {
     let root = workspace.root().to_path_buf();
     let redactor = redactor(config);
@@ -398,25 +473,42 @@ async fn run_session(
         unix_time: trajectory::unix_time(),
     })?;
     printer.status(&format!(
-        "agent: {} on {} with {} ({})",
+        "agent: {} on {} with {} ({}; {} profile, context window {})",
         short(&options.task),
         root.display(),
         model.model_name(),
-        runner.executor.describe()
+        runner.executor.describe(),
+        if shape.compact { "compact" } else { "full" },
+        shape
+            .context_window
+            .map(|n| format!("{n} tokens"))
+            .unwrap_or_else(|| "unknown".into())
     ));
     let protector = TestProtector {
         root: root.clone(),
         baseline,
         attempted: Default::default(),
     };
+    let overview_chars = if shape.compact { 1_200 } else { 4_000 };
+    let (overview, overview_truncated) = match overview::overview(workspace, overview_chars) {
+        Some((text, cut)) => (Some(text), cut),
+        None => (None, false),
+    };
     let task = Task {
         text: options.task.clone(),
         repo_root: root.display().to_string(),
         head: workspace.head_description(),
+        overview,
+        overview_truncated,
+    };
+    let probe = Probe {
+        root: root.clone(),
+        baseline,
     };
     let session = Session {
         model,
         guard: config.protect_tests.then_some(&protector as &dyn EditGuard),
+        probe: Some(&probe),
         registry,
         tools,
         prompts,
@@ -429,6 +521,16 @@ async fn run_session(
             tool_mode: config.tool_mode,
             price: config.price(),
             sandboxed: runner.sandbox.is_some() && !config.network,
+            system_prompt: if shape.compact {
+                "system_compact.md"
+            } else {
+                "system.md"
+            },
+            context_window: shape.context_window.map(|n| n as usize),
+            require_reproduction: config.require_reproduction,
+            review: config.review,
+            require_tool: config.tool_mode == ToolMode::Native,
+            short_tool_descriptions: shape.compact,
             ..SessionSettings::default()
         },
         cancel: interrupt_flag(*printer),

@@ -349,6 +349,8 @@ pub fn stop_reason(report: &FixReport) -> String {
         ExitReason::ToolError => "a tool failed in a way the model cannot fix",
         ExitReason::Interrupted => "the run was interrupted",
         ExitReason::NeedsClarification => "it needs answers to its questions",
+        ExitReason::Stuck => "it kept repeating the same step",
+        ExitReason::NoChange => "it submitted without changing any file",
     };
     match o.detail.as_deref().filter(|d| !d.trim().is_empty()) {
         Some(d) => format!("{why} (`{}`: {})", o.exit_reason.as_str(), d.trim()),

@@ -1,5 +1,6 @@
 //! The model: chat messages, the `ModelClient` trait, and its OpenAI-compatible implementation.
 
+pub mod context_window;
 pub mod openai;
 mod retry;
 pub mod stream;
@@ -118,6 +119,9 @@ pub struct ChatRequest<'a> {
     pub messages: &'a [Message],
     /// OpenAI `tools` definitions; empty in text-action mode.
     pub tools: &'a [Value],
+    /// Ask the server to force a tool call (`tool_choice: "required"`); clients fall back to
+    /// `auto` on servers that refuse it.
+    pub require_tool: bool,
 }
 
 /// What came back from one chat turn.
@@ -141,6 +145,16 @@ pub enum ModelError {
         attempts: u32,
         detail: String,
     },
+    #[error(
+        "model endpoint {url} did not answer within {secs} s ({attempts} attempts): the server is up but slow; raise --request-timeout (a small model on a CPU can take minutes per reply)"
+    )]
+    Timeout {
+        url: String,
+        secs: u64,
+        attempts: u32,
+    },
+    #[error("model endpoint {url} says the request is longer than the model's context: {message}")]
+    ContextLength { url: String, message: String },
     #[error("model endpoint {url} rejected the API key ({status}): check OPENAI_API_KEY")]
     Auth { url: String, status: u16 },
     #[error("model endpoint {url} answered {status}: {message}")]

@@ -2,7 +2,7 @@
 //! server), on async-openai with our retrying transport.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use async_openai::Client;
@@ -35,6 +35,8 @@ pub struct OpenAiCompatible {
     attempts: Arc<AtomicU32>,
     stream_http: reqwest::Client,
     text_sink: Option<TextSink>,
+    /// Set once the server refused `tool_choice: "required"`; then `auto` is sent.
+    required_refused: AtomicBool,
 }
 
 impl OpenAiCompatible {
@@ -72,6 +74,7 @@ impl OpenAiCompatible {
             attempts,
             stream_http,
             text_sink: None,
+            required_refused: AtomicBool::new(false),
         })
     }
 
@@ -107,9 +110,12 @@ impl OpenAiCompatible {
         });
         if !request.tools.is_empty() {
             body["tools"] = Value::Array(request.tools.to_vec());
-            body["tool_choice"] = json!("auto");
+            let required = request.require_tool && !self.required_refused.load(Ordering::Relaxed);
+            body["tool_choice"] = json!(if required { "required" } else { "auto" });
         }
         if let Some(t) = self.settings.temperature {
+            // Through its shortest decimal form, so 0.2 goes out as 0.2, not 0.20000000298.
+            let t: f64 = t.to_string().parse().unwrap_or(f64::from(t));
             body["temperature"] = json!(t);
         }
         if let Some(m) = self.settings.max_tokens {
@@ -124,16 +130,24 @@ impl OpenAiCompatible {
         match err {
             OpenAIError::ApiError(api) => {
                 let status = api.status_code.as_u16();
+                let message = first_line(&api.api_error.message);
                 if status == 401 || status == 403 {
                     ModelError::Auth { url, status }
+                } else if is_context_length_error(&message, api.api_error.code.as_deref()) {
+                    ModelError::ContextLength { url, message }
                 } else {
                     ModelError::Http {
                         url,
                         status,
-                        message: first_line(&api.api_error.message),
+                        message,
                     }
                 }
             }
+            OpenAIError::Reqwest(e) if e.is_timeout() => ModelError::Timeout {
+                url,
+                secs: self.settings.request_timeout.as_secs(),
+                attempts,
+            },
             OpenAIError::Reqwest(e) => ModelError::Unreachable {
                 url,
                 attempts,
@@ -161,7 +175,7 @@ impl ModelClient for OpenAiCompatible {
         if self.settings.stream {
             return self.chat_streaming(&request).await;
         }
-        let body = self.request_body(&request);
+        let mut body = self.request_body(&request);
         // A 200 whose body is not JSON is usually a proxy hiccup: try it again a few times.
         let mut malformed_tries = 0;
         loop {
@@ -175,6 +189,15 @@ impl ModelClient for OpenAiCompatible {
                             detail,
                         }
                     });
+                }
+                Err(OpenAIError::ApiError(api))
+                    if body["tool_choice"] == "required"
+                        && api.status_code.as_u16() == 400
+                        && api.api_error.message.contains("tool_choice") =>
+                {
+                    tracing::warn!("the server refused tool_choice=required; sending auto");
+                    self.required_refused.store(true, Ordering::Relaxed);
+                    body["tool_choice"] = json!("auto");
                 }
                 Err(OpenAIError::JSONDeserialize(..)) if malformed_tries < 2 => {
                     malformed_tries += 1;
@@ -253,6 +276,19 @@ fn parse_completion(value: &Value, attempts: u32) -> Result<ChatResponse, String
             .map(str::to_string),
         attempts,
     })
+}
+
+/// Whether an error message is a provider's "the prompt is too long" (OpenAI's code, vLLM's and
+/// llama.cpp's wording).
+pub fn is_context_length_error(message: &str, code: Option<&str>) -> bool {
+    let m = message.to_ascii_lowercase();
+    code == Some("context_length_exceeded")
+        || m.contains("context length")
+        || m.contains("context_length")
+        || m.contains("context size")
+        || m.contains("context window")
+        || m.contains("maximum context")
+        || m.contains("too many tokens")
 }
 
 pub(super) fn first_line(text: &str) -> String {

@@ -1,8 +1,12 @@
 //! The session loop: prompts → model → tool calls → observations, until `submit` or a budget ends.
 
 mod budget;
+mod compaction;
+mod gates;
 mod history;
 mod repetition;
+mod reproduction;
+pub mod review;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -15,15 +19,18 @@ use tokio::sync::watch;
 use agent_tools::{Control, Effect, ToolContext, ToolError, ToolRegistry};
 
 use crate::config::{Price, ToolMode};
-use crate::model::text_actions::parse_action;
-use crate::model::{ChatRequest, Message, ModelClient, ToolCall, Usage};
+use crate::model::text_actions::parse_text_call;
+use crate::model::{ChatRequest, Message, ModelClient, ModelError, ToolCall, Usage};
 use crate::prompts::{PromptError, Prompts};
 use crate::redact::Redactor;
 use crate::trajectory::{Event, TrajectoryError, TrajectoryWriter};
 
 pub use budget::{Budget, BudgetKind};
+use gates::SubmitGates;
 use history::{ELIDED_OBSERVATION_CHARS, elide_old_observations, extract_plan};
-use repetition::{REPEAT_THRESHOLD, RepetitionDetector};
+use repetition::{Escalation, RepetitionDetector, escalation};
+pub use reproduction::Reproduction;
+use reproduction::ReproductionTracker;
 
 /// Malformed replies in a row that end the run.
 pub const MALFORMED_LIMIT: u32 = 3;
@@ -41,6 +48,19 @@ pub struct SessionSettings {
     /// Tool observations shown in full; older ones are cut short so long runs fit the context.
     pub keep_full_observations: usize,
     pub sandboxed: bool,
+    /// The system prompt template (`system.md`, or `system_compact.md` for small models).
+    pub system_prompt: &'static str,
+    /// The model's context window in tokens, when known: older turns are compacted before a
+    /// request would pass 80% of it.
+    pub context_window: Option<usize>,
+    /// A submit without a recorded reproduction is sent back once.
+    pub require_reproduction: bool,
+    /// A review turn reads the diff on the first submit.
+    pub review: bool,
+    /// Ask native-mode servers to force a tool call (`tool_choice: "required"`).
+    pub require_tool: bool,
+    /// Tool and argument descriptions keep their first sentence (the compact profile).
+    pub short_tool_descriptions: bool,
 }
 
 impl Default for SessionSettings {
@@ -55,6 +75,12 @@ impl Default for SessionSettings {
             plan_reminder_every: 8,
             keep_full_observations: 12,
             sandboxed: false,
+            system_prompt: "system.md",
+            context_window: None,
+            require_reproduction: false,
+            review: true,
+            require_tool: false,
+            short_tool_descriptions: false,
         }
     }
 }
@@ -71,6 +97,10 @@ pub enum ExitReason {
     ToolError,
     Interrupted,
     NeedsClarification,
+    /// The model repeated the same call with the same result until the loop escalation ended it.
+    Stuck,
+    /// The model submitted, but the repository is unchanged.
+    NoChange,
 }
 
 impl ExitReason {
@@ -85,6 +115,8 @@ impl ExitReason {
             ExitReason::ToolError => "tool_error",
             ExitReason::Interrupted => "interrupted",
             ExitReason::NeedsClarification => "needs_clarification",
+            ExitReason::Stuck => "stuck",
+            ExitReason::NoChange => "no_change",
         }
     }
 
@@ -92,7 +124,10 @@ impl ExitReason {
     pub fn is_failure(self) -> bool {
         matches!(
             self,
-            ExitReason::MalformedOutput | ExitReason::ModelError | ExitReason::ToolError
+            ExitReason::MalformedOutput
+                | ExitReason::ModelError
+                | ExitReason::ToolError
+                | ExitReason::NoChange
         )
     }
 }
@@ -110,6 +145,12 @@ pub struct SessionOutcome {
     pub changed_files: BTreeSet<String>,
     /// Set when the model asked the author clarifying questions instead of acting.
     pub questions: Option<String>,
+    /// A command that failed before the change and passes after it, if one was run.
+    pub reproduction: Option<Reproduction>,
+    /// The review of the diff on submit: its findings, or `None` when there was no review.
+    pub review: Option<String>,
+    /// Times older turns were compacted into a ledger.
+    pub compactions: u32,
     /// The structured results of every test run (tools that run commands and report data), in
     /// order, kept in memory so the end of the run never depends on the trajectory file.
     pub test_runs: Vec<Value>,
@@ -139,6 +180,17 @@ pub struct Task {
     pub text: String,
     pub repo_root: String,
     pub head: String,
+    /// A short map of the repository's files, shown in the task message.
+    pub overview: Option<String>,
+    pub overview_truncated: bool,
+}
+
+/// What the session may ask about the workspace while it runs.
+pub trait WorkspaceProbe: Send + Sync {
+    /// The diff of the run's changes so far (empty when nothing changed).
+    fn diff(&self) -> String;
+    /// Whether a repository path is a test file that existed before the run.
+    fn is_existing_test(&self, path: &str) -> bool;
 }
 
 /// Looks at every edit right after it happens; may undo it and tell the model why.
@@ -149,6 +201,7 @@ pub trait EditGuard: Send + Sync {
 pub struct Session<'a> {
     pub model: &'a dyn ModelClient,
     pub guard: Option<&'a dyn EditGuard>,
+    pub probe: Option<&'a dyn WorkspaceProbe>,
     pub registry: &'a ToolRegistry,
     pub tools: &'a ToolContext,
     pub prompts: &'a Prompts,
@@ -178,6 +231,14 @@ struct RunState {
     questions: Option<String>,
     test_runs: Vec<Value>,
     tool_calls: Vec<CallRecord>,
+    reproduction: ReproductionTracker,
+    gates: SubmitGates,
+    /// The next request asks for a new plan without tools (loop escalation).
+    force_replan: bool,
+    /// The last submit was accepted with an unchanged repository.
+    submitted_empty: bool,
+    compactions: u32,
+    task_text: String,
 }
 
 enum StepEnd {
@@ -189,7 +250,7 @@ impl<'a> Session<'a> {
     pub async fn run(mut self, task: &Task) -> Result<SessionOutcome, SessionError> {
         let tool_defs = self.tool_definitions();
         let system = self.prompts.render(
-            "system.md",
+            self.settings.system_prompt,
             context! {
                 repo_root => task.repo_root,
                 tool_mode => tool_mode_name(self.settings.tool_mode),
@@ -206,10 +267,12 @@ impl<'a> Session<'a> {
                 head => task.head,
                 instructions => project.as_ref().map(|i| i.text.clone()),
                 instructions_path => project.as_ref().map(|i| i.path.clone()),
+                overview => task.overview,
+                overview_truncated => task.overview_truncated,
             },
         )?;
         self.trajectory.write(Event::Prompt {
-            name: "system.md".into(),
+            name: self.settings.system_prompt.into(),
             text: system.clone(),
         })?;
         self.trajectory.write(Event::Prompt {
@@ -243,6 +306,12 @@ impl<'a> Session<'a> {
             questions: None,
             test_runs: Vec::new(),
             tool_calls: Vec::new(),
+            reproduction: ReproductionTracker::default(),
+            gates: SubmitGates::default(),
+            force_replan: false,
+            submitted_empty: false,
+            compactions: 0,
+            task_text: task.text.clone(),
         };
         let (exit_reason, detail) = loop {
             if let Some(kind) = budget.exhausted(state.step, state.cost) {
@@ -269,12 +338,22 @@ impl<'a> Session<'a> {
             questions: state.questions,
             test_runs: state.test_runs,
             tool_calls: state.tool_calls,
+            reproduction: state.reproduction.found().cloned(),
+            review: state.gates.review.clone(),
+            compactions: state.compactions,
         })
     }
 
     fn tool_definitions(&self) -> Vec<Value> {
         match self.settings.tool_mode {
-            ToolMode::Native => self.registry.openai_definitions(),
+            ToolMode::Native => {
+                let mut defs = self.registry.openai_definitions();
+                if self.settings.short_tool_descriptions {
+                    defs.iter_mut()
+                        .for_each(agent_tools::schema::shorten_definition);
+                }
+                defs
+            }
             ToolMode::Text => Vec::new(),
         }
     }
@@ -301,6 +380,7 @@ impl<'a> Session<'a> {
         let step_started = Instant::now();
         state.step += 1;
         let step = state.step;
+        self.compact_if_needed(state, tool_defs, false).await?;
         self.trajectory.write(Event::ModelRequest {
             step,
             new_messages: state.messages[state.recorded..].to_vec(),
@@ -309,26 +389,47 @@ impl<'a> Session<'a> {
         state.recorded = state.messages.len();
 
         let model_started = Instant::now();
-        let context = elide_old_observations(
-            &state.messages,
-            self.settings.keep_full_observations,
-            ELIDED_OBSERVATION_CHARS,
-        );
-        let request = ChatRequest {
-            messages: &context,
-            tools: tool_defs,
-        };
-        let response = match self.interruptible(budget, self.model.chat(request)).await {
-            Interruptible::Done(Ok(r)) => r,
-            Interruptible::Done(Err(e)) => {
-                return Ok(StepEnd::Exit(ExitReason::ModelError, Some(e.to_string())));
-            }
-            Interruptible::Cancelled => return Ok(StepEnd::Exit(ExitReason::Interrupted, None)),
-            Interruptible::TimedOut => {
-                return Ok(StepEnd::Exit(
-                    ExitReason::TimeLimit,
-                    Some("the time budget ran out while waiting for the model".into()),
-                ));
+        // A forced re-plan asks for text only: no tools offered.
+        let replan = std::mem::take(&mut state.force_replan);
+        let tools: &[Value] = if replan { &[] } else { tool_defs };
+        let mut compacted_for_error = false;
+        let response = loop {
+            let context = elide_old_observations(
+                &state.messages,
+                self.settings.keep_full_observations,
+                ELIDED_OBSERVATION_CHARS,
+            );
+            let request = ChatRequest {
+                messages: &context,
+                tools,
+                require_tool: self.settings.require_tool && !replan,
+            };
+            match self.interruptible(budget, self.model.chat(request)).await {
+                Interruptible::Done(Ok(r)) => break r,
+                // The prompt outgrew the window: compact the older turns and ask again, once.
+                Interruptible::Done(Err(ModelError::ContextLength { .. }))
+                    if !compacted_for_error =>
+                {
+                    compacted_for_error = true;
+                    if !self.compact_if_needed(state, tools, true).await? {
+                        return Ok(StepEnd::Exit(
+                            ExitReason::ModelError,
+                            Some("the request is longer than the model's context and there are no older turns left to compact; use a model with a larger window".into()),
+                        ));
+                    }
+                }
+                Interruptible::Done(Err(e)) => {
+                    return Ok(StepEnd::Exit(ExitReason::ModelError, Some(e.to_string())));
+                }
+                Interruptible::Cancelled => {
+                    return Ok(StepEnd::Exit(ExitReason::Interrupted, None));
+                }
+                Interruptible::TimedOut => {
+                    return Ok(StepEnd::Exit(
+                        ExitReason::TimeLimit,
+                        Some("the time budget ran out while waiting for the model".into()),
+                    ));
+                }
             }
         };
         let model_ms = model_started.elapsed().as_secs_f64() * 1000.0;
@@ -351,10 +452,12 @@ impl<'a> Session<'a> {
             finish_reason: response.finish_reason.clone(),
         })?;
         let assistant = response.message;
-        if state.plan.is_none()
+        let mut plan_set_now = false;
+        if (state.plan.is_none() || replan)
             && let Some(plan) = extract_plan(assistant.text())
         {
-            self.set_plan(state, plan, "initial")?;
+            self.set_plan(state, plan, if replan { "replan" } else { "initial" })?;
+            plan_set_now = true;
         }
 
         let (calls, native) = self.calls_in(&assistant, step);
@@ -362,7 +465,12 @@ impl<'a> Session<'a> {
         let calls = match calls {
             Ok(calls) => calls,
             Err(problem) => {
-                let end = self.malformed(state, &problem)?;
+                // A reply with only the plan asked for is a step, not a malformed reply.
+                let end = if plan_set_now {
+                    self.plan_only(state)?
+                } else {
+                    self.malformed(state, &problem)?
+                };
                 self.record_timing(step, step_started, model_ms, 0.0)?;
                 return Ok(end);
             }
@@ -371,6 +479,7 @@ impl<'a> Session<'a> {
         let tools_started = Instant::now();
         let mut all_well_formed = true;
         let mut submitted = false;
+        let mut stuck: Option<String> = None;
         for call in &calls {
             self.trajectory.write(Event::ToolCall {
                 step,
@@ -421,6 +530,7 @@ impl<'a> Session<'a> {
                         {
                             state.test_runs.push(data.clone());
                         }
+                        self.observe_reproduction(state, call, &data)?;
                         self.trajectory.write(Event::ToolData {
                             step,
                             call_id: call.id.clone(),
@@ -447,8 +557,13 @@ impl<'a> Session<'a> {
                     }
                     match output.control {
                         Some(Control::Submit { summary }) => {
-                            state.summary = Some(summary);
-                            submitted = true;
+                            match self.submit_gate(state, budget).await? {
+                                None => {
+                                    state.summary = Some(summary);
+                                    submitted = true;
+                                }
+                                Some(feedback) => output.text = feedback,
+                            }
                         }
                         Some(Control::AskClarification { questions }) => {
                             state.questions = Some(questions);
@@ -482,17 +597,30 @@ impl<'a> Session<'a> {
             text = self.redactor.redact(&text);
             text = agent_tools::text::truncate_middle(&text, self.settings.max_observation_chars);
             let seen = state.repetition.record(&call.name, &call.arguments, &text);
-            if seen >= REPEAT_THRESHOLD {
+            let (kind, template) = match escalation(seen) {
+                Escalation::None => ("", ""),
+                Escalation::Notice => ("repeated_action", "repeated_action.md"),
+                Escalation::Replan => ("replan", "replan.md"),
+                Escalation::Stuck => ("stuck", ""),
+            };
+            if kind == "stuck" {
+                stuck = Some(format!(
+                    "`{}` with the same arguments gave the same result {seen} times, after a notice and a forced re-plan",
+                    call.name
+                ));
+            } else if !template.is_empty() {
+                let arguments = agent_tools::text::truncate_middle(&call.arguments, 200);
                 let notice = self.prompts.render(
-                    "repeated_action.md",
-                    context! { tool => call.name, count => seen },
+                    template,
+                    context! { tool => call.name, arguments => arguments, count => seen },
                 )?;
                 self.trajectory.write(Event::Notice {
                     step,
-                    kind: "repeated_action".into(),
+                    kind: kind.into(),
                     text: notice.clone(),
                 })?;
                 text = format!("{text}\n\n{notice}");
+                state.force_replan |= kind == "replan";
             }
             self.trajectory.write(Event::Observation {
                 step,
@@ -512,8 +640,20 @@ impl<'a> Session<'a> {
 
         let end = if state.questions.is_some() {
             StepEnd::Exit(ExitReason::NeedsClarification, None)
+        } else if submitted && state.submitted_empty {
+            StepEnd::Exit(
+                ExitReason::NoChange,
+                Some("the model submitted without changing any file".into()),
+            )
         } else if submitted {
             StepEnd::Exit(ExitReason::Submitted, None)
+        } else if let Some(detail) = stuck {
+            self.trajectory.write(Event::Notice {
+                step,
+                kind: "stuck".into(),
+                text: detail.clone(),
+            })?;
+            StepEnd::Exit(ExitReason::Stuck, Some(detail))
         } else if all_well_formed {
             state.malformed_in_a_row = 0;
             StepEnd::Continue
@@ -533,7 +673,9 @@ impl<'a> Session<'a> {
         if self.settings.tool_mode == ToolMode::Native && !message.tool_calls.is_empty() {
             return (Ok(message.tool_calls.clone()), true);
         }
-        let parsed = parse_action(message.text(), &format!("step{step}")).map(|c| vec![c]);
+        let known: Vec<&str> = self.registry.names().collect();
+        let parsed =
+            parse_text_call(message.text(), &known, &format!("step{step}")).map(|c| vec![c]);
         let problem = |e: String| match self.settings.tool_mode {
             ToolMode::Native => {
                 "your reply has no tool call; call a tool (use `submit` when you are done)"

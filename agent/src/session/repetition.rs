@@ -5,6 +5,27 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 pub const REPEAT_THRESHOLD: u32 = 3;
 
+/// What the session does about a repeated (action, result) pair, by how often it was seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Escalation {
+    None,
+    /// A notice naming the repeated call.
+    Notice,
+    /// The next reply must be a new plan, with no tool call.
+    Replan,
+    /// The run ends, marked stuck.
+    Stuck,
+}
+
+pub fn escalation(count: u32) -> Escalation {
+    match count {
+        c if c < REPEAT_THRESHOLD => Escalation::None,
+        c if c == REPEAT_THRESHOLD => Escalation::Notice,
+        c if c == REPEAT_THRESHOLD + 1 => Escalation::Replan,
+        _ => Escalation::Stuck,
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct RepetitionDetector {
     seen: HashMap<u64, u32>,
@@ -30,6 +51,13 @@ impl RepetitionDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repetition_escalates_notice_then_replan_then_stuck() {
+        let steps: Vec<Escalation> = (1..=6).map(escalation).collect();
+        use Escalation::*;
+        assert_eq!(steps, [None, None, Notice, Replan, Stuck, Stuck]);
+    }
 
     #[test]
     fn same_action_and_result_counts_up_regardless_of_json_layout() {

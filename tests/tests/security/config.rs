@@ -52,8 +52,8 @@ fn a_repository_base_url_cannot_take_the_api_key_elsewhere() {
 fn trust_is_explicit_and_tied_to_the_content() {
     let repo = repo();
     let server = ScriptedServer::start(vec![
-        Reply::tool("submit", json!({"summary": "nothing to do"})),
-        Reply::tool("submit", json!({"summary": "nothing to do"})),
+        super::fixing_edit(),
+        Reply::tool("submit", json!({"summary": "fixed"})),
     ])
     .unwrap();
     commit_config(
@@ -93,7 +93,13 @@ fn trust_is_explicit_and_tied_to_the_content() {
         "{}",
         String::from_utf8_lossy(&ran.stderr)
     );
-    assert_eq!(server.requests().len(), 1);
+    assert_eq!(server.requests().len(), 2);
+    let restored = std::process::Command::new("git")
+        .args(["checkout", "--", "stats/core.py"])
+        .current_dir(repo.path())
+        .status()
+        .unwrap();
+    assert!(restored.success());
 
     // A change to the trusted file (a pull request from someone else) needs trust again.
     commit_config(
@@ -107,7 +113,7 @@ fn trust_is_explicit_and_tied_to_the_content() {
     assert_eq!(changed.status.code(), Some(1));
     assert_eq!(
         server.requests().len(),
-        1,
+        2,
         "the changed file must not be honoured"
     );
 }

@@ -26,6 +26,7 @@ fn file_tools_refuse_the_git_directory_even_through_a_symlink() {
                 json!({"path": ".git/hooks/post-checkout", "content": "#!/bin/sh\ntouch /tmp/agent-pwned\n"}),
             ),
             Reply::tool("view_file", json!({"path": "notes.txt"})),
+            fixing_edit(),
             Reply::tool("submit", json!({"summary": "done"})),
         ],
         Some(&traj),
@@ -39,7 +40,7 @@ fn file_tools_refuse_the_git_directory_even_through_a_symlink() {
     );
     assert!(!repo.path().join(".git/hooks/post-checkout").exists());
     let observations = run.observations();
-    assert_eq!(observations.len(), 4);
+    assert_eq!(observations.len(), 5);
     for text in &observations[..3] {
         assert!(text.contains("may not touch"), "{text}");
     }

@@ -78,6 +78,7 @@ fn fifos_and_devices_are_refused_by_the_file_tools() {
             ),
             Reply::tool("create_file", json!({"path": "pipe", "content": "x"})),
             Reply::tool("grep", json!({"pattern": "anything"})),
+            super::fixing_edit(),
             Reply::tool("submit", json!({"summary": "done"})),
         ],
         Some(&traj),

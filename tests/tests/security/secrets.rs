@@ -34,6 +34,7 @@ fn environment_dotenv_and_proc_environ_are_redacted_everywhere() {
                 "run",
                 json!({"command": "grep -rh . /proc/*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c AWS_SECRET || true"}),
             ),
+            super::fixing_edit(),
             Reply::tool("submit", json!({"summary": "looked around"})),
         ],
         Some(&traj),

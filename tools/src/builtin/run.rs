@@ -42,6 +42,7 @@ impl TypedTool for Run {
             .timeout_secs
             .unwrap_or(DEFAULT_TIMEOUT_SECS)
             .clamp(1, MAX_TIMEOUT_SECS);
+        let command = args.command.clone();
         let request = ExecRequest::new(args.command).timeout(Duration::from_secs(timeout));
         let output = ctx.executor.exec(request).await.map_err(|e| match e {
             ExecError::Unavailable(m) => ToolError::fatal(m),
@@ -74,9 +75,15 @@ impl TypedTool for Run {
                 output.dropped_bytes
             ));
         }
-        Ok(ToolOutput::text(truncate_middle(
-            &text,
-            MAX_OBSERVATION_CHARS,
-        )))
+        // The exit status goes on the record too: the session reads it to find a reproduction.
+        Ok(
+            ToolOutput::text(truncate_middle(&text, MAX_OBSERVATION_CHARS)).with_data(
+                serde_json::json!({
+                    "command": command,
+                    "exit_code": output.exit_code,
+                    "timed_out": output.timed_out,
+                }),
+            ),
+        )
     }
 }

@@ -72,7 +72,29 @@ pub fn detect_runner(root: &Path) -> Option<Runner> {
     ]
     .iter()
     .any(|f| exists(f));
-    python_project.then_some(Runner::Pytest)
+    (python_project || tests_import_pytest(root)).then_some(Runner::Pytest)
+}
+
+/// Whether a Python test file in `tests/`, `test/` or the root imports pytest: a repository
+/// without any config whose tests are written for pytest.
+fn tests_import_pytest(root: &Path) -> bool {
+    ["tests", "test", "."].iter().any(|dir| {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+            return false;
+        };
+        entries.flatten().take(200).any(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let is_test =
+                name.ends_with(".py") && (name.starts_with("test_") || name.ends_with("_test.py"));
+            is_test
+                && std::fs::read_to_string(entry.path()).is_ok_and(|text| {
+                    text.lines().any(|l| {
+                        let l = l.trim_start();
+                        l.starts_with("import pytest") || l.starts_with("from pytest")
+                    })
+                })
+        })
+    })
 }
 
 /// The `scripts.test` of package.json, unless it is npm's placeholder.
@@ -245,6 +267,18 @@ mod tests {
                 None,
             ),
             (vec![("README.md", "")], None),
+            (
+                vec![(
+                    "tests/test_core.py",
+                    "import pytest\n\ndef test_x():\n    pass\n",
+                )],
+                Some(Runner::Pytest),
+            ),
+            (
+                vec![("test_app.py", "from pytest import raises\n")],
+                Some(Runner::Pytest),
+            ),
+            (vec![("tests/test_core.py", "import unittest\n")], None),
         ];
         for (files, expected) in cases {
             let dir = repo(&files);

@@ -1,0 +1,124 @@
+//! The reproduction on the record: a command that failed before the model's change and passes
+//! after it, with the same arguments. Read from the structured result any command-running tool
+//! leaves (`exit_code`), never from tool names.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// A command that flipped from failing to passing across a change of the diff.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reproduction {
+    pub tool: String,
+    /// The call's arguments (canonical JSON).
+    pub arguments: String,
+    /// The command line, when the tool reported it.
+    pub command: Option<String>,
+    pub failed_at_step: u32,
+    pub passed_at_step: u32,
+}
+
+#[derive(Debug, Default)]
+pub struct ReproductionTracker {
+    /// Call key → (step, hash of the diff) of its first failure.
+    failures: HashMap<String, (u32, u64)>,
+    found: Option<Reproduction>,
+}
+
+impl ReproductionTracker {
+    /// Looks at one tool result. `data` is the tool's structured result; `diff` the workspace's
+    /// diff right after the call. Returns the reproduction when this call completes one.
+    pub fn observe(
+        &mut self,
+        tool: &str,
+        arguments: &str,
+        data: &Value,
+        diff: &str,
+        step: u32,
+    ) -> Option<&Reproduction> {
+        let exit_code = data.get("exit_code")?;
+        let passed = exit_code.as_i64() == Some(0)
+            && !data
+                .get("timed_out")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+        let canonical = serde_json::from_str::<Value>(arguments)
+            .map(|v| v.to_string())
+            .unwrap_or_else(|_| arguments.trim().to_string());
+        let key = format!("{tool} {canonical}");
+        let diff_hash = hash(diff);
+        if !passed {
+            self.failures.entry(key).or_insert((step, diff_hash));
+            return None;
+        }
+        if self.found.is_some() {
+            return None;
+        }
+        let (failed_at_step, failed_diff) = *self.failures.get(&key)?;
+        if failed_diff == diff_hash || diff.trim().is_empty() {
+            return None;
+        }
+        self.found = Some(Reproduction {
+            tool: tool.to_string(),
+            arguments: canonical,
+            command: data
+                .get("command")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            failed_at_step,
+            passed_at_step: step,
+        });
+        self.found.as_ref()
+    }
+
+    pub fn found(&self) -> Option<&Reproduction> {
+        self.found.as_ref()
+    }
+}
+
+fn hash(text: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    text.hash(&mut h);
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_command_that_fails_then_passes_after_a_change_is_a_reproduction() {
+        let mut t = ReproductionTracker::default();
+        let args = r#"{"command": "python repro.py"}"#;
+        let fail = json!({"command": "python repro.py", "exit_code": 1});
+        let pass = json!({"command": "python repro.py", "exit_code": 0});
+        assert!(t.observe("run", args, &fail, "diff-a", 2).is_none());
+        // Passing without a change in between is not a reproduction (flaky, or not the bug).
+        assert!(t.observe("run", args, &pass, "diff-a", 3).is_none());
+        // Another command passing after the change is not either.
+        assert!(
+            t.observe("run", r#"{"command":"ls"}"#, &pass, "diff-b", 4)
+                .is_none()
+        );
+        let r = t.observe("run", args, &pass, "diff-b", 5).cloned().unwrap();
+        assert_eq!((r.failed_at_step, r.passed_at_step), (2, 5));
+        assert_eq!(r.command.as_deref(), Some("python repro.py"));
+        assert_eq!(t.found(), Some(&r));
+    }
+
+    #[test]
+    fn results_without_an_exit_code_or_timeouts_do_not_count() {
+        let mut t = ReproductionTracker::default();
+        assert!(
+            t.observe("view_file", "{}", &json!({"lines": 3}), "d", 1)
+                .is_none()
+        );
+        t.observe("run", "{}", &json!({"exit_code": 1}), "a", 1);
+        let timed_out = json!({"exit_code": 0, "timed_out": true});
+        assert!(t.observe("run", "{}", &timed_out, "b", 2).is_none());
+        assert!(t.found().is_none());
+    }
+}
