@@ -167,8 +167,14 @@ async fn run_list(args: ListArgs, printer: &Printer) -> Result<ExitCode> {
         let recipe = options.recipe(env.python)?;
         let tag = recipe.tag();
         let state = match images::image_id(&docker, &tag).await? {
-            Some(_) => "built",
-            None => "missing (agent images build)",
+            Some(_) => "built".to_string(),
+            None => match &options.base_image {
+                Some(base) => format!(
+                    "missing (agent images build --python {} --base {base})",
+                    env.python
+                ),
+                None => "missing (agent images build)".to_string(),
+            },
         };
         out.push_str(&format!(
             "py{:<5} {:<9} {:<32} {state}\n",
