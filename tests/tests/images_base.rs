@@ -143,11 +143,17 @@ async fn build_with_base_pulls_from_a_local_registry_and_gives_a_working_environ
     assert!(output.contains(&format!("pulling {reference}")), "{output}");
     assert!(output.contains(&recipe.tag()), "{output}");
 
-    // The registry served the tag's manifest to the engine after the push.
+    // The registry answered the engine's manifest lookup after the push: the pull resolves the
+    // tag (HEAD, or GET) and GETs the manifest by digest unless the engine already knows that
+    // digest. Nothing else talks to a registry on this run's port.
     let log = std::fs::read_to_string(&log_path).unwrap();
     let pull_lines: Vec<&str> = log[pushed_log_len..]
         .lines()
-        .filter(|l| l.contains("\"GET /v2/agent-test/debian/manifests/bookworm-slim"))
+        .filter(|l| {
+            (l.contains("\"GET /v2/agent-test/debian/manifests/")
+                || l.contains("\"HEAD /v2/agent-test/debian/manifests/bookworm-slim"))
+                && l.contains("\" 200 ")
+        })
         .collect();
     assert!(
         !pull_lines.is_empty(),
