@@ -223,3 +223,73 @@ async fn build_with_base_pulls_from_a_local_registry_and_gives_a_working_environ
         "the stand-in's own tag must stay"
     );
 }
+
+/// A machine without mmdebstrap/debootstrap and without an engine: with `--base` (or
+/// `AGENT_BASE_IMAGE` for other commands) the preflight asks only for the engine; without it, for
+/// the root filesystem tool too.
+#[test]
+fn preflight_does_not_ask_for_a_rootfs_tool_with_a_base_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let git = Command::new("bash")
+        .args(["-c", "command -v git"])
+        .output()
+        .unwrap();
+    std::os::unix::fs::symlink(
+        String::from_utf8(git.stdout).unwrap().trim(),
+        bin.join("git"),
+    )
+    .unwrap();
+    let run = |args: &[&str], base_env: Option<&str>| {
+        let mut cmd = Command::new(agent_binary().unwrap());
+        cmd.args(args)
+            .current_dir(dir.path())
+            .env("PATH", &bin)
+            .env("AGENT_ROOTFS_TOOL", "mmdebstrap")
+            .env("AGENT_CACHE_DIR", dir.path().join("cache"))
+            .env("NO_COLOR", "1")
+            .env_remove("AGENT_BASE_IMAGE")
+            .env(
+                "DOCKER_HOST",
+                format!("unix://{}", dir.path().join("no.sock").display()),
+            );
+        if let Some(base) = base_env {
+            cmd.env("AGENT_BASE_IMAGE", base);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let build = ["images", "build", "--python", "3.11"];
+    let with_base = run(
+        &[&build[..], &["--base", "debian:bookworm-slim"]].concat(),
+        None,
+    );
+    assert!(
+        with_base.contains("cannot reach the Docker engine"),
+        "{with_base}"
+    );
+    assert!(!with_base.contains("mmdebstrap"), "{with_base}");
+    let without = run(&build, None);
+    assert!(
+        without.contains("apt-get install -y mmdebstrap"),
+        "{without}"
+    );
+    let eval = [
+        "bench",
+        "eval",
+        "--dataset",
+        "mini",
+        "--predictions",
+        "gold",
+        "--run-id",
+        "first",
+    ];
+    let env_base = run(&eval, Some("debian:bookworm-slim"));
+    assert!(
+        env_base.contains("cannot reach the Docker engine"),
+        "{env_base}"
+    );
+    assert!(!env_base.contains("mmdebstrap"), "{env_base}");
+}
