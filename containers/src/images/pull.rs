@@ -168,20 +168,25 @@ pub async fn build_pulled_base(
     while let Some(item) = stream.next().await {
         match item {
             Ok(info) => {
-                for line in info.stream.iter().flat_map(|t| t.lines()) {
+                for line in info.stream.iter().flat_map(|t| t.lines()).map(strip_ansi) {
                     if line.trim().is_empty() {
                         continue;
                     }
-                    progress(BuildEvent::Line(line.to_string()));
-                    tail.push(line.to_string());
+                    progress(BuildEvent::Line(line.clone()));
+                    if line.starts_with(" ---> Running in ") {
+                        tail.clear();
+                    }
+                    tail.push(line);
                     if tail.len() > 30 {
                         tail.remove(0);
                     }
                 }
             }
             Err(bollard::errors::Error::DockerStreamError { error }) => {
+                // The failing step's output says why; the engine's message repeats the command.
+                let code = error.rsplit("returned a").next().unwrap_or(&error).trim();
                 return Err(ContainerError::Build(format!(
-                    "building {tag} on {from}: {error}\nlast build output:\n{}",
+                    "building {tag} on {from} failed (returned {code}); output of the step:\n{}",
                     tail.join("\n")
                 )));
             }
@@ -194,6 +199,27 @@ pub async fn build_pulled_base(
         }
     }
     Ok(())
+}
+
+/// The build output without terminal colour codes (the engine wraps a step's stderr in them).
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ parameters final-byte
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn dockerfile_context() -> Result<Vec<u8>> {
@@ -212,6 +238,15 @@ fn dockerfile_context() -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn colour_codes_are_stripped() {
+        assert_eq!(
+            strip_ansi("\u{1b}[91mthe base image\u{1b}[0m"),
+            "the base image"
+        );
+        assert_eq!(strip_ansi("plain"), "plain");
+    }
 
     #[test]
     fn registry_is_named_from_the_reference() {
