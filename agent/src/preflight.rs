@@ -3,12 +3,13 @@
 //!
 //! What is checked: `git` (datasets and repositories are prepared with it), the Docker engine,
 //! and for each Python image that is not built yet and has no cached root filesystem, a
-//! program that makes a Debian root filesystem (mmdebstrap or debootstrap).
+//! program that makes a Debian root filesystem (mmdebstrap or debootstrap); none with a base
+//! image to pull (`--base`, `AGENT_BASE_IMAGE`).
 
 use std::path::PathBuf;
 use std::process::Stdio;
 
-use agent_containers::images::{self, BuildOptions, EnvRecipe, rootfs};
+use agent_containers::images::{self, BuildOptions, rootfs};
 use thiserror::Error;
 
 /// One requirement that is not met.
@@ -32,6 +33,9 @@ pub struct Needs {
     pub docker: bool,
     /// Python versions whose sandbox image the command builds when it is missing.
     pub pythons: Vec<String>,
+    /// The pulled image the sandbox images are built on (`--base`); `None`: `$AGENT_BASE_IMAGE`,
+    /// else a root filesystem made on the host.
+    pub base_image: Option<String>,
 }
 
 #[derive(Debug, Error)]
@@ -64,13 +68,20 @@ pub async fn check(needs: &Needs) -> Vec<Missing> {
             None
         }
     };
-    let options = BuildOptions::from_env();
+    let mut options = BuildOptions::from_env();
+    if needs.base_image.is_some() {
+        options.base_image = needs.base_image.clone();
+    }
     let mut needs_rootfs = Vec::new();
     for python in &needs.pythons {
         // Versions without a recipe are reported by the command itself, per instance.
-        let Ok(recipe) = EnvRecipe::new(python, options.ca_bundle.clone()) else {
+        let Ok(recipe) = options.recipe(python) else {
             continue;
         };
+        // A base built on a pulled image needs no root filesystem from the host.
+        if recipe.base.from_image.is_some() {
+            continue;
+        }
         let present = |tag: String| {
             let docker = docker.clone();
             async move {

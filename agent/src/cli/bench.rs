@@ -155,6 +155,7 @@ pub(super) async fn preflight(common: &CommonArgs, printer: &Printer) -> Result<
         git: true,
         docker: true,
         pythons,
+        base_image: None,
     };
     let sink = *printer;
     crate::preflight::ensure(&needs, common.yes, &move |s| sink.status(s)).await?;

@@ -23,7 +23,7 @@ pub struct ImagesArgs {
 pub enum ImagesCommand {
     /// Build the environment images that are missing (all Python versions by default).
     #[command(
-        after_help = "Examples:\n  agent images build --python 3.11\n  agent images build --ca-bundle /etc/ssl/certs/ca-certificates.crt"
+        after_help = "Examples:\n  agent images build --python 3.11\n  agent images build --ca-bundle /etc/ssl/certs/ca-certificates.crt\n  agent images build --python 3.11 --base debian:bookworm-slim"
     )]
     Build(BuildArgs),
     /// List the environment images and whether each is built.
@@ -43,6 +43,12 @@ pub struct BuildArgs {
     /// (auto), always PyPI (index), or always the host wheelhouse (wheelhouse).
     #[arg(long, value_enum, default_value_t = PipSourceArg::Auto)]
     pub pip_source: PipSourceArg,
+    /// Build on this image, pulled from its registry when not present (e.g. debian:bookworm-slim
+    /// for Python 3.11), instead of a Debian root filesystem made on the host with mmdebstrap.
+    /// Its Debian suite must match the Python version. Other commands use these images when
+    /// AGENT_BASE_IMAGE names the same image.
+    #[arg(long, value_name = "IMAGE", env = "AGENT_BASE_IMAGE")]
+    pub base: Option<String>,
     /// Show every line of the build output.
     #[arg(long, short)]
     pub verbose: bool,
@@ -56,6 +62,9 @@ pub struct ListArgs {
     /// Extra CA bundle the images were built with (it is part of their hash).
     #[arg(long, value_name = "FILE")]
     pub ca_bundle: Option<PathBuf>,
+    /// The pulled image the images were built on (`images build --base`; part of their hash).
+    #[arg(long, value_name = "IMAGE", env = "AGENT_BASE_IMAGE")]
+    pub base: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -72,9 +81,14 @@ pub async fn run(args: ImagesArgs, printer: &Printer) -> Result<ExitCode> {
     }
 }
 
-fn options(ca_bundle: Option<PathBuf>, pip_source: PipSourceArg) -> BuildOptions {
+fn options(
+    ca_bundle: Option<PathBuf>,
+    pip_source: PipSourceArg,
+    base: Option<String>,
+) -> BuildOptions {
     let mut options = BuildOptions::from_env();
     options.ca_bundle = images::default_ca_bundle(ca_bundle);
+    options.base_image = base.filter(|b| !b.trim().is_empty());
     options.pip_source = match pip_source {
         PipSourceArg::Auto => PipSource::Auto,
         PipSourceArg::Index => PipSource::Index,
@@ -94,15 +108,23 @@ fn selected(pythons: &[String]) -> Result<Vec<String>> {
 }
 
 async fn run_build(args: BuildArgs, printer: &Printer) -> Result<ExitCode> {
+    // One pulled image is one Debian suite, which is one Python version.
+    if args.base.is_some() && args.pythons.len() != 1 {
+        anyhow::bail!(
+            "--base builds one Python version (the one of the image's Debian suite); add \
+             --python X.Y (3.9: bullseye, 3.11: bookworm, 3.13: trixie)"
+        );
+    }
     let pythons = selected(&args.pythons)?;
     let needs = crate::preflight::Needs {
         git: false,
         docker: true,
         pythons: pythons.clone(),
+        base_image: args.base.clone(),
     };
     let sink = *printer;
     crate::preflight::ensure(&needs, args.yes, &move |s| sink.status(s)).await?;
-    let options = options(args.ca_bundle, args.pip_source);
+    let options = options(args.ca_bundle, args.pip_source, args.base);
     let docker = agent_containers::engine::connect_with_timeout(Duration::from_secs(3600)).await?;
     let verbose = args.verbose;
     let sink = *printer;
@@ -138,15 +160,21 @@ async fn run_build(args: BuildArgs, printer: &Printer) -> Result<ExitCode> {
 }
 
 async fn run_list(args: ListArgs, printer: &Printer) -> Result<ExitCode> {
-    let options = options(args.ca_bundle, PipSourceArg::Auto);
+    let options = options(args.ca_bundle, PipSourceArg::Auto, args.base);
     let docker = agent_containers::engine::connect().await?;
     let mut out = String::new();
     for env in PYTHON_ENVS {
-        let recipe = images::EnvRecipe::new(env.python, options.ca_bundle.clone())?;
+        let recipe = options.recipe(env.python)?;
         let tag = recipe.tag();
         let state = match images::image_id(&docker, &tag).await? {
-            Some(_) => "built",
-            None => "missing (agent images build)",
+            Some(_) => "built".to_string(),
+            None => match &options.base_image {
+                Some(base) => format!(
+                    "missing (agent images build --python {} --base {base})",
+                    env.python
+                ),
+                None => "missing (agent images build)".to_string(),
+            },
         };
         out.push_str(&format!(
             "py{:<5} {:<9} {:<32} {state}\n",

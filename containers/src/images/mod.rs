@@ -5,6 +5,7 @@
 //! [`require_image`] (fail with the command to run when missing).
 
 pub mod build;
+pub mod pull;
 pub mod recipe;
 pub mod rootfs;
 
@@ -59,11 +60,15 @@ pub struct BuildOptions {
     /// Where root filesystem tarballs are cached.
     pub cache_dir: PathBuf,
     pub pip_source: PipSource,
+    /// Build the base on this pulled image (e.g. `debian:bookworm-slim`) instead of a root
+    /// filesystem made on the host; part of the images' hashes.
+    pub base_image: Option<String>,
 }
 
 impl BuildOptions {
     /// Defaults from the environment: CA bundle from `$SSL_CERT_FILE`/`$PIP_CERT`, mirror from
-    /// `$AGENT_DEBIAN_MIRROR`, cache under `$AGENT_CACHE_DIR` or `~/.cache/agent`.
+    /// `$AGENT_DEBIAN_MIRROR`, cache under `$AGENT_CACHE_DIR` or `~/.cache/agent`, base image
+    /// from `$AGENT_BASE_IMAGE` (none: the host-made root filesystem).
     pub fn from_env() -> Self {
         let cache_root = std::env::var_os("AGENT_CACHE_DIR")
             .map(PathBuf::from)
@@ -77,7 +82,15 @@ impl BuildOptions {
                 .unwrap_or_else(|| recipe::DEFAULT_MIRROR.to_string()),
             cache_dir: cache_root.join("rootfs"),
             pip_source: PipSource::Auto,
+            base_image: std::env::var("AGENT_BASE_IMAGE")
+                .ok()
+                .filter(|b| !b.trim().is_empty()),
         }
+    }
+
+    /// The recipe of the `python` environment with these options' CA bundle and base image.
+    pub fn recipe(&self, python: &str) -> Result<EnvRecipe> {
+        Ok(EnvRecipe::new(python, self.ca_bundle.clone())?.on_base_image(self.base_image.clone()))
     }
 }
 
@@ -103,7 +116,7 @@ pub async fn ensure_image(python: &str) -> Result<ImageRef> {
 /// The image for `python` if it is built; otherwise an error that says how to build it.
 pub async fn require_image(python: &str) -> Result<ImageRef> {
     let docker = engine::connect().await?;
-    let recipe = EnvRecipe::new(python, BuildOptions::from_env().ca_bundle)?;
+    let recipe = BuildOptions::from_env().recipe(python)?;
     match image_id(&docker, &recipe.tag()).await? {
         Some(id) => Ok(image_ref(&recipe, id, None)),
         None => Err(ContainerError::ImageMissing(format!(
@@ -147,7 +160,7 @@ pub async fn ensure_image_with(
     options: &BuildOptions,
     progress: &Progress,
 ) -> Result<ImageRef> {
-    let recipe = EnvRecipe::new(python, options.ca_bundle.clone())?;
+    let recipe = options.recipe(python)?;
     let tag = recipe.tag();
     if let Some(id) = image_id(docker, &tag).await? {
         return Ok(image_ref(&recipe, id, None));
@@ -160,7 +173,13 @@ pub async fn ensure_image_with(
     }
     let started = Instant::now();
     let base_tag = recipe.base.tag();
-    if image_id(docker, &base_tag).await?.is_none() {
+    if image_id(docker, &base_tag).await?.is_some() {
+        progress(BuildEvent::Step(format!(
+            "base image {base_tag} is present"
+        )));
+    } else if recipe.base.from_image.is_some() {
+        pull::build_pulled_base(docker, &recipe.base, &options.mirror, progress).await?;
+    } else {
         let tarball = rootfs::ensure_rootfs_tarball(
             &recipe.base,
             &options.cache_dir,
@@ -169,10 +188,6 @@ pub async fn ensure_image_with(
         )
         .await?;
         rootfs::import_rootfs(docker, &tarball, &base_tag, progress).await?;
-    } else {
-        progress(BuildEvent::Step(format!(
-            "base image {base_tag} is present"
-        )));
     }
     let offline = match options.pip_source {
         PipSource::Index => false,

@@ -10,6 +10,8 @@ use crate::error::{ContainerError, Result};
 pub const BASE_PACKAGES: &str = include_str!("../../images/base/packages.txt");
 /// The Dockerfile of the Python environments (`containers/images/python-env/Dockerfile`).
 pub const PYTHON_ENV_DOCKERFILE: &str = include_str!("../../images/python-env/Dockerfile");
+/// The Dockerfile of a base built on a pulled image (`containers/images/pulled-base/Dockerfile`).
+pub const PULLED_BASE_DOCKERFILE: &str = include_str!("../../images/pulled-base/Dockerfile");
 
 /// Bumped when the way we build the root filesystem changes in a way the files above don't show.
 const BASE_RECIPE_VERSION: &str = "base-v1";
@@ -83,11 +85,15 @@ pub fn parse_packages(list: &str) -> Vec<String> {
     packages
 }
 
-/// A base root filesystem: a Debian suite with our packages, imported as an image.
+/// A base image: a Debian suite with our packages, either imported from a root filesystem made
+/// on the host or built on a pulled image (`from_image`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BaseRecipe {
     pub suite: String,
     pub packages: Vec<String>,
+    /// The pulled image the base is built `FROM` (e.g. `debian:bookworm-slim`); `None` for the
+    /// root filesystem made on the host.
+    pub from_image: Option<String>,
 }
 
 impl BaseRecipe {
@@ -95,11 +101,12 @@ impl BaseRecipe {
         Self {
             suite: suite.to_string(),
             packages: parse_packages(BASE_PACKAGES),
+            from_image: None,
         }
     }
 
-    /// Covers the suite, the package list and the way we build; not the mirror, which serves the
-    /// same packages.
+    /// Covers the suite, the package list, the way we build and the pulled image's reference;
+    /// not the mirror, which serves the same packages.
     pub fn hash(&self) -> String {
         let mut hasher = Sha256::new();
         for part in [BASE_RECIPE_VERSION, MMDEBSTRAP_VARIANT, self.suite.as_str()] {
@@ -107,6 +114,11 @@ impl BaseRecipe {
         }
         for package in &self.packages {
             hash_field(&mut hasher, package.as_bytes());
+        }
+        if let Some(from) = &self.from_image {
+            hash_field(&mut hasher, b"from-image");
+            hash_field(&mut hasher, from.as_bytes());
+            hash_field(&mut hasher, PULLED_BASE_DOCKERFILE.as_bytes());
         }
         short_hex(hasher)
     }
@@ -173,6 +185,13 @@ impl EnvRecipe {
 
     pub fn tag(&self) -> String {
         format!("{ENV_REPOSITORY}:py{}-{}", self.env.python, self.hash())
+    }
+
+    /// The same recipe on a base built `FROM image` (a pulled image) instead of a root
+    /// filesystem made on the host; `None` keeps the host-made one.
+    pub fn on_base_image(mut self, image: Option<String>) -> Self {
+        self.base.from_image = image.filter(|i| !i.trim().is_empty());
+        self
     }
 
     pub fn build_args(&self, offline: bool) -> Vec<(String, String)> {
@@ -248,6 +267,31 @@ mod tests {
         d.base.packages.push("curl".into());
         assert_ne!(a.base.tag(), d.base.tag());
         assert_ne!(a.tag(), d.tag());
+    }
+
+    #[test]
+    fn base_image_reference_is_part_of_both_tags() {
+        let host = EnvRecipe::new("3.11", None).unwrap();
+        let slim = host
+            .clone()
+            .on_base_image(Some("debian:bookworm-slim".into()));
+        let local = host
+            .clone()
+            .on_base_image(Some("127.0.0.1:5000/debian:bookworm-slim".into()));
+        let tags = [host.tag(), slim.tag(), local.tag()];
+        let bases = [host.base.tag(), slim.base.tag(), local.base.tag()];
+        for list in [&tags, &bases] {
+            assert_ne!(list[0], list[1]);
+            assert_ne!(list[0], list[2]);
+            assert_ne!(list[1], list[2]);
+        }
+        assert!(slim.base.tag().starts_with("agent-base:bookworm-"));
+        assert!(slim.tag().starts_with("agent-env:py3.11-"));
+        // An empty reference means the host-made root filesystem.
+        assert_eq!(
+            host.clone().on_base_image(Some(" ".into())).tag(),
+            host.tag()
+        );
     }
 
     #[test]
