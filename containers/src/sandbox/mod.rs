@@ -78,8 +78,11 @@ pub enum SandboxUser {
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
     pub image: String,
-    /// Host directory bind-mounted read-write at [`WORKSPACE_MOUNT`].
+    /// Host directory bind-mounted read-write at `workspace_mount`.
     pub workspace: Option<PathBuf>,
+    /// Where the workspace is mounted: [`WORKSPACE_MOUNT`] unless set (SWE-bench instance
+    /// images keep their installed repository at `/testbed`).
+    pub workspace_mount: String,
     /// Working directory of commands; relative request workdirs are joined to it.
     pub workdir: String,
     pub env: Vec<(String, String)>,
@@ -96,6 +99,7 @@ impl SandboxConfig {
         Self {
             image: image.into(),
             workspace: None,
+            workspace_mount: WORKSPACE_MOUNT.to_string(),
             workdir: WORKSPACE_MOUNT.to_string(),
             env: Vec::new(),
             network: false,
@@ -107,6 +111,13 @@ impl SandboxConfig {
 
     pub fn workspace(mut self, dir: impl Into<PathBuf>) -> Self {
         self.workspace = Some(dir.into());
+        self
+    }
+
+    /// Mounts the workspace at `path` instead of [`WORKSPACE_MOUNT`], and runs commands there.
+    pub fn mount_workspace_at(mut self, path: impl Into<String>) -> Self {
+        self.workspace_mount = path.into();
+        self.workdir = self.workspace_mount.clone();
         self
     }
 
@@ -369,7 +380,7 @@ fn container_body(config: &SandboxConfig, user: &str) -> Result<ContainerCreateB
         let dir = dir.to_str().ok_or_else(|| {
             ContainerError::Invalid(format!("workspace path {} is not UTF-8", dir.display()))
         })?;
-        binds.push(format!("{dir}:{WORKSPACE_MOUNT}:rw"));
+        binds.push(format!("{dir}:{}:rw", config.workspace_mount));
     }
     let mut env: Vec<String> = config.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let non_root = !user.is_empty() && !user.starts_with("0:") && user != "0" && user != "root";
