@@ -14,6 +14,7 @@ use clap::{Args, Subcommand};
 
 use agent_harness::context::{BenchContext, ContextOptions, SetupMode};
 use agent_harness::evaluate::{EvalEvent, EvalOptions, Verdict, evaluate};
+use agent_harness::grading::HarnessVersion;
 use agent_harness::progress::EvalProgress;
 use agent_harness::repos::RepoSource;
 use agent_harness::validate::{ValidateOptions, apply_validations, validate};
@@ -86,6 +87,10 @@ pub struct EvalArgs {
     /// Where the summary MODEL.RUN_ID.json is written.
     #[arg(long, default_value = ".")]
     pub report_dir: PathBuf,
+    /// Grade as this official harness does: `4.1.0` or `5` (5.x: rows' eval_script,
+    /// log_parser and eval_type decide; skipped FAIL_TO_PASS fail; test exit code recorded).
+    #[arg(long, default_value = "4.1.0")]
+    pub harness_version: HarnessVersion,
 }
 
 #[derive(Debug, Args)]
@@ -156,6 +161,7 @@ async fn eval(args: EvalArgs, printer: &Printer) -> Result<ExitCode> {
         timeout: Duration::from_secs(args.common.timeout),
         log_root: args.common.log_dir.clone(),
         report_dir: args.report_dir.clone(),
+        harness_version: args.harness_version,
     };
     let progress = Arc::new(EvalProgress::new("eval", ("✓", "✖")));
     let report = evaluate(&ctx, &dataset, &predictions, &options, &sink(&progress)).await;
