@@ -160,6 +160,9 @@ def main():
     for row in dev:
         per_repo[row["repo"]] = per_repo.get(row["repo"], 0) + 1
     print(f"verified.jsonl: {len(verified)} rows; devset.jsonl: {len(dev)} rows over {len(per_repo)} repositories")
+    coverable = sum(1 for row in verified if buildable(specs, row))
+    print(f"coverage: {coverable} of {len(verified)} Verified instances have an environment this project "
+          f"builds offline (Python {', '.join(sorted(PYTHONS))}, no conda environment.yml)")
     for repo, n in sorted(per_repo.items()):
         print(f"  {repo}: {n}")
     if missing_repo:

@@ -278,8 +278,13 @@ pub async fn evaluate_instance(
     let patch = prediction.model_patch.clone().unwrap_or_default();
     let label = format!("{}.{}", options.run_id, instance.instance_id.to_lowercase());
     let result = async {
-        let spec = ctx.spec(instance)?;
-        let script = eval_script_for(instance, Some(spec.spec), options.harness_version)?;
+        let spec = ctx.spec(instance).ok();
+        let mut script = eval_script_for(instance, spec.map(|s| s.spec), options.harness_version)?;
+        if ctx.options.image_source != crate::official::ImageSource::Local
+            && instance.row_str("eval_script").is_none()
+        {
+            script = crate::official::adapt_script(&script);
+        }
         std::fs::write(dir.join(LOG_PATCH), &patch)
             .context(|| format!("cannot write {}", dir.join(LOG_PATCH).display()))?;
         std::fs::write(dir.join(LOG_EVAL_SCRIPT), &script)

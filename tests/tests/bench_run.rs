@@ -366,3 +366,194 @@ fn setup_happens_in_the_image_with_network_and_a_failed_setup_is_an_env_error() 
     .unwrap();
     assert_eq!(summary["resolved_instances"], 1, "{summary}");
 }
+
+/// `--image-source official`: an official name pulled from a configurable registry. The
+/// registry is Debian's `docker-registry`, started here on a free port, holding a stand-in
+/// under the official name of a mini instance (its locally built instance image plus a conda
+/// activation shim, as the official images have).
+#[test]
+fn official_images_are_pulled_by_their_official_names_from_the_registry() {
+    let instance = mini_dataset().into_iter().nth(2).unwrap();
+    let id = instance["instance_id"].as_str().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    // The instance image built here, to stand in for the official one.
+    let out = agent(
+        dir.path(),
+        &[
+            "bench",
+            "eval",
+            "--dataset",
+            "mini",
+            "--predictions",
+            "gold",
+            "--run-id",
+            "local",
+            "--instances",
+            &id,
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let images = Command::new("docker")
+        .args([
+            "images",
+            "--format",
+            "{{.Repository}}:{{.Tag}}",
+            "agent-swe-inst",
+        ])
+        .output()
+        .unwrap();
+    let prefix = format!("agent-swe-inst:{}-", id.to_lowercase());
+    let local = String::from_utf8_lossy(&images.stdout)
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .expect("the local instance image")
+        .to_string();
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let storage = dir.path().join("registry");
+    std::fs::create_dir_all(&storage).unwrap();
+    let config = dir.path().join("registry.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            storage.display()
+        ),
+    )
+    .unwrap();
+    let mut registry = Command::new("docker-registry")
+        .arg("serve")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("docker-registry (Debian package docker-registry; .ci/run installs it)");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+        && started.elapsed() < Duration::from_secs(30)
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let official = format!(
+        "127.0.0.1:{port}/swebench/sweb.eval.{}.{}:latest",
+        if std::env::consts::ARCH == "aarch64" {
+            "arm64"
+        } else {
+            std::env::consts::ARCH
+        },
+        id.replace("__", "_1776_").to_lowercase()
+    );
+    let dockerfile = format!(
+        "FROM {local}\nRUN mkdir -p /opt/miniconda3/bin && printf 'conda() {{ . /opt/venv/bin/activate; }}\\n' > /opt/miniconda3/bin/activate\n"
+    );
+    let mut build = Command::new("docker")
+        .args(["build", "--network", "none", "-q", "-t", &official, "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    build
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(dockerfile.as_bytes())
+        .unwrap();
+    assert!(build.wait().unwrap().success());
+    let docker = |args: &[&str]| {
+        let out = Command::new("docker").args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    docker(&["push", "-q", &official]);
+    // Only the registry has it now: the evaluation must pull it.
+    docker(&["rmi", &official]);
+
+    let result = agent(
+        dir.path(),
+        &[
+            "bench",
+            "eval",
+            "--dataset",
+            "mini",
+            "--predictions",
+            "gold",
+            "--run-id",
+            "official",
+            "--instances",
+            &id,
+            "--image-source",
+            "official",
+            "--registry",
+            &format!("127.0.0.1:{port}"),
+        ],
+    )
+    .output()
+    .unwrap();
+    let _ = registry.kill();
+    let _ = registry.wait();
+    let pulled = Command::new("docker")
+        .args(["image", "inspect", &official])
+        .output()
+        .unwrap();
+    let _ = Command::new("docker").args(["rmi", &official]).output();
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    assert!(pulled.status.success(), "the official name was not pulled");
+    let summary: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("gold.official.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["resolved_instances"], 1, "{summary}");
+    let run_dir = dir
+        .path()
+        .join(format!("logs/run_evaluation/official/gold/{id}"));
+    let log = std::fs::read_to_string(run_dir.join("run_instance.log")).unwrap();
+    assert!(log.contains(&official), "{log}");
+    let script = std::fs::read_to_string(run_dir.join("eval.sh")).unwrap();
+    assert!(script.contains("conda activate testbed"), "{script}");
+
+    // Without the registry the name cannot be pulled: an error naming the image and the fix.
+    let missing = agent(
+        dir.path(),
+        &[
+            "bench",
+            "eval",
+            "--dataset",
+            "mini",
+            "--predictions",
+            "gold",
+            "--run-id",
+            "gone",
+            "--instances",
+            &id,
+            "--image-source",
+            "official",
+            "--registry",
+            &format!("127.0.0.1:{port}"),
+        ],
+    )
+    .output()
+    .unwrap();
+    let text = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        text.contains("cannot pull the official image") && text.contains("--registry"),
+        "{text}"
+    );
+}

@@ -15,6 +15,7 @@ use clap::{Args, Subcommand};
 use agent_harness::context::{BenchContext, ContextOptions, SetupMode};
 use agent_harness::evaluate::{EvalEvent, EvalOptions, Verdict, evaluate};
 use agent_harness::grading::HarnessVersion;
+use agent_harness::official::ImageSource;
 use agent_harness::progress::EvalProgress;
 use agent_harness::repos::RepoSource;
 use agent_harness::validate::{ValidateOptions, apply_validations, validate};
@@ -72,6 +73,14 @@ pub struct CommonArgs {
     /// Turn networking off in evaluation containers (installs that download will fail).
     #[arg(long)]
     pub no_network: bool,
+    /// Instance images: `local` (built here from the specs) or `official` (the prebuilt
+    /// official images by their official names, pulled; conda environments included).
+    #[arg(long, default_value = "local")]
+    pub image_source: String,
+    /// With `--image-source official`: the registry or mirror to pull from (HOST[:PORT][/PATH]);
+    /// Docker Hub without it.
+    #[arg(long)]
+    pub registry: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -141,6 +150,8 @@ pub(super) async fn bench_context(common: &CommonArgs, repos: RepoSource) -> Res
     options.setup_mode = common.setup;
     options.network = !common.no_network;
     options.log_root = common.log_dir.clone();
+    options.image_source = ImageSource::parse(&common.image_source, common.registry.as_deref())
+        .map_err(|e| anyhow::anyhow!(e))?;
     Ok(BenchContext::connect(options).await?)
 }
 
