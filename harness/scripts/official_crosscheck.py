@@ -185,10 +185,15 @@ def check_summary(root, dataset_path, predictions_path, run_id, ours_path):
     namespace = dict(
         KEY_INSTANCE_ID="instance_id", KEY_MODEL="model_name_or_path", KEY_PREDICTION="model_patch",
         RUN_EVALUATION_LOG_DIR=Path("logs/run_evaluation"), LOG_REPORT="report.json",
+        LOG_INSTANCE="run_instance.log", LOG_TEST_OUTPUT="test_output.txt",
         list_images=lambda client: set(), make_test_spec=make_test_spec, json=json, Path=Path,
         Optional=type("Optional", (), {"__class_getitem__": classmethod(lambda cls, item: object)}),
         docker=types.SimpleNamespace(DockerClient=object),
     )
+    if is_v5(root):
+        infra = {"__name__": "infra_failure"}
+        exec(open(os.path.join(root, "swebench", "harness", "infra_failure.py")).read(), infra)
+        namespace.update(classify_logs=infra["classify_logs"], TIER_ENVIRONMENT=infra["TIER_ENVIRONMENT"])
     exec(src, namespace)
     dataset = [json.loads(line) for line in open(dataset_path) if line.strip()]
     if predictions_path == "gold":
@@ -204,7 +209,10 @@ def check_summary(root, dataset_path, predictions_path, run_id, ours_path):
     import contextlib
     import io
     with contextlib.redirect_stdout(io.StringIO()):
-        path = namespace["make_run_report"](predictions, dataset, run_id, Client())
+        if is_v5(root):
+            path = namespace["make_run_report"](predictions, dataset, run_id, None, tempfile.mkdtemp())
+        else:
+            path = namespace["make_run_report"](predictions, dataset, run_id, Client())
     same = open(path).read() == ours
     print(f"summary {path}: {'byte-identical' if same else 'DIFFERENT'}")
     return same

@@ -210,7 +210,10 @@ pub async fn evaluate(
         .await?;
     outcomes.extend(finished);
 
-    let summary = RunSummary::collect(&options.log_root, &options.run_id, dataset, predictions);
+    let mut summary = RunSummary::collect(&options.log_root, &options.run_id, dataset, predictions);
+    if options.harness_version == HarnessVersion::V5 {
+        summary.classify_failures(&options.log_root, &options.run_id, predictions);
+    }
     let model = predictions.model_name().unwrap_or("None");
     let summary_path = summary.write(&options.report_dir, model, &options.run_id)?;
     Ok(EvalReport {
