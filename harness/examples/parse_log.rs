@@ -1,5 +1,6 @@
 //! Parse a test log with one of the harness's log parsers and print the status map as JSON.
-//! `cargo run -p agent-harness --example parse_log -- pytest-options test_output.txt`
+//! `cargo run -p agent-harness --example parse_log -- pytest-options test_output.txt [VERSION]`
+//! (VERSION: `4.1.0`, the default, or `5` for the 5.x parsers)
 //! Useful to check a log against the official parser's reading of it.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line example
@@ -10,9 +11,20 @@ use agent_harness::LogParser;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [parser, path] = args.as_slice() else {
-        eprintln!("usage: parse_log PARSER FILE");
-        return ExitCode::FAILURE;
+    let (parser, path, version) = match args.as_slice() {
+        [parser, path] => (parser, path, "4.1.0"),
+        [parser, path, version] => (parser, path, version.as_str()),
+        _ => {
+            eprintln!("usage: parse_log PARSER FILE [4.1.0|5]");
+            return ExitCode::FAILURE;
+        }
+    };
+    let version: agent_harness::grading::HarnessVersion = match version.parse() {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
     };
     let parser: LogParser = match parser.parse() {
         Ok(p) => p,
@@ -29,7 +41,7 @@ fn main() -> ExitCode {
         }
     };
     let map: serde_json::Map<String, serde_json::Value> = parser
-        .parse(&text)
+        .parse_as(&text, version)
         .into_iter()
         .map(|(k, v)| (k, serde_json::Value::String(v.as_word().to_string())))
         .collect();

@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""Check this harness against the official SWE-bench harness (4.1.0), run from its wheel.
+"""Check this harness against the official SWE-bench harness (4.1.0 or 5.x), run from its wheel.
+
+A 5.x wheel (it has swebench/harness/infra_failure.py) is graded with 5.x rules; compare it with
+our reports from `agent bench eval --harness-version 5`.
 
     pip download --no-deps swebench==4.1.0 -d /tmp/swebench && cd /tmp/swebench && unzip -q *.whl
     python3 official_crosscheck.py --official /tmp/swebench parsers 300
@@ -39,16 +42,31 @@ class TestStatus(enum.Enum):
     XFAIL = "XFAIL"
 
 
+def is_v5(root):
+    return os.path.exists(os.path.join(root, "swebench", "harness", "infra_failure.py"))
+
+
 def load_official(root):
     harness = os.path.join(root, "swebench", "harness")
     src = open(os.path.join(harness, "log_parsers", "python.py")).read()
     src = src.replace("from swebench.harness.constants import TestStatus", "")
     src = src.replace("from swebench.harness.test_spec.test_spec import TestSpec", "TestSpec = object")
+    src = src.replace("from swebench.types import TestSpec", "TestSpec = object")
     parsers = {"TestStatus": TestStatus, "re": re}
     exec(src, parsers)
     grading = open(os.path.join(harness, "grading.py")).read()
-    grading = grading[grading.index("# MARK: Utility functions"):]
+    start = "SUITE_RAN = re.compile" if is_v5(root) else "# MARK: Utility functions"
+    grading = grading[grading.index(start):]
     return parsers, grading
+
+
+def v5_namespace(root, parsers):
+    """What 5.x grading imports besides 4.1.0's names."""
+    infra = {"__name__": "infra_failure"}
+    exec(open(os.path.join(root, "swebench", "harness", "infra_failure.py")).read(), infra)
+    return dict(re=re, TEST_EXIT_CODE=">>>>> Test Exit Code", TIER_ENVIRONMENT=infra["TIER_ENVIRONMENT"],
+                classify_logs=infra["classify_logs"],
+                PARSER_REGISTRY={f: parsers[f] for f in PARSERS.values()})
 
 
 def random_log(seed):
@@ -70,7 +88,7 @@ def random_log(seed):
     return "".join(out)
 
 
-def check_parsers(parsers, count, binary):
+def check_parsers(parsers, count, binary, v5=False):
     differ = crashed = 0
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(count):
@@ -83,8 +101,8 @@ def check_parsers(parsers, count, binary):
                 except Exception:
                     crashed += 1  # the official parser raises (e.g. IndexError): no verdict to compare
                     continue
-                got = json.loads(subprocess.run([binary, name, path], capture_output=True, text=True,
-                                                check=True).stdout)
+                command = [binary, name, path] + (["5"] if v5 else [])
+                got = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
                 if got != want:
                     differ += 1
                     print(f"seed {seed} parser {name}: maps differ")
@@ -92,7 +110,7 @@ def check_parsers(parsers, count, binary):
     return differ == 0
 
 
-def check_reports(parsers, grading, dataset_path, run_dir):
+def check_reports(parsers, grading, dataset_path, run_dir, extra=None):
     class Spec:
         pass
 
@@ -123,6 +141,7 @@ def check_reports(parsers, grading, dataset_path, run_dir):
         MAP_REPO_TO_PARSER={repo: parsers[PARSERS[s["log_parser"]]] for repo, s in specs.items()},
         MAP_REPO_VERSION_TO_SPECS={repo: s["versions"] for repo, s in specs.items()},
     )
+    namespace.update(extra or {})
     exec(grading, namespace)
     same = differ = 0
     for report_path in sorted(glob.glob(os.path.join(run_dir, "*", "*", "report.json"))):
@@ -130,6 +149,8 @@ def check_reports(parsers, grading, dataset_path, run_dir):
         instance = dataset[os.path.basename(directory)]
         spec = Spec()
         spec.repo, spec.version, spec.instance_id = instance["repo"], instance["version"], instance["instance_id"]
+        spec.log_parser = instance.get("log_parser") or PARSERS[specs[spec.repo]["log_parser"]]
+        spec.eval_type = instance.get("eval_type") or "pass_and_fail"
         for key in ("FAIL_TO_PASS", "PASS_TO_PASS"):
             value = instance.get(key, [])
             setattr(spec, key, json.loads(value) if isinstance(value, str) else value)
@@ -164,10 +185,15 @@ def check_summary(root, dataset_path, predictions_path, run_id, ours_path):
     namespace = dict(
         KEY_INSTANCE_ID="instance_id", KEY_MODEL="model_name_or_path", KEY_PREDICTION="model_patch",
         RUN_EVALUATION_LOG_DIR=Path("logs/run_evaluation"), LOG_REPORT="report.json",
+        LOG_INSTANCE="run_instance.log", LOG_TEST_OUTPUT="test_output.txt",
         list_images=lambda client: set(), make_test_spec=make_test_spec, json=json, Path=Path,
         Optional=type("Optional", (), {"__class_getitem__": classmethod(lambda cls, item: object)}),
         docker=types.SimpleNamespace(DockerClient=object),
     )
+    if is_v5(root):
+        infra = {"__name__": "infra_failure"}
+        exec(open(os.path.join(root, "swebench", "harness", "infra_failure.py")).read(), infra)
+        namespace.update(classify_logs=infra["classify_logs"], TIER_ENVIRONMENT=infra["TIER_ENVIRONMENT"])
     exec(src, namespace)
     dataset = [json.loads(line) for line in open(dataset_path) if line.strip()]
     if predictions_path == "gold":
@@ -183,7 +209,10 @@ def check_summary(root, dataset_path, predictions_path, run_id, ours_path):
     import contextlib
     import io
     with contextlib.redirect_stdout(io.StringIO()):
-        path = namespace["make_run_report"](predictions, dataset, run_id, Client())
+        if is_v5(root):
+            path = namespace["make_run_report"](predictions, dataset, run_id, None, tempfile.mkdtemp())
+        else:
+            path = namespace["make_run_report"](predictions, dataset, run_id, Client())
     same = open(path).read() == ours
     print(f"summary {path}: {'byte-identical' if same else 'DIFFERENT'}")
     return same
@@ -208,8 +237,9 @@ def main():
     if args.command == "summary":
         sys.exit(0 if check_summary(args.official, args.dataset, args.predictions, args.run_id, args.ours) else 1)
     parsers, grading = load_official(args.official)
-    ok = (check_parsers(parsers, args.count, args.binary) if args.command == "parsers"
-          else check_reports(parsers, grading, args.dataset, args.run_dir))
+    extra = v5_namespace(args.official, parsers) if is_v5(args.official) else None
+    ok = (check_parsers(parsers, args.count, args.binary, extra is not None) if args.command == "parsers"
+          else check_reports(parsers, grading, args.dataset, args.run_dir, extra))
     sys.exit(0 if ok else 1)
 
 

@@ -1,7 +1,13 @@
 //! What `agent bench run` needs from the harness (the agent session itself lives in `agent`):
 //! the output layout, an append-only predictions log that survives `kill -9`, the instances
-//! still to do on resume, and a per-instance workspace at `base_commit` with the environment
-//! image and the setup to run in the sandbox.
+//! still to do on resume, and a per-instance workspace: the instance image's `/testbed`
+//! (repository at `base_commit`, installed, setup committed), copied to the host.
+//!
+//! Environment and instance setup happen where the evaluation does them, in the instance image
+//! (built with the network the context allows); the agent's sandbox then starts from that image
+//! with the workspace mounted at `/testbed` and needs no network. An instance whose environment
+//! cannot be built is an environment error: recorded in `env_errors.jsonl`, and not retried by
+//! a rerun unless asked (`RunLayout::clear_env_errors`).
 //!
 //! Layout of `--output DIR`:
 //! - `predictions.jsonl` (one sample) or `samples/<k>/predictions.jsonl` (k = 0..K): SWE-bench
@@ -9,6 +15,7 @@
 //!   are ignored by SWE-bench loaders.
 //! - `trajectories/<instance_id>.traj.json` (or `.../<instance_id>.s<k>.traj.json`).
 //! - `workspaces/<instance_id>[.s<k>]/`: the repository the agent edits.
+//! - `env_errors.jsonl`: (instance, sample, reason) whose environment could not be built.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
@@ -20,7 +27,8 @@ use serde::{Deserialize, Serialize};
 use crate::context::BenchContext;
 use crate::dataset::{Dataset, Instance};
 use crate::error::{HarnessError, IoContext, Result};
-use crate::specs::ResolvedSpec;
+use crate::testspec::TESTBED;
+use agent_containers::{DockerSandbox, SandboxConfig, SandboxUser};
 
 /// Paths under `--output DIR`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,16 +77,78 @@ impl RunLayout {
             .join(format!("{instance_id}{}", self.suffix(sample)))
     }
 
-    /// (instance, sample) pairs without a prediction yet, in dataset order.
+    /// Environment errors of earlier runs: one JSON object a line.
+    pub fn env_errors_path(&self) -> PathBuf {
+        self.root.join("env_errors.jsonl")
+    }
+
+    /// The recorded environment errors (missing file: none; a line cut by a crash is ignored).
+    pub fn env_errors(&self) -> Result<Vec<EnvError>> {
+        let path = self.env_errors_path();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(HarnessError::io(
+                    format!("cannot read {}", path.display()),
+                    e,
+                ));
+            }
+        };
+        Ok(text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect())
+    }
+
+    /// Forgets the recorded environment errors, so that a rerun tries those instances again.
+    pub fn clear_env_errors(&self) -> Result<usize> {
+        let count = self.env_errors()?.len();
+        match std::fs::remove_file(self.env_errors_path()) {
+            Ok(()) => Ok(count),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(HarnessError::io(
+                format!("cannot remove {}", self.env_errors_path().display()),
+                e,
+            )),
+        }
+    }
+
+    fn record_env_error(&self, error: &EnvError) -> Result<()> {
+        let path = self.env_errors_path();
+        std::fs::create_dir_all(&self.root)
+            .context(|| format!("cannot create {}", self.root.display()))?;
+        let mut text = serde_json::to_string(error)
+            .map_err(|e| HarnessError::Invalid(format!("cannot encode an error: {e}")))?;
+        text.push('\n');
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .context(|| format!("cannot open {}", path.display()))?;
+        file.write_all(text.as_bytes())
+            .and_then(|_| file.sync_data())
+            .context(|| format!("cannot append to {}", path.display()))
+    }
+
+    /// (instance, sample) pairs without a prediction or an environment error yet, in dataset
+    /// order.
     pub fn pending<'a>(&self, dataset: &'a Dataset) -> Result<Vec<(&'a Instance, usize)>> {
         let mut pending = Vec::new();
         let mut done = Vec::new();
         for sample in 0..self.samples {
             done.push(PredictionsLog::read_done(&self.predictions_path(sample))?);
         }
+        let env_errors: HashSet<(String, usize)> = self
+            .env_errors()?
+            .into_iter()
+            .map(|e| (e.instance_id, e.sample))
+            .collect();
         for instance in &dataset.instances {
             for (sample, done) in done.iter().enumerate() {
-                if !done.contains_key(&instance.instance_id) {
+                if !done.contains_key(&instance.instance_id)
+                    && !env_errors.contains(&(instance.instance_id.clone(), sample))
+                {
                     pending.push((instance, sample));
                 }
             }
@@ -97,6 +167,15 @@ impl RunLayout {
         }
         Ok(total)
     }
+}
+
+/// An instance whose environment (environment image, instance image, or the copy of its
+/// repository) could not be made: no agent ran, no prediction was written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvError {
+    pub instance_id: String,
+    pub sample: usize,
+    pub reason: String,
 }
 
 /// One line of a predictions file as `bench run` writes it.
@@ -190,61 +269,64 @@ impl PredictionsLog {
     }
 }
 
-/// A workspace for the agent: the repository at `base_commit` on the host, the image its
-/// sandbox runs, and the setup to run in the sandbox (in the workspace) before the agent starts.
+/// A workspace for the agent: the instance image's `/testbed` copied to the host (repository at
+/// `base_commit`, installed, with the setup commit and whatever the install built), and the
+/// image its sandbox runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Workspace {
     pub path: PathBuf,
     pub base_commit: String,
-    /// The environment image of the instance's (repo, version): Python and dependencies.
+    /// The instance image: environment, repository installed at `/testbed`, setup committed.
     pub image: String,
-    /// Bash, run in the sandbox's workspace directory: pre-install, install, then the setup
-    /// commit, so that the final diff (against HEAD) holds only the agent's changes.
-    pub setup_script: String,
+    /// Where the sandbox mounts `path`: where the image installed the repository, so that
+    /// editable installs and built extensions resolve to the agent's copy.
+    pub mount: String,
 }
 
-/// Makes `layout.workspace_path(instance, sample)` afresh: a copy of the cached checkout at
-/// `base_commit` (nothing after it in its history), and builds the environment image.
+/// Makes `layout.workspace_path(instance, sample)` afresh from the instance image (built when
+/// missing, with the context's network, within `setup_timeout`): its `/testbed`, copied out.
 pub async fn prepare_workspace(
     ctx: &BenchContext,
     instance: &Instance,
     layout: &RunLayout,
     sample: usize,
+    setup_timeout: std::time::Duration,
 ) -> Result<Workspace> {
-    let spec = ctx.spec(instance)?;
-    let image = ctx.env_image(instance).await?;
-    let checkout = ctx.checkout(instance).await?;
+    let (image, _) = ctx.instance_image(instance, setup_timeout).await?;
     let dest = layout.workspace_path(&instance.instance_id, sample);
     if dest.exists() {
         std::fs::remove_dir_all(&dest)
             .context(|| format!("cannot remove the old workspace {}", dest.display()))?;
     }
-    let (from, to) = (checkout.clone(), dest.clone());
-    tokio::task::spawn_blocking(move || copy_dir(&from, &to))
-        .await
-        .map_err(|e| HarnessError::Invalid(format!("copy task failed: {e}")))??;
+    let parent = dest.parent().unwrap_or(layout.root.as_path());
+    let staging = parent.join(format!(
+        ".staging-{}-{}{}",
+        std::process::id(),
+        instance.instance_id,
+        layout.suffix(sample)
+    ));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging)
+            .context(|| format!("cannot remove {}", staging.display()))?;
+    }
+    std::fs::create_dir_all(&staging).context(|| format!("cannot create {}", staging.display()))?;
+    let config = SandboxConfig::new(&image)
+        .user(SandboxUser::Root)
+        .network(false)
+        .run_id(format!("copy-{}", instance.instance_id));
+    let sandbox = DockerSandbox::create_with(ctx.docker.clone(), config).await?;
+    let copied = sandbox.copy_out(TESTBED, &staging).await;
+    let _ = sandbox.remove().await;
+    let copied = copied?;
+    std::fs::rename(&copied, &dest)
+        .context(|| format!("cannot move the workspace to {}", dest.display()))?;
+    let _ = std::fs::remove_dir_all(&staging);
     Ok(Workspace {
         path: dest,
         base_commit: instance.base_commit.clone(),
         image,
-        setup_script: workspace_setup_script(&spec),
+        mount: TESTBED.to_string(),
     })
-}
-
-/// The instance setup for a sandbox whose workspace is the current directory.
-pub fn workspace_setup_script(spec: &ResolvedSpec<'_>) -> String {
-    let mut lines = vec!["set -euxo pipefail".to_string()];
-    lines.extend(spec.spec.pre_install.iter().cloned());
-    if let Some(install) = &spec.spec.install {
-        lines.push(install.clone());
-    }
-    lines.push(
-        "git -c user.email=setup@swebench.config -c user.name=SWE-bench commit --allow-empty -qam SWE-bench"
-            .to_string(),
-    );
-    let mut script = lines.join("\n");
-    script.push('\n');
-    script
 }
 
 /// The workspace's changes against HEAD (the setup commit, or `base_commit` when setup did not
@@ -268,6 +350,8 @@ pub struct BatchOptions {
     pub workers: usize,
     /// No new instance starts once the total (including earlier runs) reaches this.
     pub max_cost_total: Option<f64>,
+    /// For building an instance image (its install); past it, an environment error.
+    pub setup_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -278,6 +362,8 @@ pub struct BatchSummary {
     pub failed: Vec<(String, usize, String)>,
     /// Not started because the cost limit was reached.
     pub skipped_for_budget: usize,
+    /// No environment could be made (recorded in `env_errors.jsonl`; not retried by a rerun).
+    pub env_errors: Vec<EnvError>,
     /// Total cost, earlier runs included.
     pub cost_usd: f64,
 }
@@ -326,15 +412,24 @@ where
                         .skipped_for_budget += 1;
                     return Ok(());
                 }
-                let workspace = match prepare_workspace(ctx, instance, layout, sample).await {
+                let prepared =
+                    prepare_workspace(ctx, instance, layout, sample, options.setup_timeout).await;
+                let workspace = match prepared {
                     Ok(w) => w,
                     Err(e) if e.is_fatal() => return Err(e),
                     Err(e) => {
+                        let error = EnvError {
+                            instance_id: instance.instance_id.clone(),
+                            sample,
+                            reason: e.to_string(),
+                        };
+                        let _guard = logs[sample].lock().await;
+                        layout.record_env_error(&error)?;
                         summary
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())
-                            .failed
-                            .push((instance.instance_id.clone(), sample, e.to_string()));
+                            .env_errors
+                            .push(error);
                         return Ok(());
                     }
                 };

@@ -21,6 +21,7 @@ use crate::error::{HarnessError, IoContext, Result};
 use crate::images::{
     ImageBuilder, LABEL_HARNESS, env_recipe, instance_image_tag, requirements_at, setup_repo_script,
 };
+use crate::official::{ImageSource, ensure_pulled, official_reference};
 use crate::repos::{RepoSource, checkout_at_base};
 use crate::specs::{ResolvedSpec, SpecTable};
 use crate::testspec::TESTBED;
@@ -66,6 +67,8 @@ pub struct ContextOptions {
     pub network: bool,
     pub base_options: BuildOptions,
     pub progress: Arc<Progress>,
+    /// Instance images built here, or the official ones pulled.
+    pub image_source: ImageSource,
 }
 
 impl ContextOptions {
@@ -79,6 +82,7 @@ impl ContextOptions {
             network: true,
             base_options: BuildOptions::from_env(),
             progress: log_progress(),
+            image_source: ImageSource::Local,
         }
     }
 }
@@ -208,9 +212,26 @@ impl BenchContext {
         label: &str,
         setup_timeout: Duration,
     ) -> Result<(DockerSandbox, SetupTimings)> {
+        if let ImageSource::Official { .. } = &self.options.image_source {
+            let started = Instant::now();
+            let (tag, pulled) = self.instance_image(instance, setup_timeout).await?;
+            let mut timings = SetupTimings {
+                setup: started.elapsed(),
+                image_built: pulled,
+                ..SetupTimings::default()
+            };
+            let started = Instant::now();
+            let mut config = SandboxConfig::new(&tag)
+                .user(SandboxUser::Root)
+                .network(self.options.network)
+                .run_id(label);
+            config.workdir = TESTBED.into();
+            let sandbox = DockerSandbox::create_with(self.docker.clone(), config).await?;
+            timings.container = started.elapsed();
+            return Ok((sandbox, timings));
+        }
         let spec = self.spec(instance)?;
         let env_tag = self.env_image(instance).await?;
-        let checkout = self.checkout(instance).await?;
         let script = setup_repo_script(&spec);
         let mut limits = Limits::default();
         if let Some(nano) = spec.spec.nano_cpus {
@@ -227,26 +248,8 @@ impl BenchContext {
         match self.options.setup_mode {
             SetupMode::ImageLayer => {
                 let started = Instant::now();
-                let tag = instance_image_tag(&env_tag, instance, &script);
-                let lock = {
-                    let mut locks = self.checkout_locks.lock().await;
-                    locks.entry(PathBuf::from(&tag)).or_default().clone()
-                };
-                let guard = lock.lock().await;
-                if image_id(&self.docker, &tag).await?.is_none() {
-                    let sandbox =
-                        DockerSandbox::create_with(self.docker.clone(), config(&env_tag)).await?;
-                    let result = async {
-                        self.set_up(&sandbox, instance, &checkout, &script, setup_timeout)
-                            .await?;
-                        commit_instance_image(&self.docker, sandbox.id(), &tag).await
-                    }
-                    .await;
-                    let _ = sandbox.remove().await;
-                    result?;
-                    timings.image_built = true;
-                }
-                drop(guard);
+                let (tag, built) = self.instance_image(instance, setup_timeout).await?;
+                timings.image_built = built;
                 timings.setup = started.elapsed();
                 let started = Instant::now();
                 let mut config = config(&tag);
@@ -256,6 +259,7 @@ impl BenchContext {
                 Ok((sandbox, timings))
             }
             SetupMode::ContainerStart => {
+                let checkout = self.checkout(instance).await?;
                 let started = Instant::now();
                 let sandbox =
                     DockerSandbox::create_with(self.docker.clone(), config(&env_tag)).await?;
@@ -272,6 +276,59 @@ impl BenchContext {
                 Ok((sandbox, timings))
             }
         }
+    }
+
+    /// The instance image of `instance` (environment + `/testbed` set up and committed), built
+    /// when missing, with the network setting of the context; with the official image source,
+    /// the official image, pulled when missing. Returns its tag and whether it was
+    /// built now. Concurrent callers for the same instance build it once.
+    pub async fn instance_image(
+        &self,
+        instance: &Instance,
+        setup_timeout: Duration,
+    ) -> Result<(String, bool)> {
+        if let ImageSource::Official { registry } = &self.options.image_source {
+            let reference = official_reference(instance, registry.as_deref());
+            let lock = {
+                let mut locks = self.checkout_locks.lock().await;
+                locks.entry(PathBuf::from(&reference)).or_default().clone()
+            };
+            let _guard = lock.lock().await;
+            let pulled = ensure_pulled(&self.docker, &reference).await?;
+            return Ok((reference, pulled));
+        }
+        let spec = self.spec(instance)?;
+        let env_tag = self.env_image(instance).await?;
+        let script = setup_repo_script(&spec);
+        let tag = instance_image_tag(&env_tag, instance, &script);
+        let lock = {
+            let mut locks = self.checkout_locks.lock().await;
+            locks.entry(PathBuf::from(&tag)).or_default().clone()
+        };
+        let _guard = lock.lock().await;
+        if image_id(&self.docker, &tag).await?.is_some() {
+            return Ok((tag, false));
+        }
+        let checkout = self.checkout(instance).await?;
+        let mut limits = Limits::default();
+        if let Some(nano) = spec.spec.nano_cpus {
+            limits.nano_cpus = nano;
+        }
+        let config = SandboxConfig::new(&env_tag)
+            .user(SandboxUser::Root)
+            .network(self.options.network)
+            .limits(limits)
+            .run_id(format!("setup-{}", instance.instance_id));
+        let sandbox = DockerSandbox::create_with(self.docker.clone(), config).await?;
+        let result = async {
+            self.set_up(&sandbox, instance, &checkout, &script, setup_timeout)
+                .await?;
+            commit_instance_image(&self.docker, sandbox.id(), &tag).await
+        }
+        .await;
+        let _ = sandbox.remove().await;
+        result?;
+        Ok((tag, true))
     }
 
     /// Copies the checkout to `/testbed` and runs the setup script there.

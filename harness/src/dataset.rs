@@ -35,6 +35,15 @@ pub struct Instance {
 }
 
 impl Instance {
+    /// A string field of the row beyond the official ones (5.x: `image`, `eval_script`,
+    /// `log_parser`, `eval_type`), when present and not empty.
+    pub fn row_str(&self, key: &str) -> Option<&str> {
+        self.extra
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    }
+
     /// `owner__name`, the form used in instance ids and mirror directory names.
     pub fn repo_slug(&self) -> String {
         self.repo.replace('/', "__")

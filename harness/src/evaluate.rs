@@ -15,23 +15,40 @@ use crate::context::{BenchContext, SetupTimings};
 use crate::dataset::{Dataset, Instance};
 use crate::error::{HarnessError, IoContext, Result};
 use crate::grading::{
-    APPLY_PATCH_FAIL, APPLY_PATCH_PASS, END_TEST_OUTPUT, InstanceReport, LogVerdict,
-    START_TEST_OUTPUT, parse_eval_log,
+    APPLY_PATCH_FAIL, APPLY_PATCH_PASS, END_TEST_OUTPUT, EvalType, Grading, HarnessVersion,
+    InstanceReport, LogVerdict, START_TEST_OUTPUT, parse_eval_log_as,
 };
+use crate::log_parsers::LogParser;
 use crate::predictions::{Prediction, Predictions};
 use crate::report::{
     LOG_EVAL_SCRIPT, LOG_INSTANCE, LOG_PATCH, LOG_REPORT, LOG_TEST_OUTPUT, RunSummary,
     instance_log_dir,
 };
 use crate::runlog::InstanceLog;
-use crate::testspec::{CONTAINER_EVAL_SCRIPT, CONTAINER_PATCH, TESTBED, eval_script};
+use crate::testspec::{CONTAINER_EVAL_SCRIPT, CONTAINER_PATCH, TESTBED, eval_script_for};
 
-/// Tried in order; the first that exits 0 applies the patch.
+/// Tried in order; the first that exits 0 applies the patch (4.1.0).
 pub const GIT_APPLY_CMDS: [&str; 3] = [
     "git apply --verbose",
     "git apply --verbose --reject",
     "patch --batch --fuzz=5 -p1 -i",
 ];
+
+/// 5.x: with a 3-way try, `--forward`, a reset between tries, and "the reverse applies" also
+/// counting as applied.
+pub const GIT_APPLY_CMDS_V5: [&str; 4] = [
+    "git apply --verbose",
+    "git apply --verbose --3way",
+    "git apply --verbose --reject",
+    "patch --batch --forward --fuzz=5 -p1 -i",
+];
+
+fn apply_commands(version: HarnessVersion) -> &'static [&'static str] {
+    match version {
+        HarnessVersion::V4_1_0 => &GIT_APPLY_CMDS,
+        HarnessVersion::V5 => &GIT_APPLY_CMDS_V5,
+    }
+}
 
 /// The official default per-instance timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
@@ -48,6 +65,8 @@ pub struct EvalOptions {
     pub log_root: PathBuf,
     /// Where `MODEL.RUN_ID.json` is written.
     pub report_dir: PathBuf,
+    /// Whose verdicts: swebench 4.1.0 (default) or 5.x.
+    pub harness_version: HarnessVersion,
 }
 
 impl EvalOptions {
@@ -58,6 +77,7 @@ impl EvalOptions {
             timeout: DEFAULT_TIMEOUT,
             log_root: PathBuf::from("."),
             report_dir: PathBuf::from("."),
+            harness_version: HarnessVersion::default(),
         }
     }
 }
@@ -190,7 +210,10 @@ pub async fn evaluate(
         .await?;
     outcomes.extend(finished);
 
-    let summary = RunSummary::collect(&options.log_root, &options.run_id, dataset, predictions);
+    let mut summary = RunSummary::collect(&options.log_root, &options.run_id, dataset, predictions);
+    if options.harness_version == HarnessVersion::V5 {
+        summary.classify_failures(&options.log_root, &options.run_id, predictions);
+    }
     let model = predictions.model_name().unwrap_or("None");
     let summary_path = summary.write(&options.report_dir, model, &options.run_id)?;
     Ok(EvalReport {
@@ -259,8 +282,13 @@ pub async fn evaluate_instance(
     let patch = prediction.model_patch.clone().unwrap_or_default();
     let label = format!("{}.{}", options.run_id, instance.instance_id.to_lowercase());
     let result = async {
-        let spec = ctx.spec(instance)?;
-        let script = eval_script(instance, spec.spec)?;
+        let spec = ctx.spec(instance).ok();
+        let mut script = eval_script_for(instance, spec.map(|s| s.spec), options.harness_version)?;
+        if ctx.options.image_source != crate::official::ImageSource::Local
+            && instance.row_str("eval_script").is_none()
+        {
+            script = crate::official::adapt_script(&script);
+        }
         std::fs::write(dir.join(LOG_PATCH), &patch)
             .context(|| format!("cannot write {}", dir.join(LOG_PATCH).display()))?;
         std::fs::write(dir.join(LOG_EVAL_SCRIPT), &script)
@@ -268,10 +296,13 @@ pub async fn evaluate_instance(
         run_script(
             ctx,
             instance,
-            Some(&patch),
-            &script,
-            options.timeout,
-            &label,
+            ScriptRequest {
+                patch: Some(&patch),
+                script: &script,
+                timeout: options.timeout,
+                label: &label,
+                version: options.harness_version,
+            },
             &mut log,
         )
         .await
@@ -308,16 +339,16 @@ pub async fn evaluate_instance(
         }
         ScriptRun::Completed(output) => {
             write_text(&dir.join(LOG_TEST_OUTPUT), &output)?;
-            let spec = ctx.spec(instance)?;
-            let report = InstanceReport::grade(
+            let (parser, grading) = grading_of(ctx, instance, options.harness_version)?;
+            let report = InstanceReport::grade_as(
                 &instance.instance_id,
                 prediction.model_patch.as_deref(),
-                &instance.fail_to_pass,
-                &instance.pass_to_pass,
-                spec.log_parser,
+                (&instance.fail_to_pass, &instance.pass_to_pass),
+                parser,
                 &output,
+                grading,
             );
-            note_parser_misses(&mut log, instance, spec.log_parser, &output);
+            note_parser_misses(&mut log, instance, parser, &output, grading.version);
             write_text(&dir.join(LOG_REPORT), &report.to_json_text())?;
             log.info(&format!(
                 "Result for {}: resolved: {}",
@@ -362,15 +393,42 @@ fn write_text(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).context(|| format!("cannot write {}", path.display()))
 }
 
+/// The parser and grading rules of an instance: a 5.x row's `log_parser` and `eval_type` decide
+/// when present, else the spec's parser and pass-and-fail.
+pub fn grading_of(
+    ctx: &BenchContext,
+    instance: &Instance,
+    version: HarnessVersion,
+) -> Result<(LogParser, Grading)> {
+    let parser = match instance.row_str("log_parser") {
+        Some(name) => LogParser::from_official_name(name).ok_or_else(|| {
+            HarnessError::UnknownSpec(format!(
+                "{}: log_parser `{name}` is not one this harness has (parse_log_pytest, \
+                 parse_log_pytest_options, parse_log_pytest_v2, parse_log_django, \
+                 parse_log_sympy, parse_log_matplotlib, parse_log_seaborn)",
+                instance.instance_id
+            ))
+        })?,
+        None => ctx.spec(instance)?.log_parser,
+    };
+    let eval_type: EvalType = instance
+        .row_str("eval_type")
+        .unwrap_or_default()
+        .parse()
+        .map_err(|e| HarnessError::UnknownSpec(format!("{}: {e}", instance.instance_id)))?;
+    Ok((parser, Grading { version, eval_type }))
+}
+
 /// Listed tests that the parser did not find are graded as failures, as the official harness
 /// does; the log says so, since that is how parser misses (truncated names) show up.
 fn note_parser_misses(
     log: &mut InstanceLog,
     instance: &Instance,
-    parser: crate::log_parsers::LogParser,
+    parser: LogParser,
     output: &str,
+    version: HarnessVersion,
 ) {
-    let LogVerdict::Parsed(map) = parse_eval_log(parser, output) else {
+    let LogVerdict::Parsed(map) = parse_eval_log_as(parser, output, version) else {
         return;
     };
     let missing: Vec<&String> = instance
@@ -404,17 +462,33 @@ pub enum ScriptRun {
     Completed(String),
 }
 
+/// What [`run_script`] runs.
+#[derive(Debug, Clone, Copy)]
+pub struct ScriptRequest<'a> {
+    pub patch: Option<&'a str>,
+    pub script: &'a str,
+    pub timeout: Duration,
+    /// Ties the container to a run (for cleanup by label).
+    pub label: &'a str,
+    /// Whose patch fallbacks.
+    pub version: HarnessVersion,
+}
+
 /// A fresh container; the patch (if any and not empty) applied with the fallbacks; the eval
 /// script run with `timeout`; the container removed in every case.
 pub async fn run_script(
     ctx: &BenchContext,
     instance: &Instance,
-    patch: Option<&str>,
-    script: &str,
-    timeout: Duration,
-    label: &str,
+    request: ScriptRequest<'_>,
     log: &mut InstanceLog,
 ) -> Result<(ScriptRun, InstanceTimings)> {
+    let ScriptRequest {
+        patch,
+        script,
+        timeout,
+        label,
+        version,
+    } = request;
     let started = Instant::now();
     let mut timings = InstanceTimings::default();
     let (sandbox, setup) = ctx.instance_container(instance, label, timeout).await?;
@@ -425,7 +499,7 @@ pub async fn run_script(
         sandbox.id(),
         sandbox.config().image
     ));
-    let result = in_container(&sandbox, patch, script, timeout, log, &mut timings).await;
+    let result = in_container(&sandbox, patch, script, timeout, log, &mut timings, version).await;
     let removed = sandbox.remove().await;
     timings.total = started.elapsed();
     let run = result?;
@@ -465,6 +539,7 @@ async fn in_container(
     timeout: Duration,
     log: &mut InstanceLog,
     timings: &mut InstanceTimings,
+    version: HarnessVersion,
 ) -> Result<ScriptRun> {
     let apply_started = Instant::now();
     if let Some(patch) = patch.filter(|p| !p.is_empty()) {
@@ -473,7 +548,11 @@ async fn in_container(
             .await?;
         let mut last_output = String::new();
         let mut applied = false;
-        for command in GIT_APPLY_CMDS {
+        for (attempt, command) in apply_commands(version).iter().enumerate() {
+            if attempt > 0 && version == HarnessVersion::V5 {
+                // 5.x: a failed try (notably --reject) leaves partial state; start clean.
+                exec(sandbox, "git checkout -- . ; git clean -fd".into(), timeout).await?;
+            }
             let out = exec(sandbox, format!("{command} {CONTAINER_PATCH}"), timeout).await?;
             last_output = format!("{}{}", out.stdout, out.stderr);
             if out.success() {
@@ -482,6 +561,18 @@ async fn in_container(
                 break;
             }
             log.info(&format!("Failed to apply patch to container: {command}"));
+        }
+        if !applied && version == HarnessVersion::V5 {
+            let reverse = exec(
+                sandbox,
+                format!("git apply --check --reverse {CONTAINER_PATCH}"),
+                timeout,
+            )
+            .await?;
+            if reverse.success() {
+                log.info(&format!("{APPLY_PATCH_PASS}: verified already applied"));
+                applied = true;
+            }
         }
         if !applied {
             log.info(&format!("{APPLY_PATCH_FAIL}:\n{last_output}"));

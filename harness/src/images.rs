@@ -175,12 +175,24 @@ pub async fn requirements_at(
             }
         }
         included.push(own.join("\n"));
-        let text = included
-            .join("\n")
-            .replace("types-pkg_resources", "types-setuptools");
-        return Ok(Some(text));
+        return Ok(Some(clean_requirements(&included.join("\n"))));
     }
     Ok(None)
+}
+
+/// The official clean-up of a requirements text: `types-pkg_resources` (yanked from PyPI) with
+/// any version specifier becomes a bare `types-setuptools`, at the start of a line.
+pub fn clean_requirements(text: &str) -> String {
+    const OLD: &str = "types-pkg_resources";
+    text.split('\n')
+        .map(|line| match line.strip_prefix(OLD) {
+            Some(rest) if rest.is_empty() || rest.starts_with(['<', '>', '=', '!', '~']) => {
+                "types-setuptools".to_string()
+            }
+            _ => line.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Builds images through the engine, logging build output to a file per image.
@@ -344,6 +356,15 @@ pub fn setup_repo_script(spec: &ResolvedSpec<'_>) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn yanked_types_pkg_resources_becomes_unpinned_types_setuptools() {
+        let text = "pytest==7.0\ntypes-pkg_resources==0.1.3\ntypes-pkg_resources\n# types-pkg_resources==1\ntypes-pkg_resources-x==2";
+        assert_eq!(
+            super::clean_requirements(text),
+            "pytest==7.0\ntypes-setuptools\ntypes-setuptools\n# types-pkg_resources==1\ntypes-pkg_resources-x==2"
+        );
+    }
+
     use super::*;
     use crate::specs::SpecTable;
 

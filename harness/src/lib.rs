@@ -1,5 +1,5 @@
 //! SWE-bench for the agent: datasets and predictions, repo/version environment specs, eval
-//! scripts, log parsers, grading and reports with the official harness's semantics (4.1.0),
+//! scripts, log parsers, grading and reports with the official harness's semantics (4.1.0 or 5.x),
 //! evaluation in fresh Docker containers, and metrics over samples.
 
 pub mod batch;
@@ -12,6 +12,7 @@ pub mod images;
 pub mod log_parsers;
 pub mod metrics;
 pub mod mini;
+pub mod official;
 pub mod predictions;
 pub mod progress;
 pub mod pyjson;

@@ -37,6 +37,9 @@ pub struct RunSummary {
     pub resolved_ids: BTreeSet<String>,
     pub unresolved_ids: BTreeSet<String>,
     pub error_ids: BTreeSet<String>,
+    /// 5.x only: why unresolved and error instances failed, when their logs show it:
+    /// id → (reason, whether it is an environment fault).
+    pub failure_reasons: Option<std::collections::BTreeMap<String, (String, bool)>>,
 }
 
 impl RunSummary {
@@ -86,9 +89,34 @@ impl RunSummary {
         summary
     }
 
+    /// 5.x: classify the failed instances' logs (`test_output.txt` and `run_instance.log`).
+    pub fn classify_failures(&mut self, root: &Path, run_id: &str, predictions: &Predictions) {
+        let mut reasons = std::collections::BTreeMap::new();
+        for id in self.unresolved_ids.iter().chain(&self.error_ids) {
+            let Some(prediction) = predictions.get(id) else {
+                continue;
+            };
+            let dir = instance_log_dir(root, run_id, &prediction.model_name_or_path, id);
+            let text: Vec<String> = [LOG_TEST_OUTPUT, LOG_INSTANCE]
+                .iter()
+                .filter_map(|name| std::fs::read(dir.join(name)).ok())
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+                .collect();
+            if let Some((reason, environment)) =
+                crate::grading::classify_infra_failure(&text.join("\n"))
+            {
+                reasons.insert(id.clone(), (reason.to_string(), environment));
+            }
+        }
+        self.failure_reasons = Some(reasons);
+    }
+
     pub fn to_pyjson(&self) -> PyJson {
         let count = |n: usize| PyJson::Int(n as i64);
         let ids = |set: &BTreeSet<String>| PyJson::str_list(set.iter().cloned());
+        if let Some(reasons) = &self.failure_reasons {
+            return self.to_pyjson_v5(reasons);
+        }
         PyJson::Dict(vec![
             ("total_instances".into(), count(self.total_instances)),
             (
@@ -115,6 +143,61 @@ impl RunSummary {
             ("submitted_ids".into(), ids(&self.submitted_ids)),
             ("resolved_ids".into(), ids(&self.resolved_ids)),
             ("unresolved_ids".into(), ids(&self.unresolved_ids)),
+            ("error_ids".into(), ids(&self.error_ids)),
+            ("schema_version".into(), PyJson::Int(2)),
+        ])
+    }
+
+    fn to_pyjson_v5(&self, reasons: &std::collections::BTreeMap<String, (String, bool)>) -> PyJson {
+        let count = |n: usize| PyJson::Int(n as i64);
+        let ids = |set: &BTreeSet<String>| PyJson::str_list(set.iter().cloned());
+        let tier = |environment: bool| -> BTreeSet<String> {
+            reasons
+                .iter()
+                .filter(|(_, (_, e))| *e == environment)
+                .map(|(id, _)| id.clone())
+                .collect()
+        };
+        let (infra, ambiguous) = (tier(true), tier(false));
+        PyJson::Dict(vec![
+            ("total_instances".into(), count(self.total_instances)),
+            (
+                "submitted_instances".into(),
+                count(self.submitted_instances),
+            ),
+            (
+                "completed_instances".into(),
+                count(self.completed_ids.len()),
+            ),
+            ("resolved_instances".into(), count(self.resolved_ids.len())),
+            (
+                "unresolved_instances".into(),
+                count(self.unresolved_ids.len()),
+            ),
+            ("infra_failure_instances".into(), count(infra.len())),
+            ("ambiguous_failure_instances".into(), count(ambiguous.len())),
+            (
+                "empty_patch_instances".into(),
+                count(self.empty_patch_ids.len()),
+            ),
+            ("error_instances".into(), count(self.error_ids.len())),
+            ("completed_ids".into(), ids(&self.completed_ids)),
+            ("incomplete_ids".into(), ids(&self.incomplete_ids)),
+            ("empty_patch_ids".into(), ids(&self.empty_patch_ids)),
+            ("submitted_ids".into(), ids(&self.submitted_ids)),
+            ("resolved_ids".into(), ids(&self.resolved_ids)),
+            ("unresolved_ids".into(), ids(&self.unresolved_ids)),
+            ("infra_failure_ids".into(), ids(&infra)),
+            ("ambiguous_failure_ids".into(), ids(&ambiguous)),
+            (
+                "failure_reasons".into(),
+                PyJson::Dict(
+                    reasons
+                        .iter()
+                        .map(|(id, (reason, _))| (id.clone(), PyJson::Str(reason.clone())))
+                        .collect(),
+                ),
+            ),
             ("error_ids".into(), ids(&self.error_ids)),
             ("schema_version".into(), PyJson::Int(2)),
         ])
@@ -280,5 +363,49 @@ mod tests {
         assert_eq!(keys, expected);
         assert_eq!(value["schema_version"], 2);
         assert_eq!(value["error_instances"], 2);
+    }
+
+    #[test]
+    fn the_5x_summary_has_the_failure_keys_in_the_official_order() {
+        let mut summary = RunSummary::default();
+        summary.unresolved_ids.insert("a".into());
+        summary.error_ids.insert("b".into());
+        summary.failure_reasons = Some(std::collections::BTreeMap::from([
+            ("a".to_string(), ("network_unreachable".to_string(), true)),
+            ("b".to_string(), ("missing_module".to_string(), false)),
+        ]));
+        let text = summary.to_pyjson().dumps_indent4();
+        let keys: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("    \"") && l.contains("\":"))
+            .map(|l| l.trim().split('"').nth(1).unwrap())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "total_instances",
+                "submitted_instances",
+                "completed_instances",
+                "resolved_instances",
+                "unresolved_instances",
+                "infra_failure_instances",
+                "ambiguous_failure_instances",
+                "empty_patch_instances",
+                "error_instances",
+                "completed_ids",
+                "incomplete_ids",
+                "empty_patch_ids",
+                "submitted_ids",
+                "resolved_ids",
+                "unresolved_ids",
+                "infra_failure_ids",
+                "ambiguous_failure_ids",
+                "failure_reasons",
+                "error_ids",
+                "schema_version"
+            ]
+        );
+        assert!(text.contains("\"infra_failure_instances\": 1,"));
+        assert!(text.contains("\"a\": \"network_unreachable\""));
     }
 }

@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use crate::dataset::Instance;
-use crate::error::Result;
+use crate::error::{HarnessError, Result};
 use crate::grading::{END_TEST_OUTPUT, START_TEST_OUTPUT};
 use crate::specs::Spec;
 
@@ -201,10 +201,71 @@ pub fn eval_script(instance: &Instance, spec: &Spec) -> Result<String> {
     Ok(script)
 }
 
+/// The eval script for `instance` under `version`: a 5.x row's own `eval_script` decides when
+/// present (its lines, without shebang and `set` line, after `#!/bin/bash` and
+/// `set -uxo pipefail`); otherwise the script made from the spec. 5.x records the test
+/// command's exit status after the end marker.
+pub fn eval_script_for(
+    instance: &Instance,
+    spec: Option<&Spec>,
+    version: crate::grading::HarnessVersion,
+) -> Result<String> {
+    let script = match instance.row_str("eval_script") {
+        Some(row_script) => {
+            let mut lines = vec!["#!/bin/bash", "set -uxo pipefail"];
+            lines.extend(
+                row_script
+                    .trim()
+                    .split('\n')
+                    .filter(|l| *l != "#!/bin/bash" && *l != "set -uxo pipefail"),
+            );
+            lines.join("\n") + "\n"
+        }
+        None => match spec {
+            Some(spec) => eval_script(instance, spec)?,
+            None => {
+                return Err(HarnessError::UnknownSpec(format!(
+                    "{} has no eval_script and its (repo, version) has no spec; add one with \
+                     --specs or use a dataset whose rows carry eval_script",
+                    instance.instance_id
+                )));
+            }
+        },
+    };
+    Ok(match version {
+        crate::grading::HarnessVersion::V4_1_0 => script,
+        crate::grading::HarnessVersion::V5 => record_test_exit_code(&script),
+    })
+}
+
+/// 5.x `record_test_exit_code`: keep `$?` of the test command right before the end marker and
+/// echo it after it (outside the parsed region). A script without the marker is unchanged.
+pub fn record_test_exit_code(script: &str) -> String {
+    use crate::grading::{TEST_EXIT_CODE, TEST_EXIT_CODE_VAR};
+    let mut lines: Vec<String> = script.split('\n').map(str::to_string).collect();
+    if let Some(i) = lines.iter().position(|l| l.contains(END_TEST_OUTPUT)) {
+        lines.insert(i, format!("{TEST_EXIT_CODE_VAR}=$?"));
+        lines.insert(
+            i + 2,
+            format!("echo \"{TEST_EXIT_CODE}: ${TEST_EXIT_CODE_VAR}\""),
+        );
+    }
+    lines.join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::specs::{SpecTable, TestCmd};
+
+    #[test]
+    fn v5_records_the_test_exit_code_after_the_end_marker() {
+        let script = "#!/bin/bash\n: '>>>>> Start Test Output'\npytest -rA\n: '>>>>> End Test Output'\ngit checkout x\n";
+        assert_eq!(
+            record_test_exit_code(script),
+            "#!/bin/bash\n: '>>>>> Start Test Output'\npytest -rA\nSWEBENCH_TEST_EXIT_CODE=$?\n: '>>>>> End Test Output'\necho \">>>>> Test Exit Code: $SWEBENCH_TEST_EXIT_CODE\"\ngit checkout x\n"
+        );
+    }
 
     const TEST_PATCH: &str = "\
 diff --git a/tests/test_utils.py b/tests/test_utils.py

@@ -142,10 +142,13 @@ async fn validate_instance(
         let run = run_script(
             ctx,
             instance,
-            patch,
-            &script,
-            options.timeout,
-            &label,
+            crate::evaluate::ScriptRequest {
+                patch,
+                script: &script,
+                timeout: options.timeout,
+                label: &label,
+                version: crate::grading::HarnessVersion::V4_1_0,
+            },
             &mut log,
         )
         .await;

@@ -426,13 +426,24 @@ async fn batch_run_writes_predictions_that_resume_and_evaluate() {
     let gold_agent = |workspace: agent_harness::batch::Workspace,
                       instance: agent_harness::Instance,
                       _sample: usize| async move {
-        // Nothing after base_commit is visible in the workspace.
+        // Nothing after base_commit is visible in the workspace but the setup commit (the
+        // instance image's `/testbed`, as the evaluation sees it).
         let later = std::process::Command::new("git")
-            .args(["rev-list", "--all", "--not", &instance.base_commit])
+            .args([
+                "log",
+                "--format=%P %s",
+                "--all",
+                "--not",
+                &instance.base_commit,
+            ])
             .current_dir(&workspace.path)
             .output()
             .unwrap();
-        assert!(later.stdout.is_empty());
+        assert_eq!(
+            String::from_utf8_lossy(&later.stdout),
+            format!("{} SWE-bench\n", instance.base_commit)
+        );
+        assert_eq!(workspace.mount, "/testbed");
         let patch = workspace.path.join("gold.diff");
         std::fs::write(&patch, &instance.patch).unwrap();
         let applied = std::process::Command::new("git")
@@ -454,6 +465,7 @@ async fn batch_run_writes_predictions_that_resume_and_evaluate() {
         model_name_or_path: "gold-agent".into(),
         workers: 1,
         max_cost_total: Some(0.015),
+        setup_timeout: std::time::Duration::from_secs(600),
     };
     let first = run_batch(&ctx, &dataset, &layout, &options, None, gold_agent)
         .await

@@ -362,3 +362,308 @@ fn bench_eval_exits_non_zero_when_an_instance_ends_in_error() {
     assert_eq!(summary["resolved_instances"], 1, "{summary}");
     assert_eq!(summary["error_instances"], 1, "{summary}");
 }
+
+/// Issue 15: the instance setup (install) needs the network and happens in the instance image,
+/// so that the agent's sandbox, network off, starts with the repository installed; an instance
+/// whose setup fails is an environment error, recorded once and not retried by a rerun.
+#[test]
+fn setup_happens_in_the_image_with_network_and_a_failed_setup_is_an_env_error() {
+    let all = mini_dataset();
+    // One instance of each mini repository: the spec override changes both repositories' setup.
+    let tinyconf = all
+        .iter()
+        .find(|i| i["repo"] == "minibench/tinyconf")
+        .unwrap()
+        .clone();
+    let unitwise = all
+        .iter()
+        .find(|i| i["repo"] == "minibench/unitwise")
+        .unwrap()
+        .clone();
+    let dir = tempfile::tempdir().unwrap();
+    // tinyconf: an install that resolves a host name (fails without a network) and leaves a
+    // mark outside the repository; unitwise: an install that fails.
+    let specs = json!({"repos": {
+        "minibench/tinyconf": {"log_parser": "pytest", "versions": {"0.1": {
+            "python": "3.11", "pip_packages": ["pytest==8.3.5"], "test_cmd": "pytest -rA",
+            "install": "python -c \"import socket; socket.getaddrinfo('pypi.org', 443)\" && echo installed-in-image > /opt/setup-mark"}}},
+        "minibench/unitwise": {"log_parser": "pytest", "versions": {"0.3": {
+            "python": "3.11", "pip_packages": ["pytest==8.3.5"], "test_cmd": "pytest -rA",
+            "install": "echo the build backend is missing >&2; exit 7"}}}
+    }});
+    std::fs::write(dir.path().join("specs.json"), specs.to_string()).unwrap();
+    let id = tinyconf["instance_id"].as_str().unwrap().to_string();
+    let broken = unitwise["instance_id"].as_str().unwrap().to_string();
+    // The model checks the mark and the network from its sandbox, then applies the gold patch.
+    let probe = "cat /opt/setup-mark; python -c \"import socket; socket.getaddrinfo('pypi.org', 443)\" 2>/dev/null && echo network-on || echo network-off";
+    let server = ScriptedServer::start(vec![
+        Reply::tool("run", json!({"command": probe})),
+        Reply::tool("apply_patch", json!({"patch": tinyconf["patch"]})),
+        Reply::tool("submit", json!({"summary": "applied the fix"})),
+    ])
+    .unwrap();
+    let base = server.base_url();
+    let mut args = run_args(&base, &[id.clone(), broken.clone()]);
+    args.extend(["--specs".to_string(), "specs.json".to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = agent(dir.path(), &args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let preds = predictions(&dir.path().join("out/predictions.jsonl"));
+    assert_eq!(preds.len(), 1, "{stderr}");
+    assert_eq!(preds[0]["instance_id"], id.as_str());
+    assert!(!preds[0]["model_patch"].as_str().unwrap().is_empty());
+    assert_eq!(server.remaining(), 0);
+    let observation = server.last_message(1)["content"].to_string();
+    assert!(observation.contains("installed-in-image"), "{observation}");
+    assert!(observation.contains("network-off"), "{observation}");
+    // The failed setup: an environment error naming the instance and the install's output.
+    let errors = std::fs::read_to_string(dir.path().join("out/env_errors.jsonl")).unwrap();
+    assert_eq!(errors.lines().count(), 1, "{errors}");
+    let error: Value = serde_json::from_str(errors.lines().next().unwrap()).unwrap();
+    assert_eq!(error["instance_id"], broken.as_str());
+    assert!(
+        error["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the build backend is missing"),
+        "{error}"
+    );
+    assert!(stderr.contains("environment error"), "{stderr}");
+    // A rerun neither retries it nor redoes the other; --retry-env-errors tries it again.
+    let again = agent(dir.path(), &args).output().unwrap();
+    let again_err = String::from_utf8_lossy(&again.stderr).to_string();
+    assert!(again.status.success(), "{again_err}");
+    assert!(
+        again_err.contains("1 of them environment errors"),
+        "{again_err}"
+    );
+    let mut retry = args.clone();
+    retry.push("--retry-env-errors");
+    let retried = agent(dir.path(), &retry).output().unwrap();
+    assert_eq!(retried.status.code(), Some(3));
+    let errors = std::fs::read_to_string(dir.path().join("out/env_errors.jsonl")).unwrap();
+    assert_eq!(errors.lines().count(), 1, "{errors}");
+    assert_eq!(
+        predictions(&dir.path().join("out/predictions.jsonl")).len(),
+        1
+    );
+
+    // The prediction made in the set-up image resolves when graded.
+    let eval = [
+        "bench",
+        "eval",
+        "--dataset",
+        "mini",
+        "--specs",
+        "specs.json",
+        "--predictions",
+        "out/predictions.jsonl",
+        "--run-id",
+        "graded",
+        "--instances",
+        id.as_str(),
+    ];
+    let out = agent(dir.path(), &eval).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("scripted.graded.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["resolved_instances"], 1, "{summary}");
+}
+
+/// `--image-source official`: an official name pulled from a configurable registry. The
+/// registry is Debian's `docker-registry`, started here on a free port, holding a stand-in
+/// under the official name of a mini instance (its locally built instance image plus a conda
+/// activation shim, as the official images have).
+#[test]
+fn official_images_are_pulled_by_their_official_names_from_the_registry() {
+    let instance = mini_dataset().into_iter().nth(2).unwrap();
+    let id = instance["instance_id"].as_str().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    // The instance image built here, to stand in for the official one.
+    let out = agent(
+        dir.path(),
+        &[
+            "bench",
+            "eval",
+            "--dataset",
+            "mini",
+            "--predictions",
+            "gold",
+            "--run-id",
+            "local",
+            "--instances",
+            &id,
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let images = Command::new("docker")
+        .args([
+            "images",
+            "--format",
+            "{{.Repository}}:{{.Tag}}",
+            "agent-swe-inst",
+        ])
+        .output()
+        .unwrap();
+    let prefix = format!("agent-swe-inst:{}-", id.to_lowercase());
+    let local = String::from_utf8_lossy(&images.stdout)
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .expect("the local instance image")
+        .to_string();
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let storage = dir.path().join("registry");
+    std::fs::create_dir_all(&storage).unwrap();
+    let config = dir.path().join("registry.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            storage.display()
+        ),
+    )
+    .unwrap();
+    let mut registry = Command::new("docker-registry")
+        .arg("serve")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("docker-registry (Debian package docker-registry; .ci/run installs it)");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+        && started.elapsed() < Duration::from_secs(30)
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let official = format!(
+        "127.0.0.1:{port}/swebench/sweb.eval.{}.{}:latest",
+        if std::env::consts::ARCH == "aarch64" {
+            "arm64"
+        } else {
+            std::env::consts::ARCH
+        },
+        id.replace("__", "_1776_").to_lowercase()
+    );
+    let dockerfile = format!(
+        "FROM {local}\nRUN mkdir -p /opt/miniconda3/bin && printf 'conda() {{ . /opt/venv/bin/activate; }}\\n' > /opt/miniconda3/bin/activate\n"
+    );
+    let mut build = Command::new("docker")
+        .args(["build", "--network", "none", "-q", "-t", &official, "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    build
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(dockerfile.as_bytes())
+        .unwrap();
+    assert!(build.wait().unwrap().success());
+    let docker = |args: &[&str]| {
+        let out = Command::new("docker").args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    docker(&["push", "-q", &official]);
+    // Only the registry has it now: the evaluation must pull it.
+    docker(&["rmi", &official]);
+
+    let result = agent(
+        dir.path(),
+        &[
+            "bench",
+            "eval",
+            "--dataset",
+            "mini",
+            "--predictions",
+            "gold",
+            "--run-id",
+            "official",
+            "--instances",
+            &id,
+            "--image-source",
+            "official",
+            "--registry",
+            &format!("127.0.0.1:{port}"),
+        ],
+    )
+    .output()
+    .unwrap();
+    let _ = registry.kill();
+    let _ = registry.wait();
+    let pulled = Command::new("docker")
+        .args(["image", "inspect", &official])
+        .output()
+        .unwrap();
+    let _ = Command::new("docker").args(["rmi", &official]).output();
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    assert!(pulled.status.success(), "the official name was not pulled");
+    let summary: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("gold.official.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["resolved_instances"], 1, "{summary}");
+    let run_dir = dir
+        .path()
+        .join(format!("logs/run_evaluation/official/gold/{id}"));
+    let log = std::fs::read_to_string(run_dir.join("run_instance.log")).unwrap();
+    assert!(log.contains(&official), "{log}");
+    let script = std::fs::read_to_string(run_dir.join("eval.sh")).unwrap();
+    assert!(script.contains("conda activate testbed"), "{script}");
+
+    // Without the registry the name cannot be pulled: an error naming the image and the fix.
+    let missing = agent(
+        dir.path(),
+        &[
+            "bench",
+            "eval",
+            "--dataset",
+            "mini",
+            "--predictions",
+            "gold",
+            "--run-id",
+            "gone",
+            "--instances",
+            &id,
+            "--image-source",
+            "official",
+            "--registry",
+            &format!("127.0.0.1:{port}"),
+        ],
+    )
+    .output()
+    .unwrap();
+    let text = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        text.contains("cannot pull the official image") && text.contains("--registry"),
+        "{text}"
+    );
+}

@@ -14,6 +14,8 @@ use clap::{Args, Subcommand};
 
 use agent_harness::context::{BenchContext, ContextOptions, SetupMode};
 use agent_harness::evaluate::{EvalEvent, EvalOptions, Verdict, evaluate};
+use agent_harness::grading::HarnessVersion;
+use agent_harness::official::ImageSource;
 use agent_harness::progress::EvalProgress;
 use agent_harness::repos::RepoSource;
 use agent_harness::validate::{ValidateOptions, apply_validations, validate};
@@ -74,6 +76,14 @@ pub struct CommonArgs {
     /// Install missing host requirements (with apt-get) instead of only naming them.
     #[arg(long)]
     pub yes: bool,
+    /// Instance images: `local` (built here from the specs) or `official` (the prebuilt
+    /// official images by their official names, pulled; conda environments included).
+    #[arg(long, default_value = "local")]
+    pub image_source: String,
+    /// With `--image-source official`: the registry or mirror to pull from (HOST[:PORT][/PATH]);
+    /// Docker Hub without it.
+    #[arg(long)]
+    pub registry: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -89,6 +99,10 @@ pub struct EvalArgs {
     /// Where the summary MODEL.RUN_ID.json is written.
     #[arg(long, default_value = ".")]
     pub report_dir: PathBuf,
+    /// Grade as this official harness does: `4.1.0` or `5` (5.x: rows' eval_script,
+    /// log_parser and eval_type decide; skipped FAIL_TO_PASS fail; test exit code recorded).
+    #[arg(long, default_value = "4.1.0")]
+    pub harness_version: HarnessVersion,
 }
 
 #[derive(Debug, Args)]
@@ -168,6 +182,8 @@ pub(super) async fn bench_context(common: &CommonArgs, repos: RepoSource) -> Res
     options.setup_mode = common.setup;
     options.network = !common.no_network;
     options.log_root = common.log_dir.clone();
+    options.image_source = ImageSource::parse(&common.image_source, common.registry.as_deref())
+        .map_err(|e| anyhow::anyhow!(e))?;
     Ok(BenchContext::connect(options).await?)
 }
 
@@ -189,6 +205,7 @@ async fn eval(args: EvalArgs, printer: &Printer) -> Result<ExitCode> {
         timeout: Duration::from_secs(args.common.timeout),
         log_root: args.common.log_dir.clone(),
         report_dir: args.report_dir.clone(),
+        harness_version: args.harness_version,
     };
     let progress = Arc::new(EvalProgress::new("eval", ("✓", "✖")));
     let report = evaluate(&ctx, &dataset, &predictions, &options, &sink(&progress)).await;

@@ -1,5 +1,6 @@
 //! `agent bench run`: the agent over a SWE-bench dataset, N instances at a time, each in its own
-//! workspace at `base_commit` with a sandbox from the instance's environment image. Predictions
+//! workspace at `base_commit` with a sandbox from the instance's image (environment and install
+//! done there, where the network is allowed; the sandbox itself keeps it off). Predictions
 //! are appended (and fsynced) as soon as each exists, so a killed run resumes with nothing lost
 //! and nothing done twice.
 
@@ -18,7 +19,6 @@ use agent_harness::batch::{
 };
 use agent_harness::dataset::Instance;
 use agent_harness::progress::BatchProgress;
-use agent_tools::{ExecRequest, Executor};
 
 use super::bench::{CommonArgs, bench_context, dataset_and_repos};
 use super::fix::{RunFlags, load_config};
@@ -41,9 +41,12 @@ pub struct BenchRunArgs {
     /// Stop starting new instances once this many USD have been spent (including earlier runs).
     #[arg(long)]
     pub max_cost_total: Option<f64>,
-    /// Seconds for an instance's setup (install) in its sandbox.
+    /// Seconds for building an instance's image (its install); past it, an environment error.
     #[arg(long, default_value_t = 1800)]
     pub setup_timeout: u64,
+    /// Try again the instances whose environment failed in an earlier run (env_errors.jsonl).
+    #[arg(long)]
+    pub retry_env_errors: bool,
     #[command(flatten)]
     pub run: RunFlags,
 }
@@ -53,6 +56,13 @@ pub async fn run(args: BenchRunArgs, printer: &Printer) -> Result<ExitCode> {
     let (dataset_path, repos) = dataset_and_repos(&args.common).await?;
     let dataset = Dataset::load(&dataset_path)?.select(&args.common.instances)?;
     let layout = RunLayout::new(&args.output, args.samples);
+    if args.retry_env_errors {
+        let cleared = layout.clear_env_errors()?;
+        if cleared > 0 {
+            printer.status(&format!("retrying {cleared} runs whose environment failed"));
+        }
+    }
+    let earlier_env_errors = layout.env_errors()?.len();
     let config = load_config(&std::env::current_dir()?, &args.run)?;
     let ctx = bench_context(&args.common, repos).await?;
     // A killed earlier run may have left sandboxes behind; their owner process is gone.
@@ -65,16 +75,24 @@ pub async fn run(args: BenchRunArgs, printer: &Printer) -> Result<ExitCode> {
     }
     let pending = layout.pending(&dataset)?.len();
     let done = dataset.instances.len() * layout.samples - pending;
+    let env_note = if earlier_env_errors > 0 {
+        format!(
+            " ({earlier_env_errors} of them environment errors in {}; --retry-env-errors tries them again)",
+            layout.env_errors_path().display()
+        )
+    } else {
+        String::new()
+    };
     if pending == 0 {
         printer.status(&format!(
-            "all {done} runs already have predictions in {}",
+            "all {done} runs already have predictions in {}{env_note}",
             args.output.display()
         ));
         return Ok(ExitCode::SUCCESS);
     }
     if done > 0 {
         printer.status(&format!(
-            "resuming: {done} runs already done, {pending} to go"
+            "resuming: {done} runs already done{env_note}, {pending} to go"
         ));
     }
     let submitted_before = (0..layout.samples)
@@ -89,6 +107,7 @@ pub async fn run(args: BenchRunArgs, printer: &Printer) -> Result<ExitCode> {
         model_name_or_path: config.model.clone(),
         workers: args.common.workers,
         max_cost_total: args.max_cost_total,
+        setup_timeout: Duration::from_secs(args.setup_timeout),
     };
     let quiet = Printer::quiet();
     let summary = run_batch(
@@ -100,17 +119,9 @@ pub async fn run(args: BenchRunArgs, printer: &Printer) -> Result<ExitCode> {
         |workspace, instance, sample| {
             let (layout, config, quiet) = (&layout, &config, &quiet);
             async move {
-                run_instance(
-                    layout,
-                    config,
-                    workspace,
-                    &instance,
-                    sample,
-                    args.setup_timeout,
-                    quiet,
-                )
-                .await
-                .map_err(|e| format!("{e:#}"))
+                run_instance(layout, config, workspace, &instance, sample, quiet)
+                    .await
+                    .map_err(|e| format!("{e:#}"))
             }
         },
     )
@@ -120,6 +131,12 @@ pub async fn run(args: BenchRunArgs, printer: &Printer) -> Result<ExitCode> {
     for (id, sample, reason) in &summary.failed {
         printer.warn(&format!("{id} (sample {sample}): {reason}"));
     }
+    for error in &summary.env_errors {
+        printer.warn(&format!(
+            "{} (sample {}): environment error, not retried by a rerun (--retry-env-errors does): {}",
+            error.instance_id, error.sample, error.reason
+        ));
+    }
     if summary.skipped_for_budget > 0 {
         printer.warn(&format!(
             "{} runs not started: the --max-cost-total budget is spent",
@@ -127,14 +144,18 @@ pub async fn run(args: BenchRunArgs, printer: &Printer) -> Result<ExitCode> {
         ));
     }
     printer.status(&format!(
-        "{} predictions written, {} runs without one (rerun the same command to retry them); total cost ${:.4}; predictions in {}",
+        "{} predictions written, {} environment errors, {} runs without one (rerun the same command to retry them); total cost ${:.4}; predictions in {}",
         summary.written,
+        summary.env_errors.len(),
         summary.failed.len() + summary.skipped_for_budget,
         summary.cost_usd,
         layout.predictions_path(0).display()
     ));
     Ok(
-        if summary.failed.is_empty() && summary.skipped_for_budget == 0 {
+        if summary.failed.is_empty()
+            && summary.skipped_for_budget == 0
+            && summary.env_errors.is_empty()
+        {
             ExitCode::SUCCESS
         } else {
             ExitCode::from(3)
@@ -142,19 +163,20 @@ pub async fn run(args: BenchRunArgs, printer: &Printer) -> Result<ExitCode> {
     )
 }
 
-/// One (instance, sample) in its prepared workspace: sandbox, setup, session.
+/// One (instance, sample) in its prepared workspace: a sandbox from the instance image (already
+/// set up; network as configured, off by default), then the session.
 async fn run_instance(
     layout: &RunLayout,
     config: &Config,
     prepared: BatchWorkspace,
     instance: &Instance,
     sample: usize,
-    setup_timeout: u64,
     printer: &Printer,
 ) -> Result<AgentRun> {
     let sandbox = DockerSandbox::create(
         SandboxConfig::new(prepared.image.clone())
             .workspace(&prepared.path)
+            .mount_workspace_at(prepared.mount.clone())
             .network(config.network)
             .run_id(instance.instance_id.clone()),
     )
@@ -167,25 +189,6 @@ async fn run_instance(
         git_guard: None,
     };
     let result = async {
-        let setup = sandbox
-            .exec(
-                ExecRequest::new(prepared.setup_script.clone())
-                    .timeout(Duration::from_secs(setup_timeout)),
-            )
-            .await?;
-        if !setup.success() {
-            anyhow::bail!(
-                "instance setup failed (exit {:?}): {}",
-                setup.exit_code,
-                setup
-                    .stderr
-                    .lines()
-                    .rev()
-                    .take(5)
-                    .collect::<Vec<_>>()
-                    .join(" | ")
-            );
-        }
         let workspace = Workspace::open(&prepared.path)?;
         let options = FixOptions {
             task: instance.problem_statement.clone(),

