@@ -85,6 +85,9 @@ fn a_fixed_issue_becomes_a_pull_request_and_a_rerun_updates_it() {
         "(before)",
         "(after)",
         "Failing before, not after:",
+        "### Reproduction",
+        "failed at step 2 and passed at step 4, after the change",
+        "### Review before submit",
         "test_mean_of_three",
         // Five steps and the review turn.
         "6000 prompt + 600 completion tokens",

@@ -308,6 +308,10 @@ pub fn pr_body(issue: &Issue, report: &FixReport, steps: &[String], changed: &[S
     body.push_str(&section("Summary", &summary));
     body.push_str(&section("Plan", &plan_text(report)));
     body.push_str(&section("Tests", &tests_section(&report.test_runs)));
+    body.push_str(&section("Reproduction", &reproduction_text(report)));
+    if let Some(review) = &report.outcome.review {
+        body.push_str(&section("Review before submit", review));
+    }
     if !changed.is_empty() {
         let files: Vec<String> = changed.iter().map(|f| format!("- `{f}`")).collect();
         body.push_str(&section("Files changed", &files.join("\n")));
@@ -334,6 +338,21 @@ pub fn pr_body(issue: &Issue, report: &FixReport, steps: &[String], changed: &[S
         issue.number
     ));
     finish(body)
+}
+
+/// The reproduction on the record, in words.
+fn reproduction_text(report: &FixReport) -> String {
+    match &report.outcome.reproduction {
+        Some(r) => format!(
+            "`{}` failed at step {} and passed at step {}, after the change.",
+            r.command.as_deref().unwrap_or(&r.arguments),
+            r.failed_at_step,
+            r.passed_at_step
+        ),
+        None => {
+            "None on the record: no command failed before the change and passed after it.".into()
+        }
+    }
 }
 
 /// Why a run stopped, in words.
