@@ -81,6 +81,9 @@ pub struct ToolOutput {
     /// text the model sees.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<serde_json::Value>,
+    /// `data` is a test run's structured result (counts, failures): reports list these.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test_run: bool,
 }
 
 impl ToolOutput {
@@ -98,6 +101,13 @@ impl ToolOutput {
 
     pub fn with_data(mut self, data: serde_json::Value) -> Self {
         self.data = Some(data);
+        self
+    }
+
+    /// Structured data that is a test run's result (see [`ToolOutput::test_run`]).
+    pub fn with_test_run(mut self, data: serde_json::Value) -> Self {
+        self.data = Some(data);
+        self.test_run = true;
         self
     }
 

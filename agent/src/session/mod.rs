@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::watch;
 
-use agent_tools::{Control, Effect, ToolContext, ToolError, ToolRegistry};
+use agent_tools::{Control, ToolContext, ToolError, ToolRegistry};
 
 use crate::config::{Price, ToolMode};
 use crate::model::text_actions::parse_text_call;
@@ -525,9 +525,7 @@ impl<'a> Session<'a> {
                         state.changed_files.insert(f.display().to_string());
                     }
                     if let Some(data) = output.data.take() {
-                        if self.registry.get(&call.name).map(|t| t.effect())
-                            == Some(Effect::RunsCommands)
-                        {
+                        if output.test_run {
                             state.test_runs.push(data.clone());
                         }
                         self.observe_reproduction(state, call, &data)?;

@@ -172,7 +172,7 @@ impl TypedTool for RunTests {
         // The structured run goes into the trajectory and the pull-request report.
         let output = ToolOutput::text(text);
         Ok(match serde_json::to_value(&run) {
-            Ok(data) => output.with_data(data),
+            Ok(data) => output.with_test_run(data),
             Err(_) => output,
         })
     }
