@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use agent_containers::images::image_id;
 use agent_containers::images::{BuildOptions, Progress, log_progress};
-use agent_containers::{DockerSandbox, Limits, SandboxConfig, SandboxUser};
+use agent_containers::{DockerSandbox, Limits, SandboxConfig, SandboxUser, cleanup};
 use agent_tools::ExecRequest;
 use bollard::Docker;
 use bollard::models::ContainerConfig;
@@ -379,12 +379,18 @@ async fn commit_instance_image(docker: &Docker, container: &str, tag: &str) -> R
         .comment("agent-harness instance setup")
         .pause(false)
         .build();
+    // A commit keeps the container's labels unless they are overridden, and the set-up
+    // container carries the sandbox's ownership labels (managed, pid, run): an image with them
+    // would make every container started from it look like an orphan of a dead agent process,
+    // which `prune` removes (it killed a `docker build FROM` such an image mid-step).
+    let mut labels = HashMap::from([(LABEL_HARNESS.to_string(), "instance".to_string())]);
+    for owner in [cleanup::LABEL_PID, cleanup::LABEL_RUN, cleanup::LABEL_HOST] {
+        labels.insert(owner.to_string(), String::new());
+    }
+    labels.insert(cleanup::LABEL_MANAGED.to_string(), "false".to_string());
     let config = ContainerConfig {
         working_dir: Some(TESTBED.into()),
-        labels: Some(HashMap::from([(
-            LABEL_HARNESS.to_string(),
-            "instance".to_string(),
-        )])),
+        labels: Some(labels),
         ..Default::default()
     };
     docker

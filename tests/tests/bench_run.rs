@@ -564,7 +564,7 @@ fn official_images_are_pulled_by_their_official_names_from_the_registry() {
         id.replace("__", "_1776_").to_lowercase()
     );
     let dockerfile = format!(
-        "FROM {local}\nRUN mkdir -p /opt/miniconda3/bin && printf 'conda() {{ . /opt/venv/bin/activate; }}\\n' > /opt/miniconda3/bin/activate\n"
+        "FROM {local}\nLABEL agent.managed=false agent.pid=\nRUN mkdir -p /opt/miniconda3/bin && printf 'conda() {{ . /opt/venv/bin/activate; }}\\n' > /opt/miniconda3/bin/activate\n"
     );
     let mut build = Command::new("docker")
         .args(["build", "--network", "none", "-q", "-t", &official, "-"])
