@@ -19,11 +19,11 @@ fn file_tools_refuse_the_git_directory_even_through_a_symlink() {
         vec![
             Reply::tool(
                 "str_replace",
-                json!({"path": ".git/config", "old_str": "[core]", "new_str": "[core]\n\tfsmonitor = touch /tmp/agent-pwned"}),
+                json!({"path": ".git/config", "old_str": "[core]", "new_str": "[core]\n\tfsmonitor = touch /nonexistent/agent-pwned"}),
             ),
             Reply::tool(
                 "create_file",
-                json!({"path": ".git/hooks/post-checkout", "content": "#!/bin/sh\ntouch /tmp/agent-pwned\n"}),
+                json!({"path": ".git/hooks/post-checkout", "content": "#!/bin/sh\ntouch /nonexistent/agent-pwned\n"}),
             ),
             Reply::tool("view_file", json!({"path": "notes.txt"})),
             fixing_edit(),
@@ -51,10 +51,16 @@ fn commands_cannot_plant_git_config_hooks_or_move_the_branch_in_local_mode() {
     let repo = repo();
     let (commit_before, branch_before) = head(repo.path());
     let config_before = std::fs::read_to_string(repo.path().join(".git/config")).unwrap();
-    let attack = "git config core.fsmonitor 'touch /tmp/agent-pwned'; \
-                  printf '#!/bin/sh\\ntouch /tmp/agent-pwned\\n' > .git/hooks/pre-commit; chmod +x .git/hooks/pre-commit; \
-                  git -c user.name=m -c user.email=m@m commit -qam 'model commit'; \
-                  git checkout -q -b model-branch; git stash list; echo done";
+    // What the planted config and hook would do to the user: create this file.
+    let scratch = tempfile::tempdir().unwrap();
+    let marker = scratch.path().join("pwned");
+    let attack = format!(
+        "git config core.fsmonitor 'touch {m}'; \
+         printf '#!/bin/sh\\ntouch {m}\\n' > .git/hooks/pre-commit; chmod +x .git/hooks/pre-commit; \
+         git -c user.name=m -c user.email=m@m commit -qam 'model commit'; \
+         git checkout -q -b model-branch; git stash list; echo done",
+        m = marker.display()
+    );
     let run = fix(
         repo.path(),
         vec![
@@ -78,6 +84,27 @@ fn commands_cannot_plant_git_config_hooks_or_move_the_branch_in_local_mode() {
     );
     assert!(!repo.path().join(".git/hooks/pre-commit").exists());
     assert!(!repo.path().join(".git/refs/heads/model-branch").exists());
+    // The user's own git commands afterwards run nothing the model planted.
+    let _ = std::fs::remove_file(&marker);
+    for args in [
+        &["status"][..],
+        &[
+            "-c",
+            "user.name=u",
+            "-c",
+            "user.email=u@u",
+            "commit",
+            "-qam",
+            "user",
+        ][..],
+    ] {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(repo.path())
+            .output()
+            .unwrap();
+    }
+    assert!(!marker.exists(), "a planted command ran in the user's git");
     // The model and the user are both told; the fix itself is still the diff.
     assert!(
         run.observations()[1].contains("put back"),
