@@ -12,12 +12,11 @@ use git2::{Oid, Repository};
 
 use super::api::Posted;
 use super::issue::Issue;
-use super::{
-    GitHubApi, GitHubError, Identity, Remote, RepoSlug, RetryPolicy, git, redact, report, trust,
-};
+use super::{GitHubApi, GitHubError, Identity, Remote, RepoSlug, RetryPolicy, git, report, trust};
 use crate::config::{Config, process_env};
 use crate::fix::{self, FixOptions, FixReport};
 use crate::printer::Printer;
+use crate::redact::Redactor;
 use crate::session::ExitReason;
 use crate::workspace::Workspace;
 
@@ -229,12 +228,13 @@ pub async fn run(
             Err(e) => printer.warn(&format!("could not restore the checkout: {e}")),
         }
     }
-    let secrets = fix::secrets(config);
+    // The same redactor as the run's: secret values and well-known token formats.
+    let redactor = fix::redactor(config);
     let report = match result {
         Ok(report) => report,
         Err(error) => {
             if request.pr {
-                let text = redact(&format!("{error:#}"), &secrets);
+                let text = redactor.redact(&format!("{error:#}"));
                 let comment = report::error_comment(&issue, &text);
                 if let Err(e) = api.create_comment(issue.number, &comment).await {
                     printer.warn(&format!("could not report the failure on the issue: {e}"));
@@ -277,7 +277,7 @@ pub async fn run(
                 &run.report,
                 &plan,
                 token.as_deref(),
-                &secrets,
+                &redactor,
             )
             .await
             {
@@ -300,7 +300,7 @@ pub async fn run(
                     run.published = Some(published);
                 }
                 Err(e) => {
-                    let text = redact(&format!("{e:#}"), &secrets);
+                    let text = redactor.redact(&format!("{e:#}"));
                     progress(
                         &api,
                         keeper,
@@ -320,7 +320,7 @@ pub async fn run(
                 .questions
                 .as_deref()
                 .unwrap_or("(no questions given)");
-            let body = redact(&report::questions_comment(issue, questions), &secrets);
+            let body = redactor.redact(&report::questions_comment(issue, questions));
             let posted = api.create_comment(issue.number, &body).await?;
             progress(
                 &api,
@@ -336,10 +336,7 @@ pub async fn run(
         }
         _ => {
             let steps = report::steps(&run.report.outcome.tool_calls);
-            let body = redact(
-                &report::failure_comment(issue, &run.report, &steps),
-                &secrets,
-            );
+            let body = redactor.redact(&report::failure_comment(issue, &run.report, &steps));
             let posted = api.create_comment(issue.number, &body).await?;
             let why = report::stop_reason(&run.report);
             progress(
@@ -441,7 +438,7 @@ async fn publish(
     report: &FixReport,
     plan: &PublishPlan,
     token: Option<&str>,
-    secrets: &[String],
+    redactor: &Redactor,
 ) -> Result<Published> {
     let repo = workspace.repository();
     let changed = workspace.changed_paths(report.baseline, report.final_tree)?;
@@ -462,7 +459,7 @@ async fn publish(
     }
     let steps = report::steps(&report.outcome.tool_calls);
     let title = report::pr_title(issue);
-    let body = redact(&report::pr_body(issue, report, &steps, &changed), secrets);
+    let body = redactor.redact(&report::pr_body(issue, report, &steps, &changed));
     let result = match &existing {
         Some(pull) => api.update_pull(pull.number, &title, &body).await,
         None => {

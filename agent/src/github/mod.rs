@@ -111,14 +111,3 @@ impl From<git2::Error> for GitHubError {
         GitHubError::Git(e.message().to_string())
     }
 }
-
-/// Replaces every secret in `text` with `[REDACTED]`; a last guard on what we post or print.
-pub fn redact(text: &str, secrets: &[String]) -> String {
-    let mut out = text.to_string();
-    for secret in secrets.iter().filter(|s| s.len() >= 8) {
-        if out.contains(secret.as_str()) {
-            out = out.replace(secret.as_str(), "[REDACTED]");
-        }
-    }
-    out
-}
