@@ -7,13 +7,15 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
+use super::github::GitHubFlags;
 use crate::config::{
     Config, ConfigLayer, ConfigSources, Profile, SandboxKind, ToolMode, process_env,
 };
 use crate::fix::{self, FixOptions, FixReport};
-use crate::github::command::GitHubFlags;
+use crate::github::GitHubEnv;
 use crate::github::flow::{self as issue_flow, IssueRequest, IssueRun};
 use crate::printer::Printer;
+use crate::run::RunRequest;
 use crate::session::ExitReason;
 use crate::workspace::Workspace;
 
@@ -228,13 +230,13 @@ pub async fn run(args: FixArgs, printer: &Printer) -> Result<ExitCode> {
     }
     let issue = read_issue(args.issue_file.as_deref(), args.issue_text.as_deref())?;
     let config = load_config(workspace.root(), &args.run)?;
-    let options = FixOptions {
-        task: issue,
+    let report = crate::run::run(RunRequest {
         trajectory: args.trajectory.clone(),
         allow_dirty: args.allow_dirty,
-    };
-    let report = fix::execute(&workspace, &config, &options, printer).await?;
-    deliver(&args, &workspace, &report, &options.task, &config, printer)?;
+        ..RunRequest::new(&workspace, &config, printer, issue.clone())
+    })
+    .await?;
+    deliver(&args, &workspace, &report, &issue, &config, printer)?;
     Ok(exit_code(&report, printer))
 }
 
@@ -291,6 +293,7 @@ async fn run_github_issue(
         progress_comment: args.progress_comment,
         max_wait: args.github.max_wait(),
         bot_login: args.github.bot_login.clone(),
+        env: GitHubEnv::read(&process_env),
     };
     let options = FixOptions {
         task: String::new(),
