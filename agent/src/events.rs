@@ -201,3 +201,87 @@ impl RunSink for ReportCollector {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use agent_tools::CommandRun;
+    use agent_tools::testing::TestReport;
+
+    use super::*;
+
+    /// A sink that keeps the kinds of the events it saw.
+    struct Seen(Arc<Mutex<Vec<String>>>);
+
+    impl RunSink for Seen {
+        fn publish(&mut self, event: &RunEvent) {
+            let value = serde_json::to_value(event).unwrap();
+            self.0
+                .lock()
+                .unwrap()
+                .push(value["event"].as_str().unwrap().to_string());
+        }
+    }
+
+    #[test]
+    fn every_event_reaches_the_file_the_collector_and_the_sinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        let redactor = Arc::new(Redactor::new(["sk-secret-value-123".to_string()]));
+        let mut bus = EventBus::new(
+            TrajectoryWriter::create(&path, redactor.clone()).unwrap(),
+            redactor,
+        );
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        bus.add_sink(Box::new(Seen(seen.clone())));
+        let run = TestRun {
+            command: "pytest".into(),
+            exit_code: Some(0),
+            timed_out: false,
+            duration_ms: 5,
+            report: TestReport::default(),
+            comparison: None,
+        };
+        let events = [
+            RunEvent::ToolCall {
+                step: 1,
+                call_id: "a".into(),
+                name: "run".into(),
+                arguments: r#"{"command": "echo sk-secret-value-123"}"#.into(),
+            },
+            RunEvent::ToolData {
+                step: 1,
+                call_id: "a".into(),
+                tool: "run".into(),
+                data: ToolData::Command(CommandRun {
+                    command: "echo".into(),
+                    exit_code: Some(0),
+                    timed_out: false,
+                }),
+            },
+            RunEvent::ToolData {
+                step: 2,
+                call_id: "b".into(),
+                tool: "run_tests".into(),
+                data: ToolData::TestRun(Box::new(run.clone())),
+            },
+        ];
+        for event in events {
+            bus.publish(event).unwrap();
+        }
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec!["tool_call", "tool_data", "tool_data"]
+        );
+        let read = crate::trajectory::read(&path).unwrap();
+        assert_eq!(read.len(), 3);
+        let collector = bus.into_collector();
+        assert_eq!(collector.test_runs, vec![run]);
+        assert_eq!(collector.tool_calls.len(), 1);
+        assert_eq!(
+            collector.tool_calls[0].arguments,
+            r#"{"command": "echo [REDACTED]"}"#
+        );
+    }
+}

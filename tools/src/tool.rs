@@ -256,9 +256,10 @@ mod data_tests {
     fn tool_data_reads_back_as_what_was_written() {
         let mut report = TestReport::default();
         report.counts.failed = 1;
-        report
-            .failures
-            .push(TestFailure::new("tests/test_a.py::test_a", FailureKind::Failed));
+        report.failures.push(TestFailure::new(
+            "tests/test_a.py::test_a",
+            FailureKind::Failed,
+        ));
         let run = ToolData::TestRun(Box::new(TestRun {
             command: "pytest -q".into(),
             exit_code: Some(1),
