@@ -142,8 +142,11 @@ pub enum RunError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{what} (use --sandbox local to run without Docker): {message}")]
-    Sandbox { what: &'static str, message: String },
+    #[error("{what} (use --sandbox local to run without Docker): {source}")]
+    Sandbox {
+        what: &'static str,
+        source: agent_containers::ContainerError,
+    },
     #[error("{what} {path}: {message}")]
     Git {
         what: &'static str,

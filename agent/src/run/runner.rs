@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use agent_containers::{DockerSandbox, SandboxConfig};
+use agent_containers::{ContainerError, DockerSandbox, SandboxConfig};
 use agent_tools::{Executor, LocalExecutor};
 
 use super::RunError;
@@ -104,12 +104,9 @@ fn local_runner(root: &Path) -> Result<Runner, RunError> {
     })
 }
 
-/// The error for a sandbox step that failed, with its whole cause chain.
-fn sandbox_error<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> RunError {
-    move |e| RunError::Sandbox {
-        what,
-        message: format!("{e:#}"),
-    }
+/// The error for a sandbox step that failed.
+fn sandbox_error(what: &'static str) -> impl FnOnce(ContainerError) -> RunError {
+    move |source| RunError::Sandbox { what, source }
 }
 
 /// Adds the read-only mounts of [`READ_ONLY_IN_SANDBOX`] to a sandbox over `root` (creating

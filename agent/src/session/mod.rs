@@ -142,6 +142,8 @@ pub struct Session<'a> {
 
 /// Mutable state of one run.
 struct RunState {
+    /// The model error that ended the run, if one did (typed, for callers such as a batch).
+    model_error: Option<ModelError>,
     messages: Vec<Message>,
     /// Messages already recorded in a `model_request` event.
     recorded: usize,
@@ -182,6 +184,7 @@ impl RunState {
             submitted_empty: false,
             compactions: 0,
             task_text: task.to_string(),
+            model_error: None,
         }
     }
 }
@@ -244,6 +247,7 @@ impl<'a> Session<'a> {
             reproduction: state.reproduction.found().cloned(),
             review: state.gates.review.clone(),
             compactions: state.compactions,
+            model_error: state.model_error,
         })
     }
 
@@ -420,7 +424,11 @@ impl<'a> Session<'a> {
                         );
                     }
                 }
-                Interruptible::Done(Err(e)) => return exit(ExitReason::ModelError, &e.to_string()),
+                Interruptible::Done(Err(e)) => {
+                    let detail = e.to_string();
+                    state.model_error = Some(e);
+                    return exit(ExitReason::ModelError, &detail);
+                }
                 Interruptible::Cancelled => {
                     return Ok(Err(StepEnd::Exit(ExitReason::Interrupted, None)));
                 }
