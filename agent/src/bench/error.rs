@@ -12,6 +12,7 @@ use agent_containers::ContainerError;
 use agent_harness::HarnessError;
 
 use crate::model::ModelError;
+use crate::run::RunError;
 
 /// A file of the run's output that could not be read or written.
 #[derive(Debug, Error)]
@@ -111,7 +112,12 @@ pub fn fatal_cause(error: &(dyn std::error::Error + 'static)) -> Option<FatalErr
         {
             return Some(FatalError::DiskFull(error.to_string()));
         }
-        if let Some(m) = e.downcast_ref::<ModelError>()
+        // `RunError::Model` is transparent: its `source()` skips the model error itself.
+        let model = match e.downcast_ref::<RunError>() {
+            Some(RunError::Model(m)) => Some(m),
+            _ => e.downcast_ref::<ModelError>(),
+        };
+        if let Some(m) = model
             && m.ends_every_run()
         {
             return Some(FatalError::Model(m.clone()));
@@ -123,13 +129,18 @@ pub fn fatal_cause(error: &(dyn std::error::Error + 'static)) -> Option<FatalErr
 
 /// An agent run's error: fatal when its chain holds a fatal cause, else the instance is
 /// unfinished (a rerun does it again).
-pub fn classify_run_error(error: &anyhow::Error) -> InstanceFailure {
-    for cause in error.chain() {
-        if let Some(fatal) = fatal_cause(cause) {
-            return InstanceFailure::Fatal(fatal);
-        }
+pub fn classify_run_error(error: &(dyn std::error::Error + 'static)) -> InstanceFailure {
+    if let Some(fatal) = fatal_cause(error) {
+        return InstanceFailure::Fatal(fatal);
     }
-    InstanceFailure::Unfinished(format!("{error:#}"))
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    InstanceFailure::Unfinished(text)
 }
 
 /// A failure to make an instance's environment: fatal when the engine is gone or the disk is
@@ -161,7 +172,7 @@ mod tests {
         let wrapped = anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::StorageFull))
             .context("writing the trajectory");
         assert!(matches!(
-            classify_run_error(&wrapped),
+            classify_run_error(wrapped.as_ref()),
             InstanceFailure::Fatal(FatalError::DiskFull(_))
         ));
     }
@@ -184,7 +195,7 @@ mod tests {
 
     #[test]
     fn a_rejected_key_is_fatal_and_a_server_error_is_not() {
-        let auth = anyhow::Error::new(ModelError::Auth {
+        let auth = RunError::Model(ModelError::Auth {
             url: "http://127.0.0.1:1/v1".into(),
             status: 401,
         });
@@ -192,7 +203,7 @@ mod tests {
             classify_run_error(&auth),
             InstanceFailure::Fatal(FatalError::Model(ModelError::Auth { .. }))
         ));
-        let http = anyhow::Error::new(ModelError::Http {
+        let http = RunError::Model(ModelError::Http {
             url: "http://127.0.0.1:1/v1".into(),
             status: 500,
             message: "boom".into(),

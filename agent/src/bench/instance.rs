@@ -75,7 +75,7 @@ pub async fn run_instance(request: InstanceRequest<'_>) -> Result<AgentRun, Inst
     }
     .await;
     runner.stop(printer).await;
-    let report = result.map_err(|e| classify_run_error(&anyhow::Error::new(e)))?;
+    let report = result.map_err(|e| classify_run_error(&e))?;
     let outcome = report.outcome;
     match outcome.exit_reason {
         ExitReason::Interrupted => return Err(InstanceFailure::Fatal(FatalError::Interrupted)),
