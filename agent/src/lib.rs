@@ -14,6 +14,7 @@ pub mod progress;
 pub mod prompts;
 pub mod redact;
 pub mod secrets;
+pub mod select;
 pub mod session;
 pub mod trajectory;
 pub mod trust;

@@ -31,6 +31,8 @@ const EMBEDDED: &[(&str, &str)] = embedded![
     "review_feedback.md",
     "compact.md",
     "ledger.md",
+    "judge_system.md",
+    "judge_request.md",
 ];
 
 #[derive(Debug, Error)]

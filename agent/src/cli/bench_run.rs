@@ -191,9 +191,9 @@ async fn run_instance(
     let result = async {
         let workspace = Workspace::open(&prepared.path)?;
         let options = FixOptions {
-            task: instance.problem_statement.clone(),
             trajectory: Some(layout.trajectory_path(&instance.instance_id, sample)),
             allow_dirty: true,
+            ..FixOptions::new(instance.problem_statement.clone())
         };
         fix::execute_with(&workspace, config, &options, printer, &runner).await
     }

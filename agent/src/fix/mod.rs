@@ -2,6 +2,7 @@
 //! report. The CLI and the GitHub flow both drive it.
 
 pub mod overview;
+pub mod samples;
 pub mod test_integrity;
 
 use std::collections::BTreeSet;
@@ -34,6 +35,24 @@ pub struct FixOptions {
     /// Where the trajectory goes; `None` = `.agent/trajectories/` in the repository.
     pub trajectory: Option<PathBuf>,
     pub allow_dirty: bool,
+    /// Attempts at the task (`--samples`); more than one goes through [`samples::execute`]: each
+    /// attempt in its own clone and sandbox, then one diff chosen.
+    pub samples: usize,
+    /// Attempts run at the same time.
+    pub workers: usize,
+}
+
+impl FixOptions {
+    /// One attempt at `task` on a clean repository, the trajectory in the default place.
+    pub fn new(task: String) -> Self {
+        Self {
+            task,
+            trajectory: None,
+            allow_dirty: false,
+            samples: 1,
+            workers: 1,
+        }
+    }
 }
 
 /// What a run produced.
@@ -53,6 +72,8 @@ pub struct FixReport {
     pub secret_findings: Vec<Finding>,
     /// Git files (`.git/...`) the model's commands changed and that were put back.
     pub git_reverted: Vec<String>,
+    /// With `--samples`: how this attempt was chosen among the others.
+    pub selection: Option<crate::select::Selection>,
 }
 
 impl FixReport {
@@ -192,13 +213,17 @@ impl Runner {
     }
 }
 
-/// Starts where the model's commands run, as the config says (Docker by default).
+pub const LOCAL_SANDBOX_WARNING: &str =
+    "--sandbox local: the model's commands run on this machine without isolation";
+
+/// Starts where the model's commands run, as the config says (Docker by default; the warning
+/// for `--sandbox local` goes to a printer that is not quiet).
 pub async fn start_runner(config: &Config, root: &Path, printer: &Printer) -> Result<Runner> {
     match config.sandbox {
         SandboxKind::Local => {
-            printer.warn(
-                "--sandbox local: the model's commands run on this machine without isolation",
-            );
+            if !printer.is_quiet() {
+                printer.warn(LOCAL_SANDBOX_WARNING);
+            }
             let repo = git2::Repository::open(root)
                 .with_context(|| format!("cannot open the repository {}", root.display()))?;
             let guard = GitStateGuard::capture(repo.path(), repo.commondir())
@@ -366,6 +391,15 @@ pub async fn execute(
     options: &FixOptions,
     printer: &Printer,
 ) -> Result<FixReport> {
+    if options.samples > 1 {
+        return samples::execute(samples::SamplesRequest {
+            workspace,
+            config,
+            options,
+            printer,
+        })
+        .await;
+    }
     if !options.allow_dirty {
         workspace.ensure_clean()?;
     }
@@ -582,6 +616,7 @@ async fn run_session(
         model: config.model.clone(),
         secret_findings,
         git_reverted,
+        selection: None,
     })
 }
 

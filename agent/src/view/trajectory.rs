@@ -332,6 +332,22 @@ pub fn build(name: &str, events: Vec<Event>) -> TrajectoryPage {
                 let i = step_of(&mut steps, step);
                 steps[i].notices.push(NoticeView { kind, text });
             }
+            Event::Selection {
+                chosen,
+                decided_by,
+                reasons,
+                ..
+            } => page.notices.push(NoticeView {
+                kind: "selection".into(),
+                text: format!(
+                    "{} ({}):\n{}",
+                    chosen.map_or("no attempt chosen".into(), |n| format!(
+                        "attempt {n} chosen"
+                    )),
+                    decided_by.replace('_', " "),
+                    reasons.join("\n")
+                ),
+            }),
             Event::StepTiming { step, total_ms, .. } => {
                 let i = step_of(&mut steps, step);
                 steps[i].total_time = duration_ms(total_ms);
