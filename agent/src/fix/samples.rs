@@ -101,9 +101,27 @@ async fn attempts_then_select(request: &SamplesRequest<'_>, clones: &Clones) -> 
     for line in selection.summary_lines() {
         request.printer.status(&line);
     }
+    request.printer.status(&totals(&reports, &selection));
     let report = adopt(request, reports, &selection, &trajectory).await?;
     record(request, &trajectory, &selection, &report)?;
     Ok(report)
+}
+
+/// What all the attempts and the judge used together.
+fn totals(reports: &[(usize, FixReport)], selection: &Selection) -> String {
+    let mut usage = selection.usage;
+    let mut cost = Some(0.0);
+    for (_, report) in reports {
+        usage += report.outcome.usage;
+        cost = cost.zip(report.outcome.cost_usd).map(|(a, b)| a + b);
+    }
+    format!(
+        "all {} attempts and the judge: {} prompt + {} completion tokens; the attempts cost {}",
+        reports.len(),
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        cost.map_or("unknown".into(), |c| format!("${c:.4}"))
+    )
 }
 
 /// The attempts, `workers` at a time, each reported on one line as it ends.
