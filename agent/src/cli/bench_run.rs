@@ -25,6 +25,7 @@ use super::fix::{RunFlags, load_config};
 use crate::config::Config;
 use crate::fix::{self, FixOptions, Runner};
 use crate::printer::Printer;
+use crate::select::bench as bench_select;
 use crate::session::ExitReason;
 use crate::workspace::Workspace;
 
@@ -38,6 +39,11 @@ pub struct BenchRunArgs {
     /// Samples per instance (for pass@k); each has its own predictions file.
     #[arg(long, default_value_t = 1)]
     pub samples: usize,
+    /// With --samples K: once an instance has its K samples, choose one (tests, vote, judge,
+    /// as `agent fix --samples` does) and write it to DIR/predictions.jsonl; the record of
+    /// each choice goes to DIR/selection/<instance_id>.json.
+    #[arg(long)]
+    pub select: bool,
     /// Stop starting new instances once this many USD have been spent (including earlier runs).
     #[arg(long)]
     pub max_cost_total: Option<f64>,
@@ -53,6 +59,12 @@ pub struct BenchRunArgs {
 
 pub async fn run(args: BenchRunArgs, printer: &Printer) -> Result<ExitCode> {
     super::bench::preflight(&args.common, printer).await?;
+    if args.select && args.samples < 2 {
+        anyhow::bail!(
+            "--select chooses among samples: pass --samples 2 or more (it is {})",
+            args.samples
+        );
+    }
     let (dataset_path, repos) = dataset_and_repos(&args.common).await?;
     let dataset = Dataset::load(&dataset_path)?.select(&args.common.instances)?;
     let layout = RunLayout::new(&args.output, args.samples);
@@ -88,6 +100,9 @@ pub async fn run(args: BenchRunArgs, printer: &Printer) -> Result<ExitCode> {
             "all {done} runs already have predictions in {}{env_note}",
             args.output.display()
         ));
+        if args.select {
+            select_samples(&args, &ctx, &dataset, &layout, &config, printer).await?;
+        }
         return Ok(ExitCode::SUCCESS);
     }
     if done > 0 {
@@ -128,6 +143,9 @@ pub async fn run(args: BenchRunArgs, printer: &Printer) -> Result<ExitCode> {
     .await;
     progress.finish();
     let summary = summary?;
+    if args.select {
+        select_samples(&args, &ctx, &dataset, &layout, &config, printer).await?;
+    }
     for (id, sample, reason) in &summary.failed {
         printer.warn(&format!("{id} (sample {sample}): {reason}"));
     }
@@ -163,6 +181,38 @@ pub async fn run(args: BenchRunArgs, printer: &Printer) -> Result<ExitCode> {
     )
 }
 
+/// `--select`: one sample chosen per instance that has all of them.
+async fn select_samples(
+    args: &BenchRunArgs,
+    ctx: &agent_harness::context::BenchContext,
+    dataset: &agent_harness::Dataset,
+    layout: &RunLayout,
+    config: &Config,
+    printer: &Printer,
+) -> Result<()> {
+    let summary = bench_select::select_batch(&bench_select::SelectBatchRequest {
+        ctx,
+        dataset,
+        layout,
+        config,
+        workers: args.common.workers,
+        setup_timeout: Duration::from_secs(args.setup_timeout),
+        printer,
+    })
+    .await?;
+    let waiting = match summary.waiting.len() {
+        0 => String::new(),
+        n => format!("; {n} wait for their samples (rerun the same command)"),
+    };
+    printer.status(&format!(
+        "selection: {} instances chosen now, {} earlier{waiting}; chosen predictions in {}",
+        summary.selected,
+        summary.already,
+        bench_select::selected_path(layout).display()
+    ));
+    Ok(())
+}
+
 /// One (instance, sample) in its prepared workspace: a sandbox from the instance image (already
 /// set up; network as configured, off by default), then the session.
 async fn run_instance(
@@ -188,10 +238,11 @@ async fn run_instance(
         sandbox: Some(sandbox.clone()),
         git_guard: None,
     };
+    let trajectory = layout.trajectory_path(&instance.instance_id, sample);
     let result = async {
         let workspace = Workspace::open(&prepared.path)?;
         let options = FixOptions {
-            trajectory: Some(layout.trajectory_path(&instance.instance_id, sample)),
+            trajectory: Some(trajectory.clone()),
             allow_dirty: true,
             ..FixOptions::new(instance.problem_statement.clone())
         };
@@ -200,6 +251,14 @@ async fn run_instance(
     .await;
     runner.stop(printer).await;
     let report = result?;
+    if layout.samples > 1
+        && let Err(e) = bench_select::save_attempt(&trajectory, &report)
+    {
+        tracing::warn!(
+            "cannot keep the attempt record beside {}: {e}",
+            trajectory.display()
+        );
+    }
     if matches!(
         report.outcome.exit_reason,
         ExitReason::Interrupted | ExitReason::ModelError
