@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::printer::Printer;
 use crate::prompts::Prompts;
 use crate::select::{self, Attempt, Environment, SelectError, Selection};
+use crate::session::ExitReason;
 use crate::trajectory::{self, Event, TrajectoryWriter};
 use crate::workspace::Workspace;
 
@@ -84,6 +85,21 @@ async fn attempts_then_select(request: &SamplesRequest<'_>, clones: &Clones) -> 
     }
     let mut reports = run_attempts(request, clones, &trajectory).await?;
     reports.sort_by_key(|(n, _)| *n);
+    if let Some(index) = reports
+        .iter()
+        .position(|(_, r)| r.outcome.exit_reason == ExitReason::Interrupted)
+    {
+        // Stopped by the user: no selection, nothing applied; the trajectories are kept.
+        request.printer.warn(
+            "interrupted: no attempt was chosen and your checkout is unchanged; the attempts' trajectories are listed above",
+        );
+        let mut report = reports.swap_remove(index).1;
+        report.diff = String::new();
+        report.baseline = request.workspace.snapshot()?;
+        report.final_tree = report.baseline;
+        report.trajectory_path = trajectory;
+        return Ok(report);
+    }
     let attempts: Vec<Attempt> = reports
         .iter()
         .map(|(number, report)| Attempt {

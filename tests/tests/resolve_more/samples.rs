@@ -378,3 +378,58 @@ fn when_no_attempt_changes_anything_the_run_fails() {
     );
     assert_eq!(run.selection()["chosen"], Value::Null);
 }
+
+#[test]
+fn an_interrupted_samples_run_chooses_nothing_and_leaves_the_checkout_as_it_was() {
+    let hang = || Reply::Delayed(std::time::Duration::from_secs(60), Box::new(submit()));
+    let scripts = keyed(vec![
+        vec![edit(STATS_FIX), hang()],
+        vec![edit(STATS_FIX), hang()],
+    ]);
+    let server = ScriptedServer::start_scripts(Scripts {
+        keyed: scripts,
+        ..Scripts::default()
+    })
+    .unwrap();
+    let repo = tempfile::tempdir().unwrap();
+    git_repo(repo.path(), STATS_FILES).unwrap();
+    let traj = repo.path().join(".agent/fix.jsonl");
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(config.path(), "sandbox = \"local\"\n").unwrap();
+    let child = std::process::Command::new(agent_tests::fixtures::agent_binary().unwrap())
+        .args(["fix", "--issue-text", STATS_ISSUE, "--samples", "2"])
+        .args(["--base-url", &server.base_url(), "--trajectory"])
+        .arg(&traj)
+        .env("AGENT_CONFIG", config.path())
+        .env_remove("OPENAI_API_KEY")
+        .current_dir(repo.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    // Both attempts made their edit and wait for their second reply.
+    while server.requests().len() < 4 && started.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("no attempt was chosen"), "{stderr}");
+    assert!(out.stdout.is_empty(), "nothing is printed as the fix");
+    assert!(
+        std::fs::read_to_string(repo.path().join("stats/core.py"))
+            .unwrap()
+            .contains(STATS_BUG)
+    );
+    for n in 1..=2 {
+        let events = read_events(&repo.path().join(format!(".agent/fix.attempt-{n}.jsonl")));
+        assert_eq!(events.last().unwrap()["exit_reason"], "interrupted");
+    }
+    assert!(!traj.exists() || read_events(&traj).iter().all(|e| e["event"] != "selection"));
+}
