@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod events;
 pub mod fix;
 pub mod git_guard;
 pub mod github;
@@ -13,6 +14,7 @@ pub mod printer;
 pub mod progress;
 pub mod prompts;
 pub mod redact;
+pub mod run;
 pub mod secrets;
 pub mod select;
 pub mod session;

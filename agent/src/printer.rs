@@ -8,15 +8,28 @@ use std::io::Write;
 #[derive(Debug, Clone, Copy)]
 pub struct Printer {
     quiet: bool,
+    /// Diffs on a terminal may be coloured (`NO_COLOR` unset or empty).
+    colour: bool,
 }
 
 impl Printer {
     pub fn stderr() -> Self {
-        Self { quiet: false }
+        Self {
+            quiet: false,
+            colour: true,
+        }
     }
 
     pub fn quiet() -> Self {
-        Self { quiet: true }
+        Self {
+            quiet: true,
+            colour: false,
+        }
+    }
+
+    /// Whether diffs may be coloured on a terminal; the command line passes `NO_COLOR` here.
+    pub fn with_colour(self, colour: bool) -> Self {
+        Self { colour, ..self }
     }
 
     pub fn is_quiet(&self) -> bool {
@@ -37,17 +50,21 @@ impl Printer {
         }
     }
 
-    /// A diff for stdout: coloured when stdout is a terminal and `NO_COLOR` is unset, plain
+    /// A diff for stdout: coloured when stdout is a terminal and colour is allowed, plain
     /// otherwise (so `agent fix > fix.patch` stays a valid patch).
     pub fn diff(&self, diff: &str) {
         use std::io::IsTerminal;
-        let colour = std::io::stdout().is_terminal()
-            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-        if colour {
+        if self.colour && std::io::stdout().is_terminal() {
             self.result(&colour_diff(diff));
         } else {
             self.result(diff);
         }
+    }
+
+    /// The live progress line of a run on stderr (`None` when quiet; hidden when stderr is
+    /// not a terminal).
+    pub fn progress_line(&self, max_steps: u32) -> Option<crate::progress::ProgressLine> {
+        (!self.quiet).then(|| crate::progress::ProgressLine::new(max_steps))
     }
 
     pub fn warn(&self, text: &str) {

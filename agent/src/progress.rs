@@ -1,12 +1,13 @@
 //! The live progress line of `agent fix` on stderr: step, last tool, tokens and cost, redrawn
-//! as the trajectory's events arrive. Drawn only when stderr is a terminal.
+//! as the run's events arrive (it is one of the run's sinks; the printer makes it). Drawn only
+//! when stderr is a terminal.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::trajectory::Event;
+use crate::events::{RunEvent as Event, RunSink};
 
 /// What the line shows.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -133,6 +134,12 @@ impl ProgressLine {
 
     pub fn finish(&self) {
         self.bar.finish_and_clear();
+    }
+}
+
+impl RunSink for ProgressLine {
+    fn publish(&mut self, event: &Event) {
+        self.on_event(event);
     }
 }
 

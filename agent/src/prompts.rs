@@ -114,4 +114,66 @@ mod tests {
             "custom x"
         );
     }
+
+    /// Every template rendered with a representative context, reviewed as snapshots
+    /// (`cargo insta review` after a change to a prompt).
+    #[test]
+    fn every_prompt_renders_as_snapshotted() {
+        let p = Prompts::load(None).unwrap();
+        let tools = vec![context! {
+            name => "view_file",
+            description => "Show a file with line numbers.",
+            parameters => r#"{"type":"object","properties":{"path":{"type":"string"}}}"#,
+        }];
+        let ctx = |tool_mode: &str, sandboxed: bool| {
+            context! {
+                repo_root => "/work/repo",
+                tool_mode => tool_mode,
+                sandboxed => sandboxed,
+                tools => tools.clone(),
+                task => "mean() of an empty list raises ZeroDivisionError",
+                head => "main at 1a2b3c4 (\"initial\")",
+                instructions => "Run tests with `pytest -q`.",
+                instructions_path => "AGENTS.md",
+                overview => "stats/\n  core.py\ntests/\n  test_core.py",
+                overview_truncated => false,
+                problem => "your reply has no tool call",
+                tool_names => "view_file, grep, submit",
+                count => 2,
+                limit => 3,
+                percent => 80,
+                budget => "steps",
+                used => 40,
+                plan => "1. read core.py\n2. fix mean\n3. run the tests",
+                step => 8,
+                max_steps => 50,
+                tool => "run",
+                arguments => r#"{"command":"pytest -q"}"#,
+                findings => "- stats/core.py: the debug print is left in",
+                diff => "--- a/stats/core.py\n+++ b/stats/core.py\n@@ -1 +1 @@\n-return s / (n + 1)\n+return s / n\n",
+                checks => vec!["stats/core.py: debugging leftover `print(x)`"],
+                dropped => 12,
+                ledger => "- read stats/core.py",
+                changed_files => "stats/core.py",
+                transcript => "assistant: view_file stats/core.py",
+                candidates => vec![
+                    context! { attempt => 1, passed => 2, total => 2, votes => 2,
+                        diff => "--- a/stats/core.py\n+++ b/stats/core.py\n@@ -1 +1 @@\n-return s / (n + 1)\n+return s / n\n" },
+                    context! { attempt => 3, passed => 2, total => 2, votes => 1,
+                        diff => "--- a/stats/core.py\n+++ b/stats/core.py\n@@ -1 +1 @@\n-return s / (n + 1)\n+return sum(v) / len(v)\n" },
+                ],
+                numbers => "1, 3",
+            }
+        };
+        let mut names: Vec<&str> = EMBEDDED.iter().map(|(name, _)| *name).collect();
+        names.sort();
+        for name in names {
+            let native = p.render(name, ctx("native", true)).unwrap();
+            insta::assert_snapshot!(format!("prompt_{name}"), native);
+            let text = p.render(name, ctx("text", false)).unwrap();
+            if text != native {
+                insta::assert_snapshot!(format!("prompt_{name}_text_mode"), text);
+            }
+        }
+    }
 }

@@ -9,10 +9,8 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use thiserror::Error;
 
-use crate::model::{Message, Usage};
 use crate::redact::Redactor;
 
 pub const FORMAT_VERSION: u32 = 1;
@@ -37,110 +35,25 @@ pub enum TrajectoryError {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
-    Start {
-        format_version: u32,
-        model: String,
-        base_url: String,
-        repo: String,
-        task: String,
-        tool_mode: String,
-        executor: String,
-        /// Tool definitions sent with every request.
-        tools: Vec<Value>,
-        unix_time: u64,
-    },
-    /// A rendered prompt template.
-    Prompt { name: String, text: String },
-    /// Messages added to the conversation since the previous request; the full request is the
-    /// concatenation of all `new_messages` so far (this keeps the file linear in the run's size).
-    ModelRequest {
-        step: u32,
-        new_messages: Vec<Message>,
-        message_count: usize,
-    },
-    ModelResponse {
-        step: u32,
-        message: Message,
-        usage: Usage,
-        cost_usd: Option<f64>,
-        latency_ms: u64,
-        attempts: u32,
-        finish_reason: Option<String>,
-    },
-    Plan {
-        step: u32,
-        source: String,
-        plan: String,
-    },
-    ToolCall {
-        step: u32,
-        call_id: String,
-        name: String,
-        arguments: String,
-    },
-    Observation {
-        step: u32,
-        call_id: String,
-        ok: bool,
-        text: String,
-        duration_ms: u64,
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        changed_files: Vec<String>,
-    },
-    /// Structured results of a tool call (a test run's counts and failing tests).
-    ToolData {
-        step: u32,
-        call_id: String,
-        tool: String,
-        data: Value,
-    },
-    /// Something the session told the model on its own (wrap up, repeated action, malformed).
-    Notice {
-        step: u32,
-        kind: String,
-        text: String,
-    },
-    StepTiming {
-        step: u32,
-        total_ms: f64,
-        model_ms: f64,
-        tools_ms: f64,
-        overhead_ms: f64,
-    },
-    /// `--samples`: how one attempt's diff was chosen among several (the attempts' own
-    /// trajectories are beside this one, `<name>.attempt-N.jsonl`).
-    Selection {
-        chosen: Option<usize>,
-        decided_by: String,
-        reasons: Vec<String>,
-        /// Candidates, checks, test matrix, votes and the judge ([`crate::select::Selection`]).
-        record: Value,
-    },
-    End {
-        exit_reason: String,
-        detail: Option<String>,
-        summary: Option<String>,
-        plan: Option<String>,
-        steps: u32,
-        usage: Usage,
-        cost_usd: Option<f64>,
-        duration_ms: u64,
-        diff: String,
-    },
+/// The trajectory's lines are the run's events.
+pub use crate::events::RunEvent as Event;
+
+/// A line as written: the event and the milliseconds since the run started.
+#[derive(Debug, Serialize)]
+struct LineOut<'a> {
+    t_ms: u64,
+    #[serde(flatten)]
+    event: &'a Event,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// A line as read back.
+#[derive(Debug, Deserialize)]
 struct Line {
-    t_ms: u64,
+    #[serde(rename = "t_ms")]
+    _t_ms: u64,
     #[serde(flatten)]
     event: Event,
 }
-
-/// Sees each event once it is written.
-pub type Observer = Box<dyn FnMut(&Event) + Send>;
 
 /// Appends events to a trajectory file, replacing secrets on the way.
 ///
@@ -159,8 +72,6 @@ pub struct TrajectoryWriter {
     /// The file's identity when we last wrote it: device and inode.
     identity: (u64, u64),
     restored: u32,
-    /// Sees every event after it is written (the terminal's progress line).
-    observer: Option<Observer>,
 }
 
 impl TrajectoryWriter {
@@ -175,13 +86,7 @@ impl TrajectoryWriter {
             written: String::new(),
             identity,
             restored: 0,
-            observer: None,
         })
-    }
-
-    /// Also hands every written event to `observer` (after it is on disk).
-    pub fn observe(&mut self, observer: Observer) {
-        self.observer = Some(observer);
     }
 
     pub fn path(&self) -> &Path {
@@ -193,22 +98,19 @@ impl TrajectoryWriter {
         self.restored
     }
 
-    pub fn write(&mut self, event: Event) -> Result<(), TrajectoryError> {
+    pub fn write(&mut self, event: &Event) -> Result<(), TrajectoryError> {
         if self.tampered() {
             self.restore()?;
         }
-        let line = Line {
+        let line = LineOut {
             t_ms: self.started.elapsed().as_millis() as u64,
             event,
         };
-        let result = self.line(&line).and_then(|text| self.append(&text));
-        if let Some(observer) = &mut self.observer {
-            observer(&line.event);
-        }
-        result
+        let text = self.line(&line)?;
+        self.append(&text)
     }
 
-    fn line(&self, line: &Line) -> Result<String, TrajectoryError> {
+    fn line(&self, line: &LineOut<'_>) -> Result<String, TrajectoryError> {
         let text = serde_json::to_string(line).map_err(|e| TrajectoryError::Write {
             path: self.path.clone(),
             source: std::io::Error::other(e),
@@ -255,13 +157,14 @@ impl TrajectoryWriter {
         let all = std::mem::take(&mut self.written);
         self.append(&all)?;
         self.restored += 1;
-        let notice = self.line(&Line {
+        let notice = Event::Notice {
+            step: 0,
+            kind: "record_restored".into(),
+            text: "the trajectory file was deleted or changed during the run (by a command?) and was written again from memory".into(),
+        };
+        let notice = self.line(&LineOut {
             t_ms: self.started.elapsed().as_millis() as u64,
-            event: Event::Notice {
-                step: 0,
-                kind: "record_restored".into(),
-                text: "the trajectory file was deleted or changed during the run (by a command?) and was written again from memory".into(),
-            },
+            event: &notice,
         })?;
         self.append(&notice)
     }
@@ -365,12 +268,12 @@ mod tests {
         let path = dir.path().join("t/traj.jsonl");
         let redactor = Arc::new(Redactor::new(["sk-verysecret123".to_string()]));
         let mut w = TrajectoryWriter::create(&path, redactor).unwrap();
-        w.write(Event::Prompt {
+        w.write(&Event::Prompt {
             name: "system".into(),
             text: "key is sk-verysecret123".into(),
         })
         .unwrap();
-        w.write(Event::Notice {
+        w.write(&Event::Notice {
             step: 1,
             kind: "wrap_up".into(),
             text: "hurry".into(),
@@ -388,7 +291,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("traj.jsonl");
         let mut w = TrajectoryWriter::create(&path, Arc::new(Redactor::new(Vec::new()))).unwrap();
-        w.write(Event::Plan {
+        w.write(&Event::Plan {
             step: 0,
             source: "initial".into(),
             plan: "1. fix".into(),
@@ -412,17 +315,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(".agent/trajectories/t.jsonl");
         let mut w = TrajectoryWriter::create(&path, Arc::new(Redactor::new(Vec::new()))).unwrap();
-        w.write(plan(1)).unwrap();
+        w.write(&plan(1)).unwrap();
         std::fs::remove_dir_all(dir.path().join(".agent")).unwrap();
-        w.write(plan(2)).unwrap();
+        w.write(&plan(2)).unwrap();
         std::fs::write(&path, "").unwrap();
-        w.write(plan(3)).unwrap();
+        w.write(&plan(3)).unwrap();
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(
             b"{\"t_ms\":1,\"event\":\"plan\",\"step\":99,\"source\":\"x\",\"plan\":\"forged\"}\n",
         )
         .unwrap();
-        w.write(plan(4)).unwrap();
+        w.write(&plan(4)).unwrap();
         w.sync().unwrap();
         let events = read(&path).unwrap();
         let steps: Vec<u32> = events
@@ -448,10 +351,10 @@ mod tests {
         std::fs::write(&victim, "precious\n").unwrap();
         let path = dir.path().join("t.jsonl");
         let mut w = TrajectoryWriter::create(&path, Arc::new(Redactor::new(Vec::new()))).unwrap();
-        w.write(plan(1)).unwrap();
+        w.write(&plan(1)).unwrap();
         std::fs::remove_file(&path).unwrap();
         std::os::unix::fs::symlink(&victim, &path).unwrap();
-        w.write(plan(2)).unwrap();
+        w.write(&plan(2)).unwrap();
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
         assert!(
             !std::fs::symlink_metadata(&path)

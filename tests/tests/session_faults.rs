@@ -541,11 +541,22 @@ fn a_request_that_outlives_its_timeout_is_retried() {
 #[test]
 fn the_time_limit_stops_a_run_waiting_on_the_model() {
     let slow = Reply::Delayed(std::time::Duration::from_secs(30), Box::new(view()));
-    let started = std::time::Instant::now();
     let (run, _server, _repo) = fix(vec![view(), slow], &["--time-limit", "2"], &[]);
     assert_eq!(run.code, 3, "{}", run.stderr);
-    assert_eq!(end(&run)["exit_reason"], "time_limit");
-    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    let end = end(&run);
+    assert_eq!(end["exit_reason"], "time_limit");
+    assert_eq!(
+        end["detail"],
+        "the time budget ran out while waiting for the model"
+    );
+    // The second reply never arrived: the run ended during the wait, not after it.
+    let responses = run
+        .events
+        .iter()
+        .filter(|e| e["event"] == "model_response")
+        .count();
+    assert_eq!(responses, 1);
+    assert!(end["duration_ms"].as_u64().unwrap() < 30_000, "{end}");
 }
 
 #[test]

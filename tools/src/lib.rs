@@ -25,4 +25,4 @@ pub use executor::{ExecError, ExecOutput, ExecRequest, Executor, LocalExecutor};
 pub use jail::{JailError, PathJail};
 pub use registry::ToolRegistry;
 pub use secret_env::is_secret_env_name;
-pub use tool::{Control, Effect, Tool, ToolContext, ToolOutput, TypedTool};
+pub use tool::{CommandRun, Control, Effect, Tool, ToolContext, ToolData, ToolOutput, TypedTool};

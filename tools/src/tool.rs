@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::error::{ToolError, ToolResult};
 use crate::executor::Executor;
 use crate::jail::PathJail;
+use crate::testing::TestRun;
 
 /// What every tool call can reach: the repository (through the path jail) and the executor.
 #[derive(Clone)]
@@ -67,6 +68,50 @@ impl Effect {
     }
 }
 
+/// A command's exit status, as `run` reports it beside its output.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CommandRun {
+    pub command: String,
+    /// `None` when the process was killed (timeout, signal).
+    pub exit_code: Option<i64>,
+    pub timed_out: bool,
+}
+
+/// Structured results of a tool call, beside the text the model sees. Serialized without a
+/// tag, so the trajectory's `tool_data` events keep the shape they always had.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum ToolData {
+    /// A test run: counts, failing tests, the comparison with the previous run.
+    TestRun(Box<TestRun>),
+    /// A command's exit status (the session reads it to find a reproduction).
+    Command(CommandRun),
+    /// Data this version does not know (read from another version's trajectory).
+    Other(serde_json::Value),
+}
+
+impl ToolData {
+    /// The command and how it ended, for every tool that ran one.
+    pub fn command(&self) -> Option<CommandRun> {
+        match self {
+            ToolData::TestRun(run) => Some(CommandRun {
+                command: run.command.clone(),
+                exit_code: run.exit_code,
+                timed_out: run.timed_out,
+            }),
+            ToolData::Command(run) => Some(run.clone()),
+            ToolData::Other(_) => None,
+        }
+    }
+
+    pub fn test_run(&self) -> Option<&TestRun> {
+        match self {
+            ToolData::TestRun(run) => Some(run),
+            _ => None,
+        }
+    }
+}
+
 /// The successful result of a tool call.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ToolOutput {
@@ -80,10 +125,7 @@ pub struct ToolOutput {
     /// Structured results for the trajectory and reports (e.g. a test run's counts), beside the
     /// text the model sees.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data: Option<serde_json::Value>,
-    /// `data` is a test run's structured result (counts, failures): reports list these.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub test_run: bool,
+    pub data: Option<ToolData>,
 }
 
 impl ToolOutput {
@@ -99,15 +141,8 @@ impl ToolOutput {
         self
     }
 
-    pub fn with_data(mut self, data: serde_json::Value) -> Self {
+    pub fn with_data(mut self, data: ToolData) -> Self {
         self.data = Some(data);
-        self
-    }
-
-    /// Structured data that is a test run's result (see [`ToolOutput::test_run`]).
-    pub fn with_test_run(mut self, data: serde_json::Value) -> Self {
-        self.data = Some(data);
-        self.test_run = true;
         self
     }
 
@@ -208,4 +243,43 @@ pub fn schema_for<A: JsonSchema>() -> Value {
     }
     crate::schema::clean_schema(&mut value);
     value
+}
+
+#[cfg(test)]
+mod data_tests {
+    use super::*;
+    use crate::testing::{Comparison, FailureKind, TestFailure, TestReport};
+
+    /// A test run written to a trajectory reads back as a test run (not as unknown data), and a
+    /// command's status as a command's status: the JSON has no tag, so each shape must parse.
+    #[test]
+    fn tool_data_reads_back_as_what_was_written() {
+        let mut report = TestReport::default();
+        report.counts.failed = 1;
+        report.failures.push(TestFailure::new(
+            "tests/test_a.py::test_a",
+            FailureKind::Failed,
+        ));
+        let run = ToolData::TestRun(Box::new(TestRun {
+            command: "pytest -q".into(),
+            exit_code: Some(1),
+            timed_out: false,
+            duration_ms: 12,
+            report,
+            comparison: Some(Comparison::default()),
+        }));
+        let command = ToolData::Command(CommandRun {
+            command: "python repro.py".into(),
+            exit_code: None,
+            timed_out: true,
+        });
+        for data in [run, command] {
+            let text = serde_json::to_string(&data).unwrap();
+            let back: ToolData = serde_json::from_str(&text).unwrap();
+            assert_eq!(back, data, "{text}");
+        }
+        let other: ToolData = serde_json::from_str(r#"{"lines": 3}"#).unwrap();
+        assert!(matches!(other, ToolData::Other(_)));
+        assert!(other.command().is_none());
+    }
 }

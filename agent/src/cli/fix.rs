@@ -7,11 +7,12 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
+use super::github::GitHubFlags;
 use crate::config::{
     Config, ConfigLayer, ConfigSources, Profile, SandboxKind, ToolMode, process_env,
 };
 use crate::fix::{self, FixOptions, FixReport};
-use crate::github::command::GitHubFlags;
+use crate::github::GitHubEnv;
 use crate::github::flow::{self as issue_flow, IssueRequest, IssueRun};
 use crate::printer::Printer;
 use crate::session::ExitReason;
@@ -307,6 +308,7 @@ async fn run_github_issue(
         progress_comment: args.progress_comment,
         max_wait: args.github.max_wait(),
         bot_login: args.github.bot_login.clone(),
+        env: GitHubEnv::read(&process_env),
     };
     let options = args.options(String::new());
     let run = issue_flow::run(workspace, &config, &request, options, printer).await?;

@@ -5,6 +5,7 @@ mod bench_metrics;
 mod bench_run;
 mod containers;
 mod fix;
+mod github;
 mod images;
 mod replay;
 mod tools;
@@ -48,13 +49,13 @@ pub enum Command {
     /// Write one self-contained HTML page for a trajectory or a `bench run` output folder.
     View(view::ViewArgs),
     /// The GitHub bot's checks: `agent github check-permission`, `agent github progress`.
-    Github(crate::github::command::GithubArgs),
+    Github(github::GithubArgs),
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    let printer = Printer::stderr();
+    let printer = Printer::stderr().with_colour(crate::config::process_env("NO_COLOR").is_none());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -75,7 +76,7 @@ pub fn main() -> ExitCode {
             Command::Bench(args) => bench::run(args, &printer).await,
             Command::Trust(args) => trust::run(args, &printer).await,
             Command::View(args) => view::run(args, &printer).await,
-            Command::Github(args) => crate::github::command::run(args, &printer).await,
+            Command::Github(args) => github::run(args, &printer).await,
         }
     });
     // Work still blocking a thread (a command's stream, a stuck engine call) must not keep the

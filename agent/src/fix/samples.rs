@@ -5,18 +5,55 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
 use async_trait::async_trait;
 use futures_util::StreamExt;
 
 use super::{FixOptions, FixReport};
 use crate::config::Config;
+use crate::model::ModelError;
 use crate::printer::Printer;
-use crate::prompts::Prompts;
+use crate::prompts::{PromptError, Prompts};
+use crate::run::{Interrupt, RunError, RunRequest};
 use crate::select::{self, Attempt, Environment, SelectError, Selection};
 use crate::session::ExitReason;
-use crate::trajectory::{self, Event, TrajectoryWriter};
-use crate::workspace::Workspace;
+use crate::trajectory::{self, Event, TrajectoryError, TrajectoryWriter};
+use crate::workspace::{Workspace, WorkspaceError};
+
+/// Why the attempts or the selection could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum SamplesError {
+    #[error(
+        "--samples cannot be used with --allow-dirty: every attempt starts from a clean clone of HEAD; commit or stash your changes first"
+    )]
+    Dirty,
+    #[error(
+        "--samples needs a commit to start the attempts from, and {path} has none ({message}); commit first"
+    )]
+    NoCommit { path: PathBuf, message: String },
+    #[error("cannot create {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("none of the {0} attempts could run; the first error: {1}")]
+    NoAttempt(usize, String),
+    #[error("the chosen diff applied to a clean clone but not to {path}: {message}")]
+    Apply { path: PathBuf, message: String },
+    #[error(transparent)]
+    Checkout(#[from] SelectError),
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error(transparent)]
+    Workspace(#[from] WorkspaceError),
+    #[error(transparent)]
+    Trajectory(#[from] TrajectoryError),
+    #[error(transparent)]
+    Prompt(#[from] PromptError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
+type Result<T, E = SamplesError> = std::result::Result<T, E>;
 
 /// N attempts and a selection.
 pub struct SamplesRequest<'a> {
@@ -32,9 +69,7 @@ pub struct SamplesRequest<'a> {
 pub async fn execute(request: SamplesRequest<'_>) -> Result<FixReport> {
     let workspace = request.workspace;
     if request.options.allow_dirty {
-        bail!(
-            "--samples cannot be used with --allow-dirty: every attempt starts from a clean clone of HEAD; commit or stash your changes first"
-        );
+        return Err(SamplesError::Dirty);
     }
     workspace.ensure_clean()?;
     let head = head_commit(workspace)?;
@@ -47,7 +82,10 @@ pub async fn execute(request: SamplesRequest<'_>) -> Result<FixReport> {
             trajectory::unix_millis(),
             std::process::id()
         ));
-    std::fs::create_dir_all(&base).with_context(|| format!("cannot create {}", base.display()))?;
+    std::fs::create_dir_all(&base).map_err(|source| SamplesError::Io {
+        path: base.clone(),
+        source,
+    })?;
     let clones = Clones {
         source: workspace.root().to_path_buf(),
         head,
@@ -81,7 +119,7 @@ async fn attempts_then_select(request: &SamplesRequest<'_>, clones: &Clones) -> 
             .replace(".attempt-0.", ".attempt-N.")
     ));
     if request.config.sandbox == crate::config::SandboxKind::Local {
-        request.printer.warn(super::LOCAL_SANDBOX_WARNING);
+        request.printer.warn(crate::run::LOCAL_SANDBOX_WARNING);
     }
     let mut reports = run_attempts(request, clones, &trajectory).await?;
     reports.sort_by_key(|(n, _)| *n);
@@ -140,26 +178,22 @@ fn totals(reports: &[(usize, FixReport)], selection: &Selection) -> String {
     )
 }
 
-/// The attempts, `workers` at a time, each reported on one line as it ends.
+/// The attempts, `workers` at a time, each reported on one line as it ends; one interrupt flag
+/// stops them all.
 async fn run_attempts(
     request: &SamplesRequest<'_>,
     clones: &Clones,
     trajectory: &Path,
 ) -> Result<Vec<(usize, FixReport)>> {
     let quiet = Printer::quiet();
+    let interrupt = crate::run::interrupt_flag(*request.printer);
     let results: Vec<Result<(usize, FixReport)>> =
         futures_util::stream::iter(1..=request.options.samples)
             .map(|number| {
-                let quiet = &quiet;
+                let (quiet, interrupt) = (&quiet, interrupt.clone());
                 async move {
-                    let root = clones.clone_at(&format!("attempt-{number}")).await?;
-                    let workspace = Workspace::open(&root)?;
-                    let options = FixOptions {
-                        trajectory: Some(attempt_trajectory(trajectory, number)),
-                        ..FixOptions::new(request.options.task.clone())
-                    };
                     let report =
-                        super::execute(&workspace, request.config, &options, quiet).await?;
+                        run_attempt(request, clones, trajectory, number, quiet, interrupt).await?;
                     request.printer.status(&format!(
                         "attempt {number}: {}, {} steps, {} changed lines; trajectory {}",
                         report.outcome.exit_reason.as_str(),
@@ -174,18 +208,50 @@ async fn run_attempts(
             .collect()
             .await;
     let mut reports = Vec::new();
-    for (index, result) in results.into_iter().enumerate() {
+    let mut first_error = None;
+    for result in results {
         match result {
             Ok(report) => reports.push(report),
-            Err(e) => request
-                .printer
-                .warn(&format!("an attempt could not run ({}): {e:#}", index + 1)),
+            Err(e) => {
+                request
+                    .printer
+                    .warn(&format!("an attempt could not run: {e}"));
+                first_error.get_or_insert(e.to_string());
+            }
         }
     }
     if reports.is_empty() {
-        bail!("none of the {} attempts could run", request.options.samples);
+        return Err(SamplesError::NoAttempt(
+            request.options.samples,
+            first_error.unwrap_or_default(),
+        ));
     }
     Ok(reports)
+}
+
+/// One attempt: a clone of its own, one run there (its own sandbox, no progress line).
+async fn run_attempt(
+    request: &SamplesRequest<'_>,
+    clones: &Clones,
+    trajectory: &Path,
+    number: usize,
+    quiet: &Printer,
+    interrupt: Interrupt,
+) -> Result<FixReport> {
+    let root = clones.clone_at(&format!("attempt-{number}")).await?;
+    let workspace = Workspace::open(&root)?;
+    Ok(crate::run::run(RunRequest {
+        trajectory: Some(attempt_trajectory(trajectory, number)),
+        interrupt: Some(interrupt),
+        progress: false,
+        ..RunRequest::new(
+            &workspace,
+            request.config,
+            quiet,
+            request.options.task.clone(),
+        )
+    })
+    .await?)
 }
 
 /// `fix.jsonl` → `fix.attempt-2.jsonl`.
@@ -244,11 +310,9 @@ async fn adopt(
     if selection.chosen.is_some() {
         select::diffs::apply(workspace.root(), selection.chosen_diff())
             .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "the chosen diff applied to a clean clone but not to {}: {e}",
-                    workspace.root().display()
-                )
+            .map_err(|message| SamplesError::Apply {
+                path: workspace.root().to_path_buf(),
+                message,
             })?;
     }
     report.baseline = baseline;
@@ -268,7 +332,7 @@ fn record(
 ) -> Result<()> {
     let config = request.config;
     let mut writer = TrajectoryWriter::create(path, super::redactor(config))?;
-    writer.write(Event::Start {
+    writer.write(&Event::Start {
         format_version: trajectory::FORMAT_VERSION,
         model: config.model.clone(),
         base_url: config.base_url.clone(),
@@ -279,14 +343,14 @@ fn record(
         tools: Vec::new(),
         unix_time: trajectory::unix_time(),
     })?;
-    writer.write(Event::Selection {
+    writer.write(&Event::Selection {
         chosen: selection.chosen,
         decided_by: selection.decided_by.clone(),
         reasons: selection.reasons.clone(),
         record: serde_json::to_value(selection).unwrap_or_default(),
     })?;
     let outcome = &report.outcome;
-    writer.write(Event::End {
+    writer.write(&Event::End {
         exit_reason: outcome.exit_reason.as_str().to_string(),
         detail: outcome.detail.clone(),
         summary: outcome.summary.clone(),
@@ -306,12 +370,9 @@ fn head_commit(workspace: &Workspace) -> Result<String> {
         .repository()
         .head()
         .and_then(|h| h.peel_to_commit())
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "--samples needs a commit to start the attempts from, and {} has none ({}); commit first",
-                workspace.root().display(),
-                e.message()
-            )
+        .map_err(|e| SamplesError::NoCommit {
+            path: workspace.root().to_path_buf(),
+            message: e.message().to_string(),
         })?;
     Ok(head.id().to_string())
 }
@@ -378,7 +439,7 @@ impl Environment for Clones {
             .await
             .map_err(|e| SelectError::Sandbox {
                 label: root.display().to_string(),
-                message: format!("{e:#}"),
+                message: e.to_string(),
             })?;
         Ok(select::Sandbox {
             executor: Arc::clone(&runner.executor),

@@ -210,71 +210,80 @@ impl GitHubApi {
                 }
                 Err(e) => e,
             };
-            let octocrab::Error::GitHub { source, .. } = &error else {
-                let message = error_chain(&error);
-                // A refused certificate will be refused again; connection drops may pass.
-                let retryable = !message.to_ascii_lowercase().contains("certificate");
-                if idempotent && retryable && retries < self.policy.max_retries {
+            match self.after_error(action, idempotent, &error, retries) {
+                Next::RetryAfter(wait) => {
                     retries += 1;
-                    tokio::time::sleep(Duration::from_secs(1 << (retries - 1).min(4))).await;
-                    continue;
+                    tokio::time::sleep(wait).await;
                 }
-                return Err(GitHubError::Unreachable {
-                    action: action.to_string(),
-                    message,
-                });
-            };
-            let status = source.status_code.as_u16();
-            let headers = source.headers.clone().unwrap_or_default();
-            if let Some(wait) = rate_limit_wait(status, &headers, &source.message, unix_now()) {
-                if wait > self.policy.max_wait {
-                    return Err(GitHubError::RateLimited {
-                        action: action.to_string(),
-                        detail: format!(
-                            "the limit resets in {}s, longer than the {}s this run waits (--github-max-wait); try again later",
-                            wait.as_secs(),
-                            self.policy.max_wait.as_secs()
-                        ),
-                    });
-                }
-                if retries >= self.policy.max_retries {
-                    return Err(GitHubError::RateLimited {
-                        action: action.to_string(),
-                        detail: format!("still limited after {retries} retries; try again later"),
-                    });
-                }
-                retries += 1;
+                Next::Fail(e) => return Err(e),
+            }
+        }
+    }
+
+    /// What to do after a failed request: wait and try again, or give up with a clear error.
+    fn after_error(
+        &self,
+        action: &str,
+        idempotent: bool,
+        error: &octocrab::Error,
+        retries: u32,
+    ) -> Next {
+        let can_retry = retries < self.policy.max_retries;
+        let backoff = Duration::from_secs(1 << retries.min(4));
+        let octocrab::Error::GitHub { source, .. } = error else {
+            let message = error_chain(error);
+            // A refused certificate will be refused again; connection drops may pass.
+            let retryable = !message.to_ascii_lowercase().contains("certificate");
+            if idempotent && retryable && can_retry {
+                return Next::RetryAfter(backoff);
+            }
+            return Next::Fail(GitHubError::Unreachable {
+                action: action.to_string(),
+                message,
+            });
+        };
+        let status = source.status_code.as_u16();
+        let headers = source.headers.clone().unwrap_or_default();
+        if let Some(wait) = rate_limit_wait(status, &headers, &source.message, unix_now()) {
+            let detail = if wait > self.policy.max_wait {
+                format!(
+                    "the limit resets in {}s, longer than the {}s this run waits (--github-max-wait); try again later",
+                    wait.as_secs(),
+                    self.policy.max_wait.as_secs()
+                )
+            } else if !can_retry {
+                format!("still limited after {retries} retries; try again later")
+            } else {
                 tracing::warn!(
-                    "GitHub rate limit on {action}: waiting {}s (retry {retries})",
-                    wait.as_secs()
+                    "GitHub rate limit on {action}: waiting {}s (retry {})",
+                    wait.as_secs(),
+                    retries + 1
                 );
-                tokio::time::sleep(wait).await;
-                continue;
-            }
-            if source.status_code.is_server_error()
-                && idempotent
-                && retries < self.policy.max_retries
-            {
-                retries += 1;
-                tokio::time::sleep(Duration::from_secs(1 << (retries - 1).min(4))).await;
-                continue;
-            }
-            return Err(match status {
-                401 => GitHubError::Unauthorized {
-                    action: action.to_string(),
-                },
-                403 => GitHubError::Forbidden {
-                    action: action.to_string(),
-                    repo: self.repo.full_name(),
-                    message: source.message.clone(),
-                },
-                _ => GitHubError::Api {
-                    action: action.to_string(),
-                    status,
-                    message: source.message.clone(),
-                },
+                return Next::RetryAfter(wait);
+            };
+            return Next::Fail(GitHubError::RateLimited {
+                action: action.to_string(),
+                detail,
             });
         }
+        if source.status_code.is_server_error() && idempotent && can_retry {
+            return Next::RetryAfter(backoff);
+        }
+        Next::Fail(match status {
+            401 => GitHubError::Unauthorized {
+                action: action.to_string(),
+            },
+            403 => GitHubError::Forbidden {
+                action: action.to_string(),
+                repo: self.repo.full_name(),
+                message: source.message.clone(),
+            },
+            _ => GitHubError::Api {
+                action: action.to_string(),
+                status,
+                message: source.message.clone(),
+            },
+        })
     }
 
     async fn get<T: DeserializeOwned>(&self, action: &str, route: &str) -> Result<T> {
@@ -550,6 +559,12 @@ pub fn rate_limit_wait(
         return Some(Duration::from_secs(60));
     }
     None
+}
+
+/// After a failed request: wait this long and try again, or give up.
+enum Next {
+    RetryAfter(Duration),
+    Fail(GitHubError),
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {

@@ -7,7 +7,6 @@
 //! to the API as a header and to git2 through its credential callback.
 
 pub mod api;
-pub mod command;
 pub mod flow;
 pub mod git;
 pub mod issue;
@@ -21,6 +20,39 @@ pub use api::{GitHubApi, RetryPolicy};
 pub use issue::{Comment, Issue, LeftOut, Why};
 pub use repo::{Remote, RepoSlug};
 pub use trust::Identity;
+
+/// What the process environment says about GitHub, read once by the command line: the token,
+/// the API root GitHub Actions sets, and the Actions run this process belongs to.
+#[derive(Debug, Clone, Default)]
+pub struct GitHubEnv {
+    /// `GITHUB_TOKEN`.
+    pub token: Option<String>,
+    /// `GITHUB_API_URL`.
+    pub api_url: Option<String>,
+    /// The Actions run's page, from `GITHUB_SERVER_URL`, `GITHUB_REPOSITORY` and `GITHUB_RUN_ID`.
+    pub actions_run_url: Option<String>,
+}
+
+impl GitHubEnv {
+    /// Reads the variables through `env` (the command line passes the process environment).
+    pub fn read(env: &dyn Fn(&str) -> Option<String>) -> Self {
+        let actions_run_url = match (
+            env("GITHUB_SERVER_URL"),
+            env("GITHUB_REPOSITORY"),
+            env("GITHUB_RUN_ID"),
+        ) {
+            (Some(server), Some(repo), Some(run)) => {
+                Some(format!("{server}/{repo}/actions/runs/{run}"))
+            }
+            _ => None,
+        };
+        Self {
+            token: env("GITHUB_TOKEN"),
+            api_url: env("GITHUB_API_URL"),
+            actions_run_url,
+        }
+    }
+}
 
 /// Hidden HTML comments that mark what the agent wrote, so later runs find and update it. A
 /// marker alone proves nothing (anyone can type it): the bot's comments are those with the

@@ -7,6 +7,8 @@ use serde_json::Value;
 
 use super::issue::Issue;
 use super::{PR_MARKER, QUESTIONS_MARKER, REPORT_MARKER};
+use agent_tools::testing::TestRun;
+
 use crate::fix::FixReport;
 use crate::session::{CallRecord, ExitReason};
 
@@ -17,7 +19,7 @@ const MAX_TEST_ROWS: usize = 10;
 const MAX_NAMES: usize = 8;
 
 /// The tool calls of a run, one short line each, from the run's own record in memory.
-pub fn steps(calls: &[CallRecord]) -> Vec<String> {
+fn steps(calls: &[CallRecord]) -> Vec<String> {
     calls
         .iter()
         .map(|call| {
@@ -77,7 +79,8 @@ pub fn pr_title(issue: &Issue) -> String {
 
 /// A commit message that says what changed and why: the issue as the title, the agent's
 /// summary as the body, the changed files, and the issue reference.
-pub fn commit_message(issue: &Issue, report: &FixReport, changed: &[String]) -> String {
+pub fn commit_message(issue: &Issue, report: &FixReport) -> String {
+    let changed = &report.changed_files;
     let mut message = format!("{}\n\n", clip(&pr_title(issue), 72));
     if let Some(summary) = report
         .outcome
@@ -131,37 +134,29 @@ fn plan_text(report: &FixReport) -> String {
 }
 
 /// Counts of one test run, e.g. `3 passed, 1 failed`.
-fn run_result(run: &Value) -> String {
-    if run["timed_out"].as_bool() == Some(true) {
+fn run_result(run: &TestRun) -> String {
+    if run.timed_out {
         return "timed out".into();
     }
-    let counts = &run["report"]["counts"];
-    let parts: Vec<String> = ["passed", "failed", "errors", "skipped"]
-        .iter()
-        .filter_map(|k| {
-            let n = counts[*k].as_u64().unwrap_or(0);
-            (n > 0).then(|| format!("{n} {k}"))
-        })
-        .collect();
+    let counts = &run.report.counts;
+    let parts: Vec<String> = [
+        (counts.passed, "passed"),
+        (counts.failed, "failed"),
+        (counts.errors, "errors"),
+        (counts.skipped, "skipped"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, k)| format!("{n} {k}"))
+    .collect();
     if parts.is_empty() {
-        match run["exit_code"].as_i64() {
+        match run.exit_code {
             Some(code) => format!("exit code {code}, no results recognised"),
             None => "no results recognised".into(),
         }
     } else {
         parts.join(", ")
     }
-}
-
-fn failing(run: &Value) -> BTreeSet<String> {
-    run["report"]["failures"]
-        .as_array()
-        .map(|f| {
-            f.iter()
-                .filter_map(|x| x["name"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn names(set: &BTreeSet<String>) -> String {
@@ -177,7 +172,7 @@ fn names(set: &BTreeSet<String>) -> String {
 }
 
 /// The tests the agent ran (`run_tests` calls), first and last marked as before and after.
-pub fn tests_section(test_runs: &[Value]) -> String {
+pub fn tests_section(test_runs: &[TestRun]) -> String {
     if test_runs.is_empty() {
         return "No test runs recorded (the agent did not call `run_tests`).".into();
     }
@@ -197,7 +192,7 @@ pub fn tests_section(test_runs: &[Value]) -> String {
             (i, l) if i == l => format!("{} (after)", i + 1),
             (i, _) => (i + 1).to_string(),
         };
-        let command = one_line(run["command"].as_str().unwrap_or("?"), 80).replace('|', "\\|");
+        let command = one_line(&run.command, 80).replace('|', "\\|");
         rows.push(format!("| {label} | `{command}` | {} |", run_result(run)));
     }
     let mut text = rows.join("\n");
@@ -207,8 +202,8 @@ pub fn tests_section(test_runs: &[Value]) -> String {
             test_runs.len() - MAX_TEST_ROWS
         ));
     }
-    let before = failing(&test_runs[0]);
-    let after = failing(&test_runs[last]);
+    let before = test_runs[0].report.failing_names();
+    let after = test_runs[last].report.failing_names();
     if last > 0 {
         let fixed: BTreeSet<String> = before.difference(&after).cloned().collect();
         let broke: BTreeSet<String> = after.difference(&before).cloned().collect();
@@ -292,7 +287,8 @@ fn finish(mut body: String) -> String {
 
 /// The pull request: what changed and why, how it was checked, what it cost, and the link
 /// that closes the issue.
-pub fn pr_body(issue: &Issue, report: &FixReport, steps: &[String], changed: &[String]) -> String {
+pub fn pr_body(issue: &Issue, report: &FixReport) -> String {
+    let changed = &report.changed_files;
     let summary = report
         .outcome
         .summary
@@ -335,7 +331,10 @@ pub fn pr_body(issue: &Issue, report: &FixReport, steps: &[String], changed: &[S
     }
     body.push_str(&left_out_section(issue));
     body.push_str(&section("Usage", &usage_line(report)));
-    body.push_str(&details("Steps the agent took", &steps_section(steps)));
+    body.push_str(&details(
+        "Steps the agent took",
+        &steps_section(&steps(&report.tool_calls)),
+    ));
     body.push_str(&format!(
         "Review before merging: this pull request was written by an AI agent.\n\nFixes #{}\n",
         issue.number
@@ -381,7 +380,7 @@ pub fn stop_reason(report: &FixReport) -> String {
 }
 
 /// The comment left when a run ends without a pull request: what it tried and why it stopped.
-pub fn failure_comment(issue: &Issue, report: &FixReport, steps: &[String]) -> String {
+pub fn failure_comment(issue: &Issue, report: &FixReport) -> String {
     let mut body = format!("{REPORT_MARKER}\n");
     body.push_str(&format!(
         "The agent could not fix #{} and opened no pull request: {}.\n\n",
@@ -397,7 +396,10 @@ pub fn failure_comment(issue: &Issue, report: &FixReport, steps: &[String]) -> S
         body.push_str(&section("Its last words", summary));
     }
     body.push_str(&section("Plan", &plan_text(report)));
-    body.push_str(&section("Steps", &steps_section(steps)));
+    body.push_str(&section(
+        "Steps",
+        &steps_section(&steps(&report.tool_calls)),
+    ));
     let last_tests = report
         .test_runs
         .last()
@@ -465,14 +467,6 @@ pub fn progress_text(state: &str, detail: &str, run_url: Option<&str>) -> String
         text.push_str(&format!("\n\n[Workflow run]({url})"));
     }
     text
-}
-
-/// The Actions run this process belongs to, from the variables GitHub Actions sets.
-pub fn actions_run_url() -> Option<String> {
-    let server = std::env::var("GITHUB_SERVER_URL").ok()?;
-    let repo = std::env::var("GITHUB_REPOSITORY").ok()?;
-    let run = std::env::var("GITHUB_RUN_ID").ok()?;
-    Some(format!("{server}/{repo}/actions/runs/{run}"))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::*;
 use crate::model::Usage;
-use crate::session::SessionOutcome;
+use crate::session::{CallRecord, SessionOutcome};
 
 fn issue() -> Issue {
     Issue {
@@ -22,7 +22,7 @@ fn issue() -> Issue {
     }
 }
 
-fn report(reason: ExitReason, test_runs: Vec<Value>) -> FixReport {
+fn report(reason: ExitReason, test_runs: Vec<TestRun>) -> FixReport {
     FixReport {
         outcome: SessionOutcome {
             exit_reason: reason,
@@ -36,10 +36,7 @@ fn report(reason: ExitReason, test_runs: Vec<Value>) -> FixReport {
             },
             cost_usd: Some(0.0123),
             duration: Duration::from_secs(12),
-            changed_files: BTreeSet::new(),
             questions: None,
-            test_runs: test_runs.clone(),
-            tool_calls: Vec::new(),
             reproduction: None,
             review: None,
             compactions: 0,
@@ -47,9 +44,22 @@ fn report(reason: ExitReason, test_runs: Vec<Value>) -> FixReport {
         diff: "--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n".into(),
         baseline: Oid::ZERO_SHA1,
         final_tree: Oid::ZERO_SHA1,
+        changed_files: vec!["stats/core.py".into()],
         trajectory_path: PathBuf::from("/nonexistent"),
         edited_tests: BTreeSet::new(),
         test_runs,
+        tool_calls: vec![
+            CallRecord {
+                step: 1,
+                name: "view_file".into(),
+                arguments: r#"{"path": "a.py"}"#.into(),
+            },
+            CallRecord {
+                step: 2,
+                name: "run".into(),
+                arguments: r#"{"command": "pytest"}"#.into(),
+            },
+        ],
         model: "scripted".into(),
         secret_findings: Vec::new(),
         git_reverted: Vec::new(),
@@ -57,20 +67,21 @@ fn report(reason: ExitReason, test_runs: Vec<Value>) -> FixReport {
     }
 }
 
-fn test_run(command: &str, passed: u64, failed: &[&str]) -> Value {
-    json!({
+fn test_run(command: &str, passed: u64, failed: &[&str]) -> TestRun {
+    serde_json::from_value(json!({
         "command": command,
         "exit_code": if failed.is_empty() { 0 } else { 1 },
         "timed_out": false,
         "duration_ms": 10,
         "report": {
             "framework": "unittest",
-            "counts": {"passed": passed, "failed": failed.len(), "errors": 0, "skipped": 0},
+            "counts": {"passed": passed, "failed": failed.len()},
             "failures": failed.iter().map(|n| json!({"name": n, "kind": "failed"})).collect::<Vec<_>>(),
             "passed": [],
         },
         "comparison": null,
-    })
+    }))
+    .unwrap()
 }
 
 #[test]
@@ -79,12 +90,7 @@ fn pr_body_has_summary_plan_tests_before_and_after_usage_and_the_closing_link() 
         test_run("python -m pytest", 3, &["test_mean"]),
         test_run("python -m pytest", 4, &[]),
     ];
-    let body = pr_body(
-        &issue(),
-        &report(ExitReason::Submitted, runs),
-        &["1. `view_file` `a.py`".into()],
-        &["stats/core.py".into()],
-    );
+    let body = pr_body(&issue(), &report(ExitReason::Submitted, runs));
     for needle in [
         PR_MARKER,
         "Divide by len, not len + 1.",
@@ -104,24 +110,20 @@ fn pr_body_has_summary_plan_tests_before_and_after_usage_and_the_closing_link() 
 
 #[test]
 fn no_test_runs_is_said_plainly() {
-    let body = pr_body(&issue(), &report(ExitReason::Submitted, vec![]), &[], &[]);
+    let body = pr_body(&issue(), &report(ExitReason::Submitted, vec![]));
     assert!(body.contains("No test runs recorded"), "{body}");
 }
 
 #[test]
 fn failure_comment_says_what_was_tried_and_why_it_stopped() {
     let runs = vec![test_run("pytest", 1, &["test_a", "test_b"])];
-    let body = failure_comment(
-        &issue(),
-        &report(ExitReason::StepLimit, runs),
-        &["1. `run` `pytest`".into()],
-    );
+    let body = failure_comment(&issue(), &report(ExitReason::StepLimit, runs));
     for needle in [
         REPORT_MARKER,
         "ran out of steps",
         "step_limit",
         "1. read\n2. fix",
-        "1. `run` `pytest`",
+        "2. `run` `pytest`",
         "1 passed, 2 failed",
         "Still failing in the last run: `test_a`, `test_b`",
         "```diff",
@@ -133,11 +135,7 @@ fn failure_comment_says_what_was_tried_and_why_it_stopped() {
 
 #[test]
 fn commit_message_explains_the_change() {
-    let msg = commit_message(
-        &issue(),
-        &report(ExitReason::Submitted, vec![]),
-        &["stats/core.py".into()],
-    );
+    let msg = commit_message(&issue(), &report(ExitReason::Submitted, vec![]));
     assert!(
         msg.starts_with("Fix #7: mean() is wrong\n\nDivide by len"),
         "{msg}"
@@ -150,7 +148,7 @@ fn commit_message_explains_the_change() {
 fn huge_bodies_are_cut_below_githubs_limit() {
     let mut r = report(ExitReason::StepLimit, vec![]);
     r.outcome.plan = Some("x".repeat(100_000));
-    let body = failure_comment(&issue(), &r, &[]);
+    let body = failure_comment(&issue(), &r);
     assert!(body.len() <= MAX_BODY_CHARS, "{}", body.len());
     assert!(body.ends_with("size limit)\n"));
 }
@@ -172,7 +170,7 @@ fn arguments_are_described_by_their_telling_field() {
 fn left_out_comments_are_named_in_every_body_the_bot_writes() {
     use crate::github::{LeftOut, Why};
     let mut i = issue();
-    let plain = pr_body(&i, &report(ExitReason::Submitted, vec![]), &[], &[]);
+    let plain = pr_body(&i, &report(ExitReason::Submitted, vec![]));
     assert!(!plain.contains("Comments left out"), "{plain}");
     i.left_out = vec![LeftOut {
         author: "mallory".into(),
@@ -181,8 +179,8 @@ fn left_out_comments_are_named_in_every_body_the_bot_writes() {
     }];
     let expected = "1 comment by users without write access was not given to the agent: @mallory (not a collaborator).";
     let bodies = [
-        pr_body(&i, &report(ExitReason::Submitted, vec![]), &[], &[]),
-        failure_comment(&i, &report(ExitReason::StepLimit, vec![]), &[]),
+        pr_body(&i, &report(ExitReason::Submitted, vec![])),
+        failure_comment(&i, &report(ExitReason::StepLimit, vec![])),
         questions_comment(&i, "1. Which one?"),
         error_comment(&i, "boom"),
     ];
@@ -238,7 +236,7 @@ fn the_selection_is_in_the_pr_body_with_its_reasons() {
         duration_ms: 1200,
         usage: Usage::default(),
     });
-    let body = pr_body(&issue(), &r, &[], &[]);
+    let body = pr_body(&issue(), &r);
     assert!(body.contains("### Selection"), "{body}");
     assert!(body.contains("3 attempts were made; **attempt 2** was chosen (tests)."));
     assert!(
@@ -253,4 +251,46 @@ fn the_selection_is_in_the_pr_body_with_its_reasons() {
     assert!(body.contains("- attempt 2 passed the most checks (1 of 1); attempt 1 passed 0"));
     // Before the plan: the reviewer reads how the change was chosen first.
     assert!(body.find("### Selection") < body.find("### Plan"));
+}
+
+/// The whole texts the bot writes, reviewed as snapshots (`cargo insta review` after a change).
+#[test]
+fn snapshots_of_the_pr_body_and_the_comments() {
+    let runs = vec![
+        test_run("python -m pytest", 3, &["test_mean"]),
+        test_run("python -m pytest", 4, &[]),
+    ];
+    let mut submitted = report(ExitReason::Submitted, runs);
+    submitted.outcome.review = Some("ok".into());
+    submitted.outcome.reproduction = Some(crate::session::Reproduction {
+        tool: "run".into(),
+        arguments: r#"{"command":"python repro.py"}"#.into(),
+        command: Some("python repro.py".into()),
+        failed_at_step: 2,
+        passed_at_step: 5,
+        files: vec![],
+    });
+    insta::assert_snapshot!("pr_body", pr_body(&issue(), &submitted));
+    insta::assert_snapshot!("commit_message", commit_message(&issue(), &submitted));
+    let stopped = report(
+        ExitReason::StepLimit,
+        vec![test_run("pytest", 1, &["test_a", "test_b"])],
+    );
+    insta::assert_snapshot!("failure_comment", failure_comment(&issue(), &stopped));
+    insta::assert_snapshot!(
+        "questions_comment",
+        questions_comment(&issue(), "1. Should the mean of [] be 0 or an error?")
+    );
+    insta::assert_snapshot!(
+        "error_comment",
+        error_comment(&issue(), "cannot start the sandbox container: no engine")
+    );
+    insta::assert_snapshot!(
+        "progress_comment",
+        progress_text(
+            "failed",
+            "It stopped because it ran out of steps.",
+            Some("https://github.com/acme/widgets/actions/runs/1")
+        )
+    );
 }

@@ -259,12 +259,11 @@ async fn run_cell(
     let duration_ms = started.elapsed().as_millis() as u64;
     match result {
         Ok(output) => {
-            let data = output.data.unwrap_or(Value::Null);
-            let exit_code = data.get("exit_code").and_then(Value::as_i64);
-            let timed_out = data
-                .get("timed_out")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
+            // How the command ended, as the tool reported it (the same reading as the
+            // reproduction tracker's).
+            let run = output.data.and_then(|d| d.command());
+            let exit_code = run.as_ref().and_then(|r| r.exit_code);
+            let timed_out = run.as_ref().is_some_and(|r| r.timed_out);
             Cell {
                 passed: exit_code == Some(0) && !timed_out,
                 exit_code,

@@ -9,9 +9,11 @@ use super::compaction::{self, COMPACT_AT, KnownState};
 use super::history::{ELIDED_OBSERVATION_CHARS, elide_old_observations};
 use super::review::{self, ReviewError};
 use super::{Interruptible, RunState, Session, SessionError, StepEnd};
+use agent_tools::ToolData;
+
+use crate::events::RunEvent as Event;
 use crate::model::{Role, ToolCall, Usage};
 use crate::session::Budget;
-use crate::trajectory::Event;
 
 /// Each gate sends a submit back at most once.
 #[derive(Debug, Default)]
@@ -63,18 +65,29 @@ impl Session<'_> {
         }
         state.gates.reviewed = true;
         let checks = review::diff_checks(&diff, &|p| probe.is_existing_test(p));
+        self.review_turn(state, budget, &diff, &checks).await
+    }
+
+    /// The review turn: a model call reads the diff; findings send the submit back once.
+    async fn review_turn(
+        &mut self,
+        state: &mut RunState,
+        budget: &Budget,
+        diff: &str,
+        checks: &[String],
+    ) -> Result<Option<String>, SessionError> {
         let task = state.task_text.clone();
         let outcome = self
             .interruptible(
                 budget,
-                review::review(self.model, self.prompts, &task, &diff, &checks),
+                review::review(self.model, self.prompts, &task, diff, checks),
             )
             .await;
         match outcome {
             Interruptible::Done(Ok(r)) => {
                 self.add_side_usage(state, r.usage);
                 let verdict = if r.ok { "ok" } else { "revise" };
-                self.trajectory.write(Event::Notice {
+                self.events.publish(Event::Notice {
                     step: state.step,
                     kind: "review".into(),
                     text: format!("VERDICT: {verdict}\n{}", r.findings),
@@ -97,7 +110,7 @@ impl Session<'_> {
             Interruptible::Done(Err(ReviewError::Prompt(e))) => Err(e.into()),
             Interruptible::Done(Err(ReviewError::Model(e))) => {
                 let text = format!("the review could not run ({e}); the submit was accepted");
-                self.trajectory.write(Event::Notice {
+                self.events.publish(Event::Notice {
                     step: state.step,
                     kind: "review".into(),
                     text: text.clone(),
@@ -117,7 +130,7 @@ impl Session<'_> {
         ctx: minijinja::Value,
     ) -> Result<Option<String>, SessionError> {
         let text = self.prompts.render(template, ctx)?;
-        self.trajectory.write(Event::Notice {
+        self.events.publish(Event::Notice {
             step: state.step,
             kind: kind.into(),
             text: text.clone(),
@@ -130,21 +143,21 @@ impl Session<'_> {
         &mut self,
         state: &mut RunState,
         call: &ToolCall,
-        data: &Value,
+        data: &ToolData,
     ) -> Result<(), SessionError> {
         let Some(probe) = self.probe else {
             return Ok(());
         };
-        if data.get("exit_code").is_none() {
+        let Some(command) = data.command() else {
             return Ok(());
-        }
+        };
         let diff = probe.diff();
         let found = state
             .reproduction
-            .observe(&call.name, &call.arguments, data, &diff, state.step)
+            .observe(&call.name, &call.arguments, &command, &diff, state.step)
             .cloned();
         if let Some(r) = found {
-            self.trajectory.write(Event::Notice {
+            self.events.publish(Event::Notice {
                 step: state.step,
                 kind: "reproduction".into(),
                 text: format!(
@@ -159,7 +172,7 @@ impl Session<'_> {
     /// A reply with only a plan: acknowledged, and the model is asked for its first call.
     pub(super) fn plan_only(&mut self, state: &mut RunState) -> Result<StepEnd, SessionError> {
         let text = self.prompts.render("plan_ack.md", context! {})?;
-        self.trajectory.write(Event::Notice {
+        self.events.publish(Event::Notice {
             step: state.step,
             kind: "plan_only".into(),
             text: text.clone(),
@@ -204,7 +217,7 @@ impl Session<'_> {
         let older = &state.messages[2..split];
         let known = KnownState {
             plan: state.plan.clone(),
-            changed_files: state.changed_files.iter().cloned().collect(),
+            changed_files: self.probe.map(|p| p.changed_files()).unwrap_or_default(),
             last_observations: older
                 .iter()
                 .rev()
@@ -237,7 +250,7 @@ impl Session<'_> {
             .fallback
             .map(|f| format!(" (ledger built without the model: {f})"))
             .unwrap_or_default();
-        self.trajectory.write(Event::Notice {
+        self.events.publish(Event::Notice {
             step: state.step,
             kind: "compaction".into(),
             text: format!(

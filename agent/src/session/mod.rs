@@ -1,6 +1,7 @@
 //! The session loop: prompts → model → tool calls → observations, until `submit` or a budget ends.
 
 mod budget;
+mod calls;
 mod compaction;
 mod gates;
 mod history;
@@ -9,27 +10,27 @@ mod repetition;
 mod reproduction;
 pub mod review;
 
-use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use minijinja::context;
 use serde_json::Value;
 use tokio::sync::watch;
 
-use agent_tools::{Control, ToolContext, ToolError, ToolRegistry};
+use agent_tools::{ToolContext, ToolRegistry};
 
 use crate::config::{Price, ToolMode};
+use crate::events::{EventBus, RunEvent as Event};
 use crate::model::text_actions::parse_text_call;
-use crate::model::{ChatRequest, Message, ModelClient, ModelError, ToolCall, Usage};
+use crate::model::{ChatRequest, ChatResponse, Message, ModelClient, ModelError, ToolCall, Usage};
 use crate::prompts::{PromptError, Prompts};
 use crate::redact::Redactor;
-use crate::trajectory::{Event, TrajectoryError, TrajectoryWriter};
+use crate::trajectory::TrajectoryError;
 
 pub use budget::{Budget, BudgetKind};
 use gates::SubmitGates;
 use history::{ELIDED_OBSERVATION_CHARS, elide_old_observations, extract_plan};
 pub use outcome::{CallRecord, ExitReason, SessionOutcome};
-use repetition::{Escalation, RepetitionDetector, escalation};
+use repetition::RepetitionDetector;
 pub use reproduction::Reproduction;
 use reproduction::ReproductionTracker;
 
@@ -111,6 +112,8 @@ pub trait WorkspaceProbe: Send + Sync {
     fn diff(&self) -> String;
     /// Whether a repository path is a test file that existed before the run.
     fn is_existing_test(&self, path: &str) -> bool;
+    /// The files the run has changed so far (by any means: edits and commands).
+    fn changed_files(&self) -> Vec<String>;
 }
 
 /// Looks at every edit right after it happens; may undo it and tell the model why.
@@ -125,7 +128,8 @@ pub struct Session<'a> {
     pub registry: &'a ToolRegistry,
     pub tools: &'a ToolContext,
     pub prompts: &'a Prompts,
-    pub trajectory: &'a mut TrajectoryWriter,
+    /// Where every event goes: the trajectory, the report collector, the progress line.
+    pub events: &'a mut EventBus,
     /// Removes secrets from every observation before the model or the trajectory sees it.
     pub redactor: &'a Redactor,
     pub settings: SessionSettings,
@@ -146,11 +150,8 @@ struct RunState {
     plan: Option<String>,
     malformed_in_a_row: u32,
     repetition: RepetitionDetector,
-    changed_files: BTreeSet<String>,
     summary: Option<String>,
     questions: Option<String>,
-    test_runs: Vec<Value>,
-    tool_calls: Vec<CallRecord>,
     reproduction: ReproductionTracker,
     gates: SubmitGates,
     /// The next request asks for a new plan without tools (loop escalation).
@@ -161,14 +162,92 @@ struct RunState {
     task_text: String,
 }
 
+impl RunState {
+    fn new(system: String, user: String, task: &str, priced: bool) -> Self {
+        Self {
+            messages: vec![Message::system(system), Message::user(user)],
+            recorded: 0,
+            step: 0,
+            usage: Usage::default(),
+            cost: priced.then_some(0.0),
+            plan: None,
+            malformed_in_a_row: 0,
+            repetition: RepetitionDetector::default(),
+            summary: None,
+            questions: None,
+            reproduction: ReproductionTracker::default(),
+            gates: SubmitGates::default(),
+            force_replan: false,
+            submitted_empty: false,
+            compactions: 0,
+            task_text: task.to_string(),
+        }
+    }
+}
+
 enum StepEnd {
     Continue,
     Exit(ExitReason, Option<String>),
 }
 
+/// What the calls of one turn added up to.
+struct Turn {
+    all_well_formed: bool,
+    submitted: bool,
+    /// Set when the loop escalation gave up on a repeated call.
+    stuck: Option<String>,
+}
+
+impl Default for Turn {
+    fn default() -> Self {
+        Self {
+            all_well_formed: true,
+            submitted: false,
+            stuck: None,
+        }
+    }
+}
+
 impl<'a> Session<'a> {
     pub async fn run(mut self, task: &Task) -> Result<SessionOutcome, SessionError> {
         let tool_defs = self.tool_definitions();
+        let (system, user) = self.opening(task)?;
+        let mut budget = Budget::new(
+            self.settings.max_steps,
+            self.settings.cost_limit,
+            self.settings.time_limit,
+        );
+        let mut state = RunState::new(system, user, &task.text, self.settings.price.is_some());
+        let (exit_reason, detail) = loop {
+            if let Some(kind) = budget.exhausted(state.step, state.cost) {
+                break (
+                    budget_exit(kind),
+                    Some(format!("the {} budget is used up", kind.name())),
+                );
+            }
+            match self.step(&mut state, &mut budget, &tool_defs).await? {
+                StepEnd::Continue => {}
+                StepEnd::Exit(reason, detail) => break (reason, detail),
+            }
+        };
+        Ok(SessionOutcome {
+            exit_reason,
+            detail,
+            summary: state.summary,
+            plan: state.plan,
+            steps: state.step,
+            usage: state.usage,
+            cost_usd: state.cost,
+            duration: budget.elapsed(),
+            questions: state.questions,
+            reproduction: state.reproduction.found().cloned(),
+            review: state.gates.review.clone(),
+            compactions: state.compactions,
+        })
+    }
+
+    /// The system prompt and the task message, rendered and recorded.
+    fn opening(&mut self, task: &Task) -> Result<(String, String), SessionError> {
         let system = self.prompts.render(
             self.settings.system_prompt,
             context! {
@@ -191,77 +270,22 @@ impl<'a> Session<'a> {
                 overview_truncated => task.overview_truncated,
             },
         )?;
-        self.trajectory.write(Event::Prompt {
+        self.events.publish(Event::Prompt {
             name: self.settings.system_prompt.into(),
             text: system.clone(),
         })?;
-        self.trajectory.write(Event::Prompt {
+        self.events.publish(Event::Prompt {
             name: "task.md".into(),
             text: user.clone(),
         })?;
         if let Some(project) = &project {
-            self.trajectory.write(Event::Notice {
+            self.events.publish(Event::Notice {
                 step: 0,
                 kind: "project_instructions".into(),
                 text: project.record(),
             })?;
         }
-
-        let mut budget = Budget::new(
-            self.settings.max_steps,
-            self.settings.cost_limit,
-            self.settings.time_limit,
-        );
-        let mut state = RunState {
-            messages: vec![Message::system(system), Message::user(user)],
-            recorded: 0,
-            step: 0,
-            usage: Usage::default(),
-            cost: self.settings.price.map(|_| 0.0),
-            plan: None,
-            malformed_in_a_row: 0,
-            repetition: RepetitionDetector::default(),
-            changed_files: BTreeSet::new(),
-            summary: None,
-            questions: None,
-            test_runs: Vec::new(),
-            tool_calls: Vec::new(),
-            reproduction: ReproductionTracker::default(),
-            gates: SubmitGates::default(),
-            force_replan: false,
-            submitted_empty: false,
-            compactions: 0,
-            task_text: task.text.clone(),
-        };
-        let (exit_reason, detail) = loop {
-            if let Some(kind) = budget.exhausted(state.step, state.cost) {
-                break (
-                    budget_exit(kind),
-                    Some(format!("the {} budget is used up", kind.name())),
-                );
-            }
-            match self.step(&mut state, &mut budget, &tool_defs).await? {
-                StepEnd::Continue => {}
-                StepEnd::Exit(reason, detail) => break (reason, detail),
-            }
-        };
-        Ok(SessionOutcome {
-            exit_reason,
-            detail,
-            summary: state.summary,
-            plan: state.plan,
-            steps: state.step,
-            usage: state.usage,
-            cost_usd: state.cost,
-            duration: budget.elapsed(),
-            changed_files: state.changed_files,
-            questions: state.questions,
-            test_runs: state.test_runs,
-            tool_calls: state.tool_calls,
-            reproduction: state.reproduction.found().cloned(),
-            review: state.gates.review.clone(),
-            compactions: state.compactions,
-        })
+        Ok((system, user))
     }
 
     fn tool_definitions(&self) -> Vec<Value> {
@@ -291,6 +315,7 @@ impl<'a> Session<'a> {
             .collect()
     }
 
+    /// One model turn and the tool calls it asks for.
     async fn step(
         &mut self,
         state: &mut RunState,
@@ -299,88 +324,20 @@ impl<'a> Session<'a> {
     ) -> Result<StepEnd, SessionError> {
         let step_started = Instant::now();
         state.step += 1;
-        let step = state.step;
         self.compact_if_needed(state, tool_defs, false).await?;
-        self.trajectory.write(Event::ModelRequest {
-            step,
-            new_messages: state.messages[state.recorded..].to_vec(),
-            message_count: state.messages.len(),
-        })?;
-        state.recorded = state.messages.len();
-
-        let model_started = Instant::now();
+        self.record_request(state)?;
         // A forced re-plan asks for text only: no tools offered.
         let replan = std::mem::take(&mut state.force_replan);
-        let tools: &[Value] = if replan { &[] } else { tool_defs };
-        let mut compacted_for_error = false;
-        let response = loop {
-            let context = elide_old_observations(
-                &state.messages,
-                self.settings.keep_full_observations,
-                ELIDED_OBSERVATION_CHARS,
-            );
-            let request = ChatRequest {
-                messages: &context,
-                tools,
-                require_tool: self.settings.require_tool && !replan,
-            };
-            match self.interruptible(budget, self.model.chat(request)).await {
-                Interruptible::Done(Ok(r)) => break r,
-                // The prompt outgrew the window: compact the older turns and ask again, once.
-                Interruptible::Done(Err(ModelError::ContextLength { .. }))
-                    if !compacted_for_error =>
-                {
-                    compacted_for_error = true;
-                    if !self.compact_if_needed(state, tools, true).await? {
-                        return Ok(StepEnd::Exit(
-                            ExitReason::ModelError,
-                            Some("the request is longer than the model's context and there are no older turns left to compact; use a model with a larger window".into()),
-                        ));
-                    }
-                }
-                Interruptible::Done(Err(e)) => {
-                    return Ok(StepEnd::Exit(ExitReason::ModelError, Some(e.to_string())));
-                }
-                Interruptible::Cancelled => {
-                    return Ok(StepEnd::Exit(ExitReason::Interrupted, None));
-                }
-                Interruptible::TimedOut => {
-                    return Ok(StepEnd::Exit(
-                        ExitReason::TimeLimit,
-                        Some("the time budget ran out while waiting for the model".into()),
-                    ));
-                }
-            }
+        let model_started = Instant::now();
+        let response = match self.ask_model(state, budget, tool_defs, replan).await? {
+            Ok(response) => response,
+            Err(end) => return Ok(end),
         };
         let model_ms = model_started.elapsed().as_secs_f64() * 1000.0;
-        state.usage += response.usage;
-        let step_cost = self.settings.price.map(|p| {
-            (response.usage.prompt_tokens as f64 * p.input_per_mtok
-                + response.usage.completion_tokens as f64 * p.output_per_mtok)
-                / 1_000_000.0
-        });
-        if let (Some(total), Some(c)) = (state.cost.as_mut(), step_cost) {
-            *total += c;
-        }
-        self.trajectory.write(Event::ModelResponse {
-            step,
-            message: response.message.clone(),
-            usage: response.usage,
-            cost_usd: step_cost,
-            latency_ms: model_ms as u64,
-            attempts: response.attempts,
-            finish_reason: response.finish_reason.clone(),
-        })?;
+        self.record_response(state, &response, model_ms)?;
         let assistant = response.message;
-        let mut plan_set_now = false;
-        if (state.plan.is_none() || replan)
-            && let Some(plan) = extract_plan(assistant.text())
-        {
-            self.set_plan(state, plan, if replan { "replan" } else { "initial" })?;
-            plan_set_now = true;
-        }
-
-        let (calls, native) = self.calls_in(&assistant, step);
+        let plan_set_now = self.take_plan(state, assistant.text(), replan)?;
+        let (calls, native) = self.calls_in(&assistant, state.step);
         state.messages.push(assistant);
         let calls = match calls {
             Ok(calls) => calls,
@@ -391,198 +348,161 @@ impl<'a> Session<'a> {
                 } else {
                     self.malformed(state, &problem)?
                 };
-                self.record_timing(step, step_started, model_ms, 0.0)?;
+                self.record_timing(state.step, step_started, model_ms, 0.0)?;
                 return Ok(end);
             }
         };
-
         let tools_started = Instant::now();
-        let mut all_well_formed = true;
-        let mut submitted = false;
-        let mut stuck: Option<String> = None;
+        let mut turn = Turn::default();
         for call in &calls {
-            self.trajectory.write(Event::ToolCall {
-                step,
-                call_id: call.id.clone(),
-                name: call.name.clone(),
-                arguments: call.arguments.clone(),
-            })?;
-            state.tool_calls.push(CallRecord {
-                step,
-                name: call.name.clone(),
-                arguments: self.redactor.redact(&call.arguments),
-            });
-            let call_started = Instant::now();
-            let args: Result<Value, _> = if call.arguments.trim().is_empty() {
-                Ok(Value::Object(Default::default()))
-            } else {
-                serde_json::from_str(&call.arguments)
-            };
-            let result = match args {
-                Ok(args) => match self
-                    .interruptible(budget, self.registry.call(self.tools, &call.name, args))
-                    .await
-                {
-                    Interruptible::Done(r) => r,
-                    Interruptible::Cancelled => {
-                        return Ok(StepEnd::Exit(ExitReason::Interrupted, None));
-                    }
-                    Interruptible::TimedOut => {
-                        return Ok(StepEnd::Exit(
-                            ExitReason::TimeLimit,
-                            Some(format!("the time budget ran out during `{}`", call.name)),
-                        ));
-                    }
-                },
-                Err(e) => Err(ToolError::BadArguments(format!(
-                    "the arguments of `{}` are not valid JSON ({e}); send a JSON object",
-                    call.name
-                ))),
-            };
-            let (ok, mut text) = match result {
-                Ok(mut output) => {
-                    for f in &output.changed_files {
-                        state.changed_files.insert(f.display().to_string());
-                    }
-                    if let Some(data) = output.data.take() {
-                        if output.test_run {
-                            state.test_runs.push(data.clone());
-                        }
-                        self.observe_reproduction(state, call, &data)?;
-                        self.trajectory.write(Event::ToolData {
-                            step,
-                            call_id: call.id.clone(),
-                            tool: call.name.clone(),
-                            data,
-                        })?;
-                    }
-                    if let Some(guard) = self.guard
-                        && !output.changed_files.is_empty()
-                        && let Some(refusal) = guard.after_edit(&output.changed_files)
-                    {
-                        output.text = format!("{}\n\n{refusal}", output.text);
-                    }
-                    for found in self.instructions.for_edits(&output.changed_files) {
-                        self.trajectory.write(Event::Notice {
-                            step,
-                            kind: "project_instructions".into(),
-                            text: found.record(),
-                        })?;
-                        output.text = format!(
-                            "{}\n\nProject instructions from `{}` (for files under its directory):\n{}",
-                            output.text, found.path, found.text
-                        );
-                    }
-                    match output.control {
-                        Some(Control::Submit { summary }) => {
-                            match self.submit_gate(state, budget).await? {
-                                None => {
-                                    state.summary = Some(summary);
-                                    submitted = true;
-                                }
-                                Some(feedback) => output.text = feedback,
-                            }
-                        }
-                        Some(Control::AskClarification { questions }) => {
-                            state.questions = Some(questions);
-                            submitted = true;
-                        }
-                        Some(Control::UpdatePlan { plan }) => {
-                            self.set_plan(state, plan, "update_plan")?
-                        }
-                        None => {}
-                    }
-                    (true, output.text)
-                }
-                Err(ToolError::Fatal(message)) => {
-                    self.trajectory.write(Event::Observation {
-                        step,
-                        call_id: call.id.clone(),
-                        ok: false,
-                        text: message.clone(),
-                        duration_ms: call_started.elapsed().as_millis() as u64,
-                        changed_files: Vec::new(),
-                    })?;
-                    return Ok(StepEnd::Exit(ExitReason::ToolError, Some(message)));
-                }
-                Err(ToolError::BadArguments(message)) => {
-                    all_well_formed = false;
-                    (false, format!("Error: {message}"))
-                }
-                Err(ToolError::Model(message)) => (false, format!("Error: {message}")),
-            };
-            // Redact before cutting, so no half of a secret survives the cut.
-            text = self.redactor.redact(&text);
-            text = agent_tools::text::truncate_middle(&text, self.settings.max_observation_chars);
-            let seen = state.repetition.record(&call.name, &call.arguments, &text);
-            let (kind, template) = match escalation(seen) {
-                Escalation::None => ("", ""),
-                Escalation::Notice => ("repeated_action", "repeated_action.md"),
-                Escalation::Replan => ("replan", "replan.md"),
-                Escalation::Stuck => ("stuck", ""),
-            };
-            if kind == "stuck" {
-                stuck = Some(format!(
-                    "`{}` with the same arguments gave the same result {seen} times, after a notice and a forced re-plan",
-                    call.name
-                ));
-            } else if !template.is_empty() {
-                let arguments = agent_tools::text::truncate_middle(&call.arguments, 200);
-                let notice = self.prompts.render(
-                    template,
-                    context! { tool => call.name, arguments => arguments, count => seen },
-                )?;
-                self.trajectory.write(Event::Notice {
-                    step,
-                    kind: kind.into(),
-                    text: notice.clone(),
-                })?;
-                text = format!("{text}\n\n{notice}");
-                state.force_replan |= kind == "replan";
+            if let Some(end) = self
+                .handle_call(state, budget, call, native, &mut turn)
+                .await?
+            {
+                return Ok(end);
             }
-            self.trajectory.write(Event::Observation {
-                step,
-                call_id: call.id.clone(),
-                ok,
-                text: text.clone(),
-                duration_ms: call_started.elapsed().as_millis() as u64,
-                changed_files: Vec::new(),
-            })?;
-            state.messages.push(if native {
-                Message::tool_result(call.id.clone(), text)
-            } else {
-                Message::user(format!("Observation from `{}`:\n{text}", call.name))
-            });
         }
         let tools_ms = tools_started.elapsed().as_secs_f64() * 1000.0;
+        let end = self.end_of_turn(state, turn)?;
+        if matches!(end, StepEnd::Continue) {
+            self.add_reminders(state, budget)?;
+        }
+        self.record_timing(state.step, step_started, model_ms, tools_ms)?;
+        Ok(end)
+    }
 
-        let end = if state.questions.is_some() {
+    /// Records the messages added since the last request.
+    fn record_request(&mut self, state: &mut RunState) -> Result<(), SessionError> {
+        self.events.publish(Event::ModelRequest {
+            step: state.step,
+            new_messages: state.messages[state.recorded..].to_vec(),
+            message_count: state.messages.len(),
+        })?;
+        state.recorded = state.messages.len();
+        Ok(())
+    }
+
+    /// Asks the model for its next turn; `Err(end)` when the run ends instead (model error,
+    /// interrupt, time budget). A prompt that outgrew the window is compacted and sent again,
+    /// once.
+    async fn ask_model(
+        &mut self,
+        state: &mut RunState,
+        budget: &Budget,
+        tool_defs: &[Value],
+        replan: bool,
+    ) -> Result<Result<ChatResponse, StepEnd>, SessionError> {
+        let tools: &[Value] = if replan { &[] } else { tool_defs };
+        let mut compacted_for_error = false;
+        loop {
+            let context = elide_old_observations(
+                &state.messages,
+                self.settings.keep_full_observations,
+                ELIDED_OBSERVATION_CHARS,
+            );
+            let request = ChatRequest {
+                messages: &context,
+                tools,
+                require_tool: self.settings.require_tool && !replan,
+            };
+            let exit = |reason, detail: &str| Ok(Err(StepEnd::Exit(reason, Some(detail.into()))));
+            match self.interruptible(budget, self.model.chat(request)).await {
+                Interruptible::Done(Ok(r)) => return Ok(Ok(r)),
+                Interruptible::Done(Err(ModelError::ContextLength { .. }))
+                    if !compacted_for_error =>
+                {
+                    compacted_for_error = true;
+                    if !self.compact_if_needed(state, tools, true).await? {
+                        return exit(
+                            ExitReason::ModelError,
+                            "the request is longer than the model's context and there are no older turns left to compact; use a model with a larger window",
+                        );
+                    }
+                }
+                Interruptible::Done(Err(e)) => return exit(ExitReason::ModelError, &e.to_string()),
+                Interruptible::Cancelled => {
+                    return Ok(Err(StepEnd::Exit(ExitReason::Interrupted, None)));
+                }
+                Interruptible::TimedOut => {
+                    return exit(
+                        ExitReason::TimeLimit,
+                        "the time budget ran out while waiting for the model",
+                    );
+                }
+            }
+        }
+    }
+
+    /// Adds the reply's tokens and cost to the run's and records the reply.
+    fn record_response(
+        &mut self,
+        state: &mut RunState,
+        response: &ChatResponse,
+        model_ms: f64,
+    ) -> Result<(), SessionError> {
+        state.usage += response.usage;
+        let step_cost = self.settings.price.map(|p| {
+            (response.usage.prompt_tokens as f64 * p.input_per_mtok
+                + response.usage.completion_tokens as f64 * p.output_per_mtok)
+                / 1_000_000.0
+        });
+        if let (Some(total), Some(c)) = (state.cost.as_mut(), step_cost) {
+            *total += c;
+        }
+        self.events.publish(Event::ModelResponse {
+            step: state.step,
+            message: response.message.clone(),
+            usage: response.usage,
+            cost_usd: step_cost,
+            latency_ms: model_ms as u64,
+            attempts: response.attempts,
+            finish_reason: response.finish_reason.clone(),
+        })?;
+        Ok(())
+    }
+
+    /// Takes the plan from the reply when the run has none yet or asked for a new one; returns
+    /// whether it did.
+    fn take_plan(
+        &mut self,
+        state: &mut RunState,
+        text: &str,
+        replan: bool,
+    ) -> Result<bool, SessionError> {
+        if state.plan.is_some() && !replan {
+            return Ok(false);
+        }
+        let Some(plan) = extract_plan(text) else {
+            return Ok(false);
+        };
+        self.set_plan(state, plan, if replan { "replan" } else { "initial" })?;
+        Ok(true)
+    }
+
+    /// How the turn ends once all its calls ran.
+    fn end_of_turn(&mut self, state: &mut RunState, turn: Turn) -> Result<StepEnd, SessionError> {
+        Ok(if state.questions.is_some() {
             StepEnd::Exit(ExitReason::NeedsClarification, None)
-        } else if submitted && state.submitted_empty {
+        } else if turn.submitted && state.submitted_empty {
             StepEnd::Exit(
                 ExitReason::NoChange,
                 Some("the model submitted without changing any file".into()),
             )
-        } else if submitted {
+        } else if turn.submitted {
             StepEnd::Exit(ExitReason::Submitted, None)
-        } else if let Some(detail) = stuck {
-            self.trajectory.write(Event::Notice {
-                step,
+        } else if let Some(detail) = turn.stuck {
+            self.events.publish(Event::Notice {
+                step: state.step,
                 kind: "stuck".into(),
                 text: detail.clone(),
             })?;
             StepEnd::Exit(ExitReason::Stuck, Some(detail))
-        } else if all_well_formed {
+        } else if turn.all_well_formed {
             state.malformed_in_a_row = 0;
             StepEnd::Continue
         } else {
             self.count_malformed(state)
-        };
-        if matches!(end, StepEnd::Continue) {
-            self.add_reminders(state, budget)?;
-        }
-        self.record_timing(step, step_started, model_ms, tools_ms)?;
-        Ok(end)
+        })
     }
 
     /// The tool calls in an assistant message. Native mode falls back to an action block in the
@@ -616,7 +536,7 @@ impl<'a> Session<'a> {
                 limit => MALFORMED_LIMIT,
             },
         )?;
-        self.trajectory.write(Event::Notice {
+        self.events.publish(Event::Notice {
             step: state.step,
             kind: "malformed".into(),
             text: text.clone(),
@@ -653,7 +573,7 @@ impl<'a> Session<'a> {
         plan: String,
         source: &str,
     ) -> Result<(), SessionError> {
-        self.trajectory.write(Event::Plan {
+        self.events.publish(Event::Plan {
             step: state.step,
             source: source.to_string(),
             plan: plan.clone(),
@@ -679,7 +599,7 @@ impl<'a> Session<'a> {
                     limit => status.limit,
                 },
             )?;
-            self.trajectory.write(Event::Notice {
+            self.events.publish(Event::Notice {
                 step: state.step,
                 kind: "wrap_up".into(),
                 text: text.clone(),
@@ -695,7 +615,7 @@ impl<'a> Session<'a> {
                 "plan_reminder.md",
                 context! { plan => plan, step => state.step, max_steps => budget.max_steps() },
             )?;
-            self.trajectory.write(Event::Notice {
+            self.events.publish(Event::Notice {
                 step: state.step,
                 kind: "plan_reminder".into(),
                 text: text.clone(),
@@ -716,7 +636,7 @@ impl<'a> Session<'a> {
         tools_ms: f64,
     ) -> Result<(), SessionError> {
         let total_ms = started.elapsed().as_secs_f64() * 1000.0;
-        self.trajectory.write(Event::StepTiming {
+        self.events.publish(Event::StepTiming {
             step,
             total_ms,
             model_ms,

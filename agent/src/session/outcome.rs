@@ -1,10 +1,8 @@
 //! What a session ends with: why it stopped and what it did, kept in memory for reports.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::model::Usage;
 
@@ -67,7 +65,6 @@ pub struct SessionOutcome {
     pub usage: Usage,
     pub cost_usd: Option<f64>,
     pub duration: Duration,
-    pub changed_files: BTreeSet<String>,
     /// Set when the model asked the author clarifying questions instead of acting.
     pub questions: Option<String>,
     /// A command that failed before the change and passes after it, if one was run.
@@ -76,11 +73,6 @@ pub struct SessionOutcome {
     pub review: Option<String>,
     /// Times older turns were compacted into a ledger.
     pub compactions: u32,
-    /// The structured results of every test run (tools that run commands and report data), in
-    /// order, kept in memory so the end of the run never depends on the trajectory file.
-    pub test_runs: Vec<Value>,
-    /// Every tool call, in order (arguments redacted), for reports.
-    pub tool_calls: Vec<CallRecord>,
 }
 
 /// One tool call as reports list it.

@@ -8,6 +8,8 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use agent_tools::CommandRun;
+
 /// A command that flipped from failing to passing across a change of the diff.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reproduction {
@@ -33,22 +35,17 @@ pub struct ReproductionTracker {
 }
 
 impl ReproductionTracker {
-    /// Looks at one tool result. `data` is the tool's structured result; `diff` the workspace's
-    /// diff right after the call. Returns the reproduction when this call completes one.
+    /// Looks at one command a tool ran: how it ended, and `diff`, the workspace's diff right
+    /// after the call. Returns the reproduction when this call completes one.
     pub fn observe(
         &mut self,
         tool: &str,
         arguments: &str,
-        data: &Value,
+        run: &CommandRun,
         diff: &str,
         step: u32,
     ) -> Option<&Reproduction> {
-        let exit_code = data.get("exit_code")?;
-        let passed = exit_code.as_i64() == Some(0)
-            && !data
-                .get("timed_out")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
+        let passed = run.exit_code == Some(0) && !run.timed_out;
         let canonical = serde_json::from_str::<Value>(arguments)
             .map(|v| v.to_string())
             .unwrap_or_else(|_| arguments.trim().to_string());
@@ -68,10 +65,7 @@ impl ReproductionTracker {
         self.found = Some(Reproduction {
             tool: tool.to_string(),
             arguments: canonical,
-            command: data
-                .get("command")
-                .and_then(Value::as_str)
-                .map(str::to_string),
+            command: Some(run.command.clone()),
             failed_at_step,
             passed_at_step: step,
             files: named_new_files(diff, arguments),
@@ -101,14 +95,21 @@ fn hash(text: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+
+    fn ran(command: &str, exit_code: Option<i64>, timed_out: bool) -> CommandRun {
+        CommandRun {
+            command: command.into(),
+            exit_code,
+            timed_out,
+        }
+    }
 
     #[test]
     fn a_command_that_fails_then_passes_after_a_change_is_a_reproduction() {
         let mut t = ReproductionTracker::default();
         let args = r#"{"command": "python repro.py"}"#;
-        let fail = json!({"command": "python repro.py", "exit_code": 1});
-        let pass = json!({"command": "python repro.py", "exit_code": 0});
+        let fail = ran("python repro.py", Some(1), false);
+        let pass = ran("python repro.py", Some(0), false);
         assert!(t.observe("run", args, &fail, "diff-a", 2).is_none());
         // Passing without a change in between is not a reproduction (flaky, or not the bug).
         assert!(t.observe("run", args, &pass, "diff-a", 3).is_none());
@@ -132,9 +133,21 @@ mod tests {
         let fixed = format!(
             "{with_script}diff --git a/a.py b/a.py\n--- a/a.py\n+++ b/a.py\n@@ -1 +1 @@\n-x = 1\n+x = 2\n"
         );
-        t.observe("run", args, &json!({"exit_code": 1}), with_script, 1);
+        t.observe(
+            "run",
+            args,
+            &ran("python repro.py", Some(1), false),
+            with_script,
+            1,
+        );
         let r = t
-            .observe("run", args, &json!({"exit_code": 0}), &fixed, 2)
+            .observe(
+                "run",
+                args,
+                &ran("python repro.py", Some(0), false),
+                &fixed,
+                2,
+            )
             .unwrap();
         assert_eq!(
             r.files,
@@ -143,14 +156,14 @@ mod tests {
     }
 
     #[test]
-    fn results_without_an_exit_code_or_timeouts_do_not_count() {
+    fn killed_or_timed_out_commands_do_not_count() {
         let mut t = ReproductionTracker::default();
         assert!(
-            t.observe("view_file", "{}", &json!({"lines": 3}), "d", 1)
+            t.observe("run", "{}", &ran("x", None, true), "d", 1)
                 .is_none()
         );
-        t.observe("run", "{}", &json!({"exit_code": 1}), "a", 1);
-        let timed_out = json!({"exit_code": 0, "timed_out": true});
+        t.observe("run", "{}", &ran("x", Some(1), false), "a", 1);
+        let timed_out = ran("x", Some(0), true);
         assert!(t.observe("run", "{}", &timed_out, "b", 2).is_none());
         assert!(t.found().is_none());
     }

@@ -7,6 +7,9 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::Value;
 
+use agent_tools::ToolData;
+use agent_tools::testing::TestRun;
+
 use crate::trajectory::Event;
 
 /// Observations longer than this many lines or bytes start collapsed.
@@ -188,66 +191,60 @@ fn cap(text: &str) -> (String, usize) {
     (text[..end].to_string(), text.len() - end)
 }
 
-fn count(value: &Value, pointer: &str) -> u64 {
-    value.pointer(pointer).and_then(Value::as_u64).unwrap_or(0)
-}
-
-fn names(value: &Value, pointer: &str) -> Vec<String> {
-    value
-        .pointer(pointer)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn test_run(step: u32, data: &Value) -> TestRunView {
+fn test_run(step: u32, run: &TestRun) -> TestRunView {
+    let counts = &run.report.counts;
+    let comparison = run.comparison.clone().unwrap_or_default();
     TestRunView {
         step,
-        command: data
-            .get("command")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
-        passed: count(data, "/report/counts/passed"),
-        failed: count(data, "/report/counts/failed"),
-        errors: count(data, "/report/counts/errors"),
-        skipped: count(data, "/report/counts/skipped"),
-        newly_passing: names(data, "/comparison/newly_passing"),
-        newly_failing: names(data, "/comparison/newly_failing"),
-        still_failing: names(data, "/comparison/still_failing").len(),
-        first: data.get("comparison").is_none_or(Value::is_null),
+        command: run.command.clone(),
+        passed: counts.passed as u64,
+        failed: counts.failed as u64,
+        errors: counts.errors as u64,
+        skipped: counts.skipped as u64,
+        newly_passing: comparison.newly_passing,
+        newly_failing: comparison.newly_failing,
+        still_failing: comparison.still_failing.len(),
+        first: run.comparison.is_none(),
     }
 }
 
 /// Builds the page's model from a trajectory's events.
 pub fn build(name: &str, events: Vec<Event>) -> TrajectoryPage {
-    let mut page = TrajectoryPage {
-        title: name.to_string(),
-        ..TrajectoryPage::default()
-    };
-    let mut steps: Vec<StepView> = Vec::new();
-    let mut index: HashMap<u32, usize> = HashMap::new();
-    let mut step_of = |steps: &mut Vec<StepView>, step: u32| -> usize {
-        *index.entry(step).or_insert_with(|| {
-            steps.push(StepView {
-                step,
-                ..StepView::default()
-            });
-            steps.len() - 1
-        })
+    let mut builder = PageBuilder {
+        page: TrajectoryPage {
+            title: name.to_string(),
+            ..TrajectoryPage::default()
+        },
+        steps: Vec::new(),
+        index: HashMap::new(),
     };
     for event in events {
+        builder.add(event);
+    }
+    let mut page = builder.page;
+    let mut steps = builder.steps;
+    steps.sort_by_key(|s| s.step);
+    page.steps = steps;
+    page
+}
+
+/// The page as events are added, with the steps seen so far.
+struct PageBuilder {
+    page: TrajectoryPage,
+    steps: Vec<StepView>,
+    /// Step number → its index in `steps`.
+    index: HashMap<u32, usize>,
+}
+
+impl PageBuilder {
+    fn add(&mut self, event: Event) {
         match event {
             Event::Start {
                 model, repo, task, ..
             } => {
-                page.model = model;
-                page.repo = repo;
-                page.task = task;
+                self.page.model = model;
+                self.page.repo = repo;
+                self.page.task = task;
             }
             Event::Prompt { .. } | Event::ModelRequest { .. } => {}
             Event::ModelResponse {
@@ -258,86 +255,48 @@ pub fn build(name: &str, events: Vec<Event>) -> TrajectoryPage {
                 latency_ms,
                 ..
             } => {
-                let i = step_of(&mut steps, step);
-                let s = &mut steps[i];
+                let s = self.step(step);
                 s.reasoning = message.content.unwrap_or_default();
                 s.prompt_tokens = usage.prompt_tokens;
                 s.completion_tokens = usage.completion_tokens;
                 s.cost = money(cost_usd);
                 s.model_time = duration_ms(latency_ms as f64);
             }
-            Event::Plan { step, source, plan } => page.plans.push(PlanView { step, source, plan }),
+            Event::Plan { step, source, plan } => {
+                self.page.plans.push(PlanView { step, source, plan })
+            }
             Event::ToolCall {
                 step,
                 call_id,
                 name,
                 arguments,
-            } => {
-                let i = step_of(&mut steps, step);
-                steps[i].calls.push(CallView {
-                    id: call_id,
-                    name,
-                    arguments: pretty_arguments(&arguments),
-                    ..CallView::default()
-                });
-            }
-            Event::Observation {
+            } => self.step(step).calls.push(CallView {
+                id: call_id,
+                name,
+                arguments: pretty_arguments(&arguments),
+                ..CallView::default()
+            }),
+            Event::Observation { .. } => self.observation(event),
+            Event::ToolData {
                 step,
-                call_id,
-                ok,
-                text,
-                duration_ms: took,
-                changed_files,
-            } => {
-                let i = step_of(&mut steps, step);
-                let s = &mut steps[i];
-                let position = s.calls.iter().position(|c| c.id == call_id);
-                let call = match position {
-                    Some(p) => &mut s.calls[p],
-                    None => {
-                        s.calls.push(CallView {
-                            id: call_id,
-                            ..CallView::default()
-                        });
-                        let last = s.calls.len() - 1;
-                        &mut s.calls[last]
-                    }
-                };
-                let lines = text.lines().count();
-                call.collapsed = lines > COLLAPSE_LINES || text.len() > COLLAPSE_BYTES;
-                let (shown, truncated) = cap(&text);
-                if call.collapsed {
-                    call.folded = Some(page.folded.len());
-                    page.folded.push(shown);
-                } else {
-                    call.observation = shown;
-                }
-                call.truncated = truncated;
-                call.observation_lines = lines;
-                call.ok = ok;
-                call.duration = duration_ms(took as f64);
-                call.changed_files = changed_files;
-            }
-            Event::ToolData { step, data, .. } => {
-                if data.pointer("/report/counts").is_some() {
-                    page.test_runs.push(test_run(step, &data));
-                }
-            }
+                data: ToolData::TestRun(run),
+                ..
+            } => self.page.test_runs.push(test_run(step, &run)),
+            Event::ToolData { .. } => {}
             Event::Notice {
                 step: 0,
                 kind,
                 text,
-            } => page.notices.push(NoticeView { kind, text }),
+            } => self.page.notices.push(NoticeView { kind, text }),
             Event::Notice { step, kind, text } => {
-                let i = step_of(&mut steps, step);
-                steps[i].notices.push(NoticeView { kind, text });
+                self.step(step).notices.push(NoticeView { kind, text })
             }
             Event::Selection {
                 chosen,
                 decided_by,
                 reasons,
                 ..
-            } => page.notices.push(NoticeView {
+            } => self.page.notices.push(NoticeView {
                 kind: "selection".into(),
                 text: format!(
                     "{} ({}):\n{}",
@@ -349,39 +308,98 @@ pub fn build(name: &str, events: Vec<Event>) -> TrajectoryPage {
                 ),
             }),
             Event::StepTiming { step, total_ms, .. } => {
-                let i = step_of(&mut steps, step);
-                steps[i].total_time = duration_ms(total_ms);
+                self.step(step).total_time = duration_ms(total_ms)
             }
-            Event::End {
-                exit_reason,
-                detail,
-                summary,
-                steps: step_count,
-                usage,
-                cost_usd,
-                duration_ms: took,
-                diff,
-                ..
-            } => {
-                page.diff = diff_lines(&diff);
-                page.diff_added = page.diff.iter().filter(|l| l.kind == "add").count();
-                page.diff_removed = page.diff.iter().filter(|l| l.kind == "del").count();
-                page.end = Some(EndView {
-                    reason: exit_reason,
-                    detail,
-                    summary,
-                    steps: step_count,
-                    prompt_tokens: usage.prompt_tokens,
-                    completion_tokens: usage.completion_tokens,
-                    cost: money(cost_usd),
-                    duration: duration_ms(took as f64),
-                });
-            }
+            Event::End { .. } => self.end(event),
         }
     }
-    steps.sort_by_key(|s| s.step);
-    page.steps = steps;
-    page
+
+    /// The view of step `step`, made on first sight.
+    fn step(&mut self, step: u32) -> &mut StepView {
+        let steps = &mut self.steps;
+        let i = *self.index.entry(step).or_insert_with(|| {
+            steps.push(StepView {
+                step,
+                ..StepView::default()
+            });
+            steps.len() - 1
+        });
+        &mut self.steps[i]
+    }
+
+    fn observation(&mut self, event: Event) {
+        let Event::Observation {
+            step,
+            call_id,
+            ok,
+            text,
+            duration_ms: took,
+            changed_files,
+        } = event
+        else {
+            return;
+        };
+        let lines = text.lines().count();
+        let collapsed = lines > COLLAPSE_LINES || text.len() > COLLAPSE_BYTES;
+        let (shown, truncated) = cap(&text);
+        let folded = collapsed.then(|| {
+            self.page.folded.push(shown.clone());
+            self.page.folded.len() - 1
+        });
+        let s = self.step(step);
+        let call = match s.calls.iter().position(|c| c.id == call_id) {
+            Some(p) => &mut s.calls[p],
+            None => {
+                s.calls.push(CallView {
+                    id: call_id,
+                    ..CallView::default()
+                });
+                let last = s.calls.len() - 1;
+                &mut s.calls[last]
+            }
+        };
+        call.collapsed = collapsed;
+        call.folded = folded;
+        if !collapsed {
+            call.observation = shown;
+        }
+        call.truncated = truncated;
+        call.observation_lines = lines;
+        call.ok = ok;
+        call.duration = duration_ms(took as f64);
+        call.changed_files = changed_files;
+    }
+
+    fn end(&mut self, event: Event) {
+        let Event::End {
+            exit_reason,
+            detail,
+            summary,
+            steps,
+            usage,
+            cost_usd,
+            duration_ms: took,
+            diff,
+            ..
+        } = event
+        else {
+            return;
+        };
+        let page = &mut self.page;
+        page.diff = diff_lines(&diff);
+        page.diff_added = page.diff.iter().filter(|l| l.kind == "add").count();
+        page.diff_removed = page.diff.iter().filter(|l| l.kind == "del").count();
+        page.end = Some(EndView {
+            reason: exit_reason,
+            detail,
+            summary,
+            steps,
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            cost: money(cost_usd),
+            duration: duration_ms(took as f64),
+        });
+    }
 }
 
 #[cfg(test)]

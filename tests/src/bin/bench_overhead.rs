@@ -2,6 +2,7 @@
 //! server on loopback and a 50-step script. Prints figures; asserts nothing.
 //!
 //! `cargo build --release -p agent && cargo run --release -p agent-tests --bin bench-overhead [RUNS]`
+//! (`AGENT_BIN=path/to/agent` measures another build of the agent, e.g. an older one.)
 
 // A benchmark: printing its figures is its job.
 #![allow(clippy::print_stdout)]
@@ -22,7 +23,7 @@ fn script() -> Vec<Reply> {
         "README.md",
         "stats/__init__.py",
     ];
-    let mut s: Vec<Reply> = (0..STEPS - 1)
+    let mut s: Vec<Reply> = (0..STEPS - 2)
         .map(|i| {
             Reply::tool(
                 "view_file",
@@ -30,6 +31,11 @@ fn script() -> Vec<Reply> {
             )
         })
         .collect();
+    // A change, so the submit is accepted (an unchanged repository sends it back once).
+    s.push(Reply::tool(
+        "create_file",
+        json!({"path": "NOTES.md", "content": "benchmark\n"}),
+    ));
     s.push(Reply::tool("submit", json!({"summary": "benchmark"})));
     s
 }
@@ -66,6 +72,8 @@ fn main() -> Result<()> {
                 "benchmark",
                 "--max-steps",
                 "60",
+                // The review turn is a model call outside the step loop; not what is measured.
+                "--no-review",
                 "--base-url",
                 &server.base_url(),
             ])

@@ -25,7 +25,7 @@ fn write_trajectory(path: &Path, steps: u32, obs_bytes: usize) -> Result<()> {
         path,
         std::sync::Arc::new(agent::redact::Redactor::new(Vec::new())),
     )?;
-    w.write(Event::Start {
+    w.write(&Event::Start {
         format_version: 1,
         model: "bench".into(),
         base_url: "http://127.0.0.1/v1".into(),
@@ -39,12 +39,12 @@ fn write_trajectory(path: &Path, steps: u32, obs_bytes: usize) -> Result<()> {
     let line = "    a line of a file the model looked at, as view_file prints it\n";
     let observation: String = line.repeat(obs_bytes / line.len() + 1);
     for step in 1..=steps {
-        w.write(Event::ModelRequest {
+        w.write(&Event::ModelRequest {
             step,
             new_messages: vec![Message::user(format!("observation of step {}", step - 1))],
             message_count: step as usize * 2,
         })?;
-        w.write(Event::ModelResponse {
+        w.write(&Event::ModelResponse {
             step,
             message: Message::assistant(format!(
                 "Step {step}: reading the next part of the code before changing it."
@@ -59,13 +59,13 @@ fn write_trajectory(path: &Path, steps: u32, obs_bytes: usize) -> Result<()> {
             finish_reason: Some("tool_calls".into()),
         })?;
         let call_id = format!("call_{step}");
-        w.write(Event::ToolCall {
+        w.write(&Event::ToolCall {
             step,
             call_id: call_id.clone(),
             name: "view_file".into(),
             arguments: json!({"path": format!("src/module_{}.py", step % 40)}).to_string(),
         })?;
-        w.write(Event::Observation {
+        w.write(&Event::Observation {
             step,
             call_id: call_id.clone(),
             ok: true,
@@ -74,15 +74,16 @@ fn write_trajectory(path: &Path, steps: u32, obs_bytes: usize) -> Result<()> {
             changed_files: Vec::new(),
         })?;
         if step % 50 == 0 {
-            w.write(Event::ToolData {
+            w.write(&Event::ToolData {
                 step,
                 call_id,
                 tool: "run_tests".into(),
-                data: json!({"command": "pytest -q", "report": {"counts": {"passed": 40, "failed": 2, "errors": 0, "skipped": 0}},
-                    "comparison": {"newly_passing": ["t::a"], "newly_failing": [], "still_failing": ["t::b", "t::c"]}}),
+                data: serde_json::from_value(json!({"command": "pytest -q", "exit_code": 1, "timed_out": false, "duration_ms": 900,
+                    "report": {"framework": "pytest", "counts": {"passed": 40, "failed": 2, "errors": 0, "skipped": 0, "xfailed": 0, "xpassed": 0}, "failures": [], "passed": []},
+                    "comparison": {"newly_passing": ["t::a"], "newly_failing": [], "still_failing": ["t::b", "t::c"]}}))?,
             })?;
         }
-        w.write(Event::StepTiming {
+        w.write(&Event::StepTiming {
             step,
             total_ms: 910.0,
             model_ms: 900.0,
@@ -90,7 +91,7 @@ fn write_trajectory(path: &Path, steps: u32, obs_bytes: usize) -> Result<()> {
             overhead_ms: 7.0,
         })?;
     }
-    w.write(Event::End {
+    w.write(&Event::End {
         exit_reason: "submitted".into(),
         detail: None,
         summary: Some("benchmark".into()),

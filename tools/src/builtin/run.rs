@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::error::{ToolError, ToolResult};
 use crate::executor::{ExecError, ExecRequest};
 use crate::text::truncate_middle;
-use crate::tool::{Effect, ToolContext, ToolOutput, TypedTool};
+use crate::tool::{CommandRun, Effect, ToolContext, ToolData, ToolOutput, TypedTool};
 
 /// Characters of command output shown to the model.
 const MAX_OBSERVATION_CHARS: usize = 12_000;
@@ -78,10 +78,10 @@ impl TypedTool for Run {
         // The exit status goes on the record too: the session reads it to find a reproduction.
         Ok(
             ToolOutput::text(truncate_middle(&text, MAX_OBSERVATION_CHARS)).with_data(
-                serde_json::json!({
-                    "command": command,
-                    "exit_code": output.exit_code,
-                    "timed_out": output.timed_out,
+                ToolData::Command(CommandRun {
+                    command,
+                    exit_code: output.exit_code,
+                    timed_out: output.timed_out,
                 }),
             ),
         )

@@ -22,7 +22,7 @@ pub use report::{Counts, FailureKind, Framework, TestFailure, TestReport};
 use crate::error::{ToolError, ToolResult};
 use crate::executor::{ExecError, ExecOutput, ExecRequest};
 use crate::text::truncate_middle;
-use crate::tool::{Effect, ToolContext, ToolOutput, TypedTool};
+use crate::tool::{Effect, ToolContext, ToolData, ToolOutput, TypedTool};
 
 const DEFAULT_TIMEOUT_SECS: u64 = 600;
 const MAX_TIMEOUT_SECS: u64 = 3600;
@@ -49,7 +49,7 @@ pub struct RunTestsArgs {
 }
 
 /// One finished run, as the session keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TestRun {
     pub command: String,
     pub exit_code: Option<i64>,
@@ -170,11 +170,7 @@ impl TypedTool for RunTests {
         };
         let text = render(&run, &output, timeout);
         // The structured run goes into the trajectory and the pull-request report.
-        let output = ToolOutput::text(text);
-        Ok(match serde_json::to_value(&run) {
-            Ok(data) => output.with_test_run(data),
-            Err(_) => output,
-        })
+        Ok(ToolOutput::text(text).with_data(ToolData::TestRun(Box::new(run))))
     }
 }
 

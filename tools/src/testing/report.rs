@@ -33,6 +33,7 @@ impl Framework {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Counts {
     pub passed: u32,
     pub failed: u32,
@@ -68,7 +69,7 @@ pub struct TestFailure {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
     /// The relevant traceback lines (the repository's frames and the error lines).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<String>,
 }
 
@@ -85,6 +86,7 @@ impl TestFailure {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TestReport {
     pub framework: Option<Framework>,
     pub counts: Counts,

@@ -1,4 +1,5 @@
-//! `agent github …`: the checks and comments the GitHub Actions bot runs around `agent fix`.
+//! `agent github …`: the checks and comments the GitHub Actions bot runs around `agent fix`,
+//! and the GitHub flags `agent fix --issue` shares.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,9 +9,9 @@ use anyhow::Result;
 use clap::{Args, Subcommand, ValueEnum};
 use git2::Repository;
 
-use super::flow::{Target, resolve_target};
-use super::{GitHubApi, GitHubError, Identity, RetryPolicy, report};
 use crate::config::process_env;
+use crate::github::flow::{Target, resolve_target};
+use crate::github::{GitHubApi, GitHubEnv, GitHubError, Identity, RetryPolicy, report};
 use crate::printer::Printer;
 
 /// Which GitHub repository and API to talk to (shared by `agent fix --issue`).
@@ -95,20 +96,26 @@ pub struct ProgressArgs {
 }
 
 pub async fn run(args: GithubArgs, printer: &Printer) -> Result<ExitCode> {
+    let env = GitHubEnv::read(&process_env);
     match args.command {
-        GithubCommand::CheckPermission(a) => check_permission(a, printer).await,
-        GithubCommand::Progress(a) => progress(a, printer).await,
+        GithubCommand::CheckPermission(a) => check_permission(a, &env, printer).await,
+        GithubCommand::Progress(a) => progress(a, &env, printer).await,
     }
 }
 
-fn api_for(repo: &std::path::Path, flags: &GitHubFlags) -> Result<(Target, GitHubApi)> {
+fn api_for(
+    repo: &std::path::Path,
+    flags: &GitHubFlags,
+    env: &GitHubEnv,
+) -> Result<(Target, GitHubApi)> {
     let repository = Repository::open(repo).ok();
     let target = resolve_target(
         repository.as_ref(),
         flags.github_repo.as_deref(),
         flags.api_url.as_deref(),
+        env,
     )?;
-    let token = process_env("GITHUB_TOKEN").ok_or_else(|| {
+    let token = env.token.clone().ok_or_else(|| {
         GitHubError::MissingToken("the bot's checks call the GitHub API with it".into())
     })?;
     let api = GitHubApi::new(
@@ -123,8 +130,12 @@ fn api_for(repo: &std::path::Path, flags: &GitHubFlags) -> Result<(Target, GitHu
     Ok((target, api))
 }
 
-async fn check_permission(args: CheckPermissionArgs, printer: &Printer) -> Result<ExitCode> {
-    let (target, api) = api_for(&args.repo, &args.github)?;
+async fn check_permission(
+    args: CheckPermissionArgs,
+    env: &GitHubEnv,
+    printer: &Printer,
+) -> Result<ExitCode> {
+    let (target, api) = api_for(&args.repo, &args.github, env)?;
     let user = args.user.trim().trim_start_matches('@');
     if user.is_empty() {
         anyhow::bail!("--user is empty; pass the GitHub login to check");
@@ -151,8 +162,8 @@ async fn check_permission(args: CheckPermissionArgs, printer: &Printer) -> Resul
     }
 }
 
-async fn progress(args: ProgressArgs, printer: &Printer) -> Result<ExitCode> {
-    let (_, api) = api_for(&args.repo, &args.github)?;
+async fn progress(args: ProgressArgs, env: &GitHubEnv, printer: &Printer) -> Result<ExitCode> {
+    let (_, api) = api_for(&args.repo, &args.github, env)?;
     let me = Identity::of_token(&api, args.github.bot_login.as_deref()).await?;
     let state = match args.state {
         ProgressState::Started => "started",
@@ -167,8 +178,7 @@ async fn progress(args: ProgressArgs, printer: &Printer) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
     }
-    let run_url = report::actions_run_url();
-    let text = report::progress_text(state, &args.message, run_url.as_deref());
+    let text = report::progress_text(state, &args.message, env.actions_run_url.as_deref());
     let posted = api.upsert_progress(args.issue, &me, &text).await?;
     if let Some(warning) = me.mismatch(&posted) {
         printer.warn(&warning);
