@@ -21,9 +21,9 @@ static NEGOTIATED: OnceLock<ClientVersion> = OnceLock::new();
 
 /// Where we connect: `DOCKER_HOST` when set, the default socket otherwise.
 pub fn engine_address() -> String {
-    match std::env::var("DOCKER_HOST") {
-        Ok(host) if !host.trim().is_empty() => host.trim().to_string(),
-        _ => format!("unix://{DEFAULT_SOCKET}"),
+    match &crate::HostEnv::get().docker_host {
+        Some(host) => host.clone(),
+        None => format!("unix://{DEFAULT_SOCKET}"),
     }
 }
 
@@ -95,7 +95,7 @@ pub(crate) fn unreachable_message(err: &bollard::errors::Error) -> String {
 }
 
 fn unreachable_message_for(address: &str, err: &bollard::errors::Error) -> String {
-    let how = if std::env::var_os("DOCKER_HOST").is_some() {
+    let how = if crate::HostEnv::get().docker_host.is_some() {
         format!("DOCKER_HOST is set to `{address}`; check that the engine listens there")
     } else {
         format!(

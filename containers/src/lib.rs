@@ -3,18 +3,20 @@
 //! behind.
 //!
 //! - [`images`]: `ensure_image("3.11")` gives an [`ImageRef`], building what is missing.
-//! - [`DockerSandbox`]: implements [`agent_tools::Executor`]; create it from a [`SandboxConfig`].
+//! - [`DockerSandbox`]: implements [`agent_exec::Executor`]; create it from a [`SandboxConfig`].
 //! - [`cleanup`]: `prune`, the Ctrl-C and panic helpers for the binary.
 //! - [`engine`]: connecting (`DOCKER_HOST` or `/var/run/docker.sock`).
 
 pub mod cleanup;
 pub mod engine;
 pub mod error;
+pub mod host;
 pub mod images;
 pub mod sandbox;
 
 pub use cleanup::{PruneReport, PruneScope, prune};
 pub use error::{ContainerError, Result};
+pub use host::HostEnv;
 pub use images::{
     BuildEvent, BuildOptions, ImageRef, ensure_image, ensure_image_with, require_image,
 };

@@ -12,7 +12,6 @@
 //! `agent fix --samples N` and `bench run --samples N --select` both call [`select`]; where
 //! candidates are checked out and sandboxed is theirs to say ([`Environment`]).
 
-pub mod bench;
 pub mod diffs;
 pub mod judge;
 pub mod matrix;

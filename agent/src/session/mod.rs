@@ -141,6 +141,8 @@ pub struct Session<'a> {
 
 /// Mutable state of one run.
 struct RunState {
+    /// The model error that ended the run, if one did (typed, for callers such as a batch).
+    model_error: Option<ModelError>,
     messages: Vec<Message>,
     /// Messages already recorded in a `model_request` event.
     recorded: usize,
@@ -181,6 +183,7 @@ impl RunState {
             submitted_empty: false,
             compactions: 0,
             task_text: task.to_string(),
+            model_error: None,
         }
     }
 }
@@ -243,6 +246,7 @@ impl<'a> Session<'a> {
             reproduction: state.reproduction.found().cloned(),
             review: state.gates.review.clone(),
             compactions: state.compactions,
+            model_error: state.model_error,
         })
     }
 
@@ -419,7 +423,11 @@ impl<'a> Session<'a> {
                         );
                     }
                 }
-                Interruptible::Done(Err(e)) => return exit(ExitReason::ModelError, &e.to_string()),
+                Interruptible::Done(Err(e)) => {
+                    let detail = e.to_string();
+                    state.model_error = Some(e);
+                    return exit(ExitReason::ModelError, &detail);
+                }
                 Interruptible::Cancelled => {
                     return Ok(Err(StepEnd::Exit(ExitReason::Interrupted, None)));
                 }

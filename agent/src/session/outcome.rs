@@ -73,6 +73,8 @@ pub struct SessionOutcome {
     pub review: Option<String>,
     /// Times older turns were compacted into a ledger.
     pub compactions: u32,
+    /// With `ExitReason::ModelError`: the error, typed (a rejected key ends a whole batch).
+    pub model_error: Option<crate::model::ModelError>,
 }
 
 /// One tool call as reports list it.

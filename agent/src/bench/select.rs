@@ -15,12 +15,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use agent_containers::{DockerSandbox, SandboxConfig, SandboxUser};
-use agent_harness::batch::{PredictionLine, PredictionsLog, RunLayout};
+use agent_containers::{DockerSandbox, SandboxConfig};
 use agent_harness::context::BenchContext;
-use agent_harness::testspec::TESTBED;
+use agent_harness::prediction_log::{PredictionLine, PredictionsLog};
 use agent_harness::{Dataset, HarnessError, Instance};
 
+use super::layout::RunLayout;
+use super::prepare::prepare_at;
 use crate::config::Config;
 use crate::fix::FixReport;
 use crate::printer::Printer;
@@ -100,11 +101,10 @@ pub async fn select_batch(
     request: &SelectBatchRequest<'_>,
 ) -> Result<SelectBatchSummary, BenchSelectError> {
     let layout = request.layout;
-    let done = PredictionsLog::read_done(&selected_path(layout))?;
-    let mut log = PredictionsLog::open(&selected_path(layout))?;
+    let (mut log, done) = PredictionsLog::open(&selected_path(layout))?;
     let mut samples = Vec::new();
     for k in 0..layout.samples {
-        samples.push(PredictionsLog::read_done(&layout.predictions_path(k))?);
+        samples.push(PredictionsLog::open(&layout.predictions_path(k))?.1);
     }
     let mut summary = SelectBatchSummary::default();
     let model = crate::fix::model_client(request.config)
@@ -216,41 +216,6 @@ fn write_record(
     std::fs::write(&path, text).map_err(|e| fail(e.to_string()))
 }
 
-/// The instance image's `/testbed`, copied to `dest` (made afresh), and the image.
-async fn copy_testbed(
-    ctx: &BenchContext,
-    instance: &Instance,
-    dest: &Path,
-    setup_timeout: Duration,
-) -> Result<String, String> {
-    let (image, _) = ctx
-        .instance_image(instance, setup_timeout)
-        .await
-        .map_err(|e| e.to_string())?;
-    if dest.exists() {
-        std::fs::remove_dir_all(dest)
-            .map_err(|e| format!("cannot remove {}: {e}", dest.display()))?;
-    }
-    let staging = dest.with_extension("staging");
-    let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir_all(&staging)
-        .map_err(|e| format!("cannot create {}: {e}", staging.display()))?;
-    let config = SandboxConfig::new(&image)
-        .user(SandboxUser::Root)
-        .network(false)
-        .run_id(format!("copy-{}", instance.instance_id));
-    let sandbox = DockerSandbox::create_with(ctx.docker.clone(), config)
-        .await
-        .map_err(|e| e.to_string())?;
-    let copied = sandbox.copy_out(TESTBED, &staging).await;
-    let _ = sandbox.remove().await;
-    let copied = copied.map_err(|e| e.to_string())?;
-    std::fs::rename(&copied, dest)
-        .map_err(|e| format!("cannot move the copy to {}: {e}", dest.display()))?;
-    let _ = std::fs::remove_dir_all(&staging);
-    Ok(image)
-}
-
 /// Fresh copies of an instance's `/testbed` (`workspaces/<id>.<label>`) and sandboxes from its
 /// image over them.
 struct InstanceCopies<'a> {
@@ -268,14 +233,14 @@ impl Environment for InstanceCopies<'_> {
         let dest = self
             .dir
             .join(format!("{}.{label}", self.instance.instance_id));
-        let image = copy_testbed(self.ctx, self.instance, &dest, self.setup_timeout)
+        let copy = prepare_at(self.ctx, self.instance, &dest, self.setup_timeout)
             .await
-            .map_err(|message| SelectError::Checkout {
+            .map_err(|e| SelectError::Checkout {
                 label: label.to_string(),
-                message,
+                message: e.to_string(),
             })?;
-        *self.image.lock().await = Some((image, TESTBED.to_string()));
-        Ok(dest)
+        *self.image.lock().await = Some((copy.image, copy.mount));
+        Ok(copy.path)
     }
 
     async fn sandbox(&self, root: &Path) -> Result<select::Sandbox, SelectError> {
