@@ -96,6 +96,15 @@ pub enum RunEvent {
         tools_ms: f64,
         overhead_ms: f64,
     },
+    /// `--samples`: how one attempt's diff was chosen among several (the attempts' own
+    /// trajectories are beside this one, `<name>.attempt-N.jsonl`).
+    Selection {
+        chosen: Option<usize>,
+        decided_by: String,
+        reasons: Vec<String>,
+        /// Candidates, checks, test matrix, votes and the judge ([`crate::select::Selection`]).
+        record: serde_json::Value,
+    },
     End {
         exit_reason: String,
         detail: Option<String>,

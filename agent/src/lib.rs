@@ -17,6 +17,7 @@ pub mod prompts;
 pub mod redact;
 pub mod run;
 pub mod secrets;
+pub mod select;
 pub mod session;
 pub mod trajectory;
 pub mod trust;

@@ -31,6 +31,8 @@ const EMBEDDED: &[(&str, &str)] = embedded![
     "review_feedback.md",
     "compact.md",
     "ledger.md",
+    "judge_system.md",
+    "judge_request.md",
 ];
 
 #[derive(Debug, Error)]
@@ -154,6 +156,13 @@ mod tests {
                 ledger => "- read stats/core.py",
                 changed_files => "stats/core.py",
                 transcript => "assistant: view_file stats/core.py",
+                candidates => vec![
+                    context! { attempt => 1, passed => 2, total => 2, votes => 2,
+                        diff => "--- a/stats/core.py\n+++ b/stats/core.py\n@@ -1 +1 @@\n-return s / (n + 1)\n+return s / n\n" },
+                    context! { attempt => 3, passed => 2, total => 2, votes => 1,
+                        diff => "--- a/stats/core.py\n+++ b/stats/core.py\n@@ -1 +1 @@\n-return s / (n + 1)\n+return sum(v) / len(v)\n" },
+                ],
+                numbers => "1, 3",
             }
         };
         let mut names: Vec<&str> = EMBEDDED.iter().map(|(name, _)| *name).collect();

@@ -40,7 +40,7 @@ use crate::workspace::{Workspace, WorkspaceError};
 
 pub use interrupt::{Interrupt, interrupt_flag};
 use probe::{Probe, TestProtector};
-pub use runner::{READ_ONLY_IN_SANDBOX, Runner, protected, start_runner};
+pub use runner::{LOCAL_SANDBOX_WARNING, READ_ONLY_IN_SANDBOX, Runner, protected, start_runner};
 pub use shape::{COMPACT_TOOLS, COMPACT_WINDOW_TOKENS, RunShape, model_client, run_shape};
 
 /// Everything one run needs.
@@ -108,6 +108,8 @@ pub struct RunReport {
     pub secret_findings: Vec<Finding>,
     /// Git files (`.git/...`) the model's commands changed and that were put back.
     pub git_reverted: Vec<String>,
+    /// With `--samples`: how this attempt was chosen among the others.
+    pub selection: Option<crate::select::Selection>,
 }
 
 impl RunReport {
@@ -459,5 +461,6 @@ fn finish(
         test_runs: collected.test_runs,
         tool_calls: collected.tool_calls,
         model: request.config.model.clone(),
+        selection: None,
     })
 }

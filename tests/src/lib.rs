@@ -7,4 +7,4 @@ pub mod fake_github;
 pub mod fixtures;
 pub mod scripted_server;
 
-pub use scripted_server::{Reply, ScriptedServer};
+pub use scripted_server::{Reply, ScriptedServer, Scripts};

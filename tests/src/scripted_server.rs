@@ -84,10 +84,33 @@ impl Reply {
 /// by the reviewer script, `VERDICT: ok` when it is empty, and kept apart from `requests()`.
 pub const REVIEW_MARKER: &str = "You review a change";
 
+/// How the selection's judge starts (`prompts/judge_system.md`): such requests are answered by
+/// the judge script (an HTTP 400 when it is exhausted) and kept apart from `requests()`.
+pub const JUDGE_MARKER: &str = "You compare candidate changes";
+
+/// Everything a server answers with.
+#[derive(Debug, Clone, Default)]
+pub struct Scripts {
+    /// For requests no key claims, in order.
+    pub main: Vec<Reply>,
+    /// Conversations by key: a request whose first user message (the task, which names the
+    /// repository the attempt works in) holds the key, not followed by a letter or digit, is
+    /// answered from that key's script. Parallel attempts each get their own.
+    pub keyed: Vec<(String, Vec<Reply>)>,
+    /// Review turns, in order (then `VERDICT: ok`).
+    pub reviews: Vec<Reply>,
+    /// Judge turns, in order.
+    pub judges: Vec<Reply>,
+}
+
 struct Shared {
     script: Mutex<VecDeque<Reply>>,
+    keyed: Mutex<Vec<(String, VecDeque<Reply>)>>,
+    keyed_requests: Mutex<Vec<(String, Value)>>,
     reviews: Mutex<VecDeque<Reply>>,
     review_requests: Mutex<Vec<Value>>,
+    judges: Mutex<VecDeque<Reply>>,
+    judge_requests: Mutex<Vec<Value>>,
     requests: Mutex<Vec<Value>>,
     counter: Mutex<u64>,
 }
@@ -109,10 +132,29 @@ impl ScriptedServer {
         script: Vec<Reply>,
         reviews: Vec<Reply>,
     ) -> std::io::Result<ScriptedServer> {
+        Self::start_scripts(Scripts {
+            main: script,
+            reviews,
+            ..Scripts::default()
+        })
+    }
+
+    /// A server with keyed conversations and a judge script beside the main one.
+    pub fn start_scripts(scripts: Scripts) -> std::io::Result<ScriptedServer> {
         let shared = Arc::new(Shared {
-            script: Mutex::new(script.into()),
-            reviews: Mutex::new(reviews.into()),
+            script: Mutex::new(scripts.main.into()),
+            keyed: Mutex::new(
+                scripts
+                    .keyed
+                    .into_iter()
+                    .map(|(k, s)| (k, s.into()))
+                    .collect(),
+            ),
+            keyed_requests: Mutex::new(Vec::new()),
+            reviews: Mutex::new(scripts.reviews.into()),
             review_requests: Mutex::new(Vec::new()),
+            judges: Mutex::new(scripts.judges.into()),
+            judge_requests: Mutex::new(Vec::new()),
             requests: Mutex::new(Vec::new()),
             counter: Mutex::new(0),
         });
@@ -173,6 +215,42 @@ impl ScriptedServer {
             .unwrap_or_default()
     }
 
+    /// Every judge request received so far (not part of [`ScriptedServer::requests`]).
+    pub fn judge_requests(&self) -> Vec<Value> {
+        self.shared
+            .judge_requests
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
+    }
+
+    /// The requests answered from the script of `key`, in order.
+    pub fn keyed_requests(&self, key: &str) -> Vec<Value> {
+        self.shared
+            .keyed_requests
+            .lock()
+            .map(|r| {
+                r.iter()
+                    .filter(|(k, _)| k == key)
+                    .map(|(_, v)| v.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Replies not yet used in the script of `key`.
+    pub fn remaining_for(&self, key: &str) -> usize {
+        self.shared
+            .keyed
+            .lock()
+            .map(|k| {
+                k.iter()
+                    .find(|(name, _)| name == key)
+                    .map_or(0, |(_, s)| s.len())
+            })
+            .unwrap_or(0)
+    }
+
     /// The last message of request `index` (usually the observation the agent just sent), or
     /// `Null` when there is no such request.
     pub fn last_message(&self, index: usize) -> Value {
@@ -217,10 +295,35 @@ async fn chat(State(shared): State<Arc<Shared>>, body: String) -> Response {
             .unwrap_or_else(|| Reply::Text("VERDICT: ok".into()));
         return respond(reply, 0, "reviewer", None).await;
     }
+    let is_judge = parsed["messages"][0]["content"]
+        .as_str()
+        .is_some_and(|c| c.starts_with(JUDGE_MARKER));
+    if is_judge {
+        if let Ok(mut r) = shared.judge_requests.lock() {
+            r.push(parsed.clone());
+        }
+        return match shared.judges.lock().ok().and_then(|mut s| s.pop_front()) {
+            Some(reply) => respond(reply, 0, "judge", None).await,
+            None => exhausted("judge"),
+        };
+    }
     if let Ok(mut r) = shared.requests.lock() {
         r.push(parsed.clone());
     }
-    let next = shared.script.lock().ok().and_then(|mut s| s.pop_front());
+    let key = conversation_key(&shared, &parsed);
+    let next = match &key {
+        Some(key) => {
+            if let Ok(mut r) = shared.keyed_requests.lock() {
+                r.push((key.clone(), parsed.clone()));
+            }
+            shared.keyed.lock().ok().and_then(|mut k| {
+                k.iter_mut()
+                    .find(|(name, _)| name == key)
+                    .and_then(|(_, s)| s.pop_front())
+            })
+        }
+        None => shared.script.lock().ok().and_then(|mut s| s.pop_front()),
+    };
     let n = shared
         .counter
         .lock()
@@ -235,12 +338,39 @@ async fn chat(State(shared): State<Arc<Shared>>, body: String) -> Response {
         (parsed["stream"] == true).then(|| parsed["stream_options"]["include_usage"] == true);
     match next {
         Some(reply) => respond(reply, n, &model, stream).await,
-        None => (
-            StatusCode::BAD_REQUEST,
-            json!({"error": {"message": "the scripted server's script is exhausted", "type": "invalid_request_error"}}).to_string(),
-        )
-            .into_response(),
+        None => exhausted(key.as_deref().unwrap_or("main")),
     }
+}
+
+fn exhausted(which: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        json!({"error": {"message": format!("the scripted server's {which} script is exhausted"), "type": "invalid_request_error"}}).to_string(),
+    )
+        .into_response()
+}
+
+/// The key whose script answers `request`: the first key its first user message holds, not
+/// followed by a letter or digit.
+fn conversation_key(shared: &Shared, request: &Value) -> Option<String> {
+    let task = request["messages"]
+        .as_array()?
+        .iter()
+        .find(|m| m["role"] == "user")?["content"]
+        .as_str()?
+        .to_string();
+    let keys = shared.keyed.lock().ok()?;
+    keys.iter()
+        .map(|(k, _)| k)
+        .find(|key| {
+            task.match_indices(key.as_str()).any(|(at, _)| {
+                !task[at + key.len()..]
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_alphanumeric())
+            })
+        })
+        .cloned()
 }
 
 fn respond(

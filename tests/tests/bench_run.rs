@@ -670,3 +670,126 @@ fn official_images_are_pulled_by_their_official_names_from_the_registry() {
         "{text}"
     );
 }
+
+#[test]
+fn samples_with_select_write_one_chosen_prediction_per_instance_and_keep_every_sample() {
+    use agent_tests::Scripts;
+    // Instances apart from the other tests', so all can run at once.
+    let all = mini_dataset();
+    let instances: Vec<Value> = vec![all[2].clone(), all[6].clone()];
+    let ids: Vec<String> = instances
+        .iter()
+        .map(|i| i["instance_id"].as_str().unwrap().to_string())
+        .collect();
+    // Per instance: samples 0 and 2 apply the gold patch, sample 1 changes nothing.
+    let mut keyed = Vec::new();
+    for i in &instances {
+        let id = i["instance_id"].as_str().unwrap();
+        let gold = || {
+            vec![
+                Reply::tool("apply_patch", json!({"patch": i["patch"]})),
+                Reply::tool("submit", json!({"summary": "applied the fix"})),
+            ]
+        };
+        let nothing = vec![
+            Reply::tool("submit", json!({"summary": "nothing to do"})),
+            Reply::tool("submit", json!({"summary": "nothing to do"})),
+        ];
+        keyed.push((format!("{id}.s0"), gold()));
+        keyed.push((format!("{id}.s1"), nothing));
+        keyed.push((format!("{id}.s2"), gold()));
+    }
+    let server = ScriptedServer::start_scripts(Scripts {
+        keyed,
+        ..Scripts::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let base = server.base_url();
+    let mut args = run_args(&base, &ids);
+    args.extend(
+        [
+            "--samples",
+            "3",
+            "--select",
+            "--workers",
+            "3",
+            "--no-review",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = agent(dir.path(), &args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // Every sample is kept for pass@k.
+    for k in 0..3 {
+        let samples = predictions(
+            &dir.path()
+                .join(format!("out/samples/{k}/predictions.jsonl")),
+        );
+        assert_eq!(samples.len(), 2, "sample {k}");
+        for p in &samples {
+            assert_eq!(p["sample"], k);
+            assert_eq!(p["model_patch"].as_str().unwrap().is_empty(), k == 1, "{p}");
+        }
+    }
+    // One chosen prediction per instance: a gold sample, by the tests or the vote (0 and 2
+    // made the same change; 1 is out).
+    let chosen = predictions(&dir.path().join("out/predictions.jsonl"));
+    assert_eq!(chosen.len(), 2, "{stderr}");
+    for p in &chosen {
+        let id = p["instance_id"].as_str().unwrap();
+        assert_eq!(p["sample"], 0, "{p}");
+        assert!(!p["model_patch"].as_str().unwrap().is_empty());
+        let record: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join(format!("out/selection/{id}.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(record["chosen"], 0, "{record:#}");
+        assert_eq!(record["candidates"][1]["status"], "empty", "{record:#}");
+        assert!(
+            ["tests", "vote"].contains(&record["decided_by"].as_str().unwrap()),
+            "{record:#}"
+        );
+        assert!(
+            stderr.contains(&format!("{id}: sample 0 chosen")),
+            "{stderr}"
+        );
+    }
+    assert!(server.judge_requests().is_empty());
+
+    // The chosen predictions are what bench eval grades: both resolve.
+    let mut eval = vec![
+        "bench",
+        "eval",
+        "--dataset",
+        "mini",
+        "--predictions",
+        "out/predictions.jsonl",
+        "--run-id",
+        "selected",
+        "--instances",
+    ];
+    eval.extend(ids.iter().map(String::as_str));
+    let out = agent(dir.path(), &eval).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("scripted.selected.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["resolved_instances"], 2, "{summary}");
+
+    // A rerun finds everything done, selection included.
+    let again = agent(dir.path(), &args).output().unwrap();
+    assert!(again.status.success());
+    assert_eq!(
+        predictions(&dir.path().join("out/predictions.jsonl")).len(),
+        2
+    );
+}

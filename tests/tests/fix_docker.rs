@@ -87,3 +87,119 @@ fn fix_runs_commands_in_a_sandbox_without_network_and_leaves_no_container() {
         "the sandbox container was removed"
     );
 }
+
+/// Containers of the agent whose bind mounts come from under `dir`.
+fn containers_over(dir: &std::path::Path) -> Vec<String> {
+    let ids = Command::new("docker")
+        .args(["ps", "-aq", "--filter", "label=agent.managed=true"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&ids.stdout)
+        .lines()
+        .filter(|id| {
+            let mounts = Command::new("docker")
+                .args([
+                    "inspect",
+                    "--format",
+                    "{{range .Mounts}}{{.Source}} {{end}}",
+                    id,
+                ])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&mounts.stdout).contains(&*dir.to_string_lossy())
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn samples_run_and_are_checked_in_their_own_containers_and_leave_none() {
+    use agent_tests::Scripts;
+    let repo = tempfile::tempdir().unwrap();
+    git_repo(repo.path(), STATS_FILES).unwrap();
+    let repro = "python3 -c 'from stats import mean; assert mean([1, 2, 3]) == 2'";
+    let edit = |new: &str| {
+        Reply::tool(
+            "str_replace",
+            json!({"path": "stats/core.py", "old_str": STATS_BUG, "new_str": new}),
+        )
+    };
+    let submit = || Reply::tool("submit", json!({"summary": "changed the mean"}));
+    let server = ScriptedServer::start_scripts(Scripts {
+        keyed: vec![
+            (
+                "attempt-1".into(),
+                vec![edit("    return total / (len(values) - 1)\n"), submit()],
+            ),
+            (
+                "attempt-2".into(),
+                vec![
+                    // Where the attempt's commands run: a container, not this host.
+                    Reply::tool("run", json!({"command": "cat /etc/debian_version"})),
+                    Reply::tool("run", json!({"command": repro})),
+                    edit(STATS_FIX),
+                    Reply::tool("run", json!({"command": repro})),
+                    submit(),
+                ],
+            ),
+        ],
+        ..Scripts::default()
+    })
+    .unwrap();
+    let base = server.base_url();
+    let traj = repo.path().join(".agent/fix.jsonl");
+    let out = run_agent(
+        repo.path(),
+        &[
+            "fix",
+            "--issue-text",
+            STATS_ISSUE,
+            "--base-url",
+            &base,
+            "--sandbox",
+            "docker",
+            "--python",
+            "3.11",
+            "--samples",
+            "2",
+            "--no-review",
+            "--test-command",
+            "python3 -m unittest",
+            "--trajectory",
+            traj.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let in_sandbox = server.keyed_requests("attempt-2")[1]["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()["content"]
+        .to_string();
+    assert!(
+        in_sandbox.contains("12."),
+        "Debian bookworm inside: {in_sandbox}"
+    );
+    let events: Vec<serde_json::Value> = std::fs::read_to_string(&traj)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let selection = events.iter().find(|e| e["event"] == "selection").unwrap();
+    assert_eq!(selection["chosen"], 2, "{selection:#}");
+    assert_eq!(selection["decided_by"], "tests");
+    let cells = &selection["record"]["candidates"][1]["cells"];
+    assert_eq!(cells.as_array().unwrap().len(), 2, "{cells:#}");
+    assert!(
+        cells[0]["passed"] == true && cells[1]["passed"] == true,
+        "{cells:#}"
+    );
+    assert!(stats_tests_pass(repo.path()).unwrap());
+    assert!(
+        containers_over(repo.path()).is_empty(),
+        "no attempt or selection container is left"
+    );
+}

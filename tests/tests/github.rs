@@ -704,3 +704,64 @@ fn a_fix_that_holds_a_secret_is_not_pushed() {
     assert!(files_containing(&s.bare, leaked).is_empty());
     assert_checkout_untouched(&s);
 }
+
+#[test]
+fn with_samples_the_chosen_attempt_becomes_the_pull_request_and_says_why() {
+    use agent_tests::Scripts;
+    use agent_tests::fixtures::STATS_BUG;
+    let s = setup();
+    let wrong = vec![
+        Reply::tool(
+            "str_replace",
+            json!({"path": "stats/core.py", "old_str": STATS_BUG, "new_str": "    return total / (len(values) - 1)\n"}),
+        ),
+        Reply::tool("submit", json!({"summary": "changed the divisor"})),
+    ];
+    let model = ScriptedServer::start_scripts(Scripts {
+        keyed: vec![
+            ("attempt-1".into(), wrong),
+            ("attempt-2".into(), fixing_script(SUMMARY)),
+        ],
+        ..Scripts::default()
+    })
+    .unwrap();
+    let out = agent(
+        &s,
+        &model,
+        &[
+            "--pr",
+            "--samples",
+            "2",
+            "--test-command",
+            "python3 -m unittest",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "stderr: {stderr}");
+    assert!(stderr.contains("opened pull request #8"), "{stderr}");
+    assert!(stdout.contains(&format!("+{STATS_FIX}")), "{stdout}");
+    let pulls = s.fake.pulls(REPO);
+    assert_eq!(pulls.len(), 1);
+    let body = &pulls[0].body;
+    for needle in [
+        "### Selection",
+        "2 attempts were made; **attempt 2** was chosen (tests).",
+        "(reproduction of attempt 2)",
+        "(existing tests)",
+        "attempt 2 passed the most checks (2 of 2); attempt 1 passed 0",
+        SUMMARY,
+        "Fixes #7",
+    ] {
+        assert!(
+            body.contains(needle),
+            "{needle:?} not in the PR body:\n{body}"
+        );
+    }
+    let tip = branch_in(&s.bare, BRANCH).expect("branch pushed");
+    let bare = Repository::open(&s.bare).unwrap();
+    let tree = bare.find_commit(tip).unwrap().tree().unwrap();
+    let blob = tree.get_path(Path::new("stats/core.py")).unwrap();
+    let content = bare.find_blob(blob.id()).unwrap().content().to_vec();
+    assert!(String::from_utf8(content).unwrap().contains(STATS_FIX));
+    assert_checkout_untouched(&s);
+}

@@ -4,6 +4,9 @@
 //! compact profile, and the request's sampling defaults for local servers.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "resolve_more/samples.rs"]
+mod samples;
+
 use agent_tests::fixtures::{STATS_BUG, STATS_FIX, STATS_ISSUE, run_agent};
 use agent_tests::{Reply, ScriptedServer};
 use serde_json::{Value, json};

@@ -149,6 +149,7 @@ async fn one(request: &BatchRequest<'_>, shared: &Shared, instance: &Instance, s
                 trajectory: request
                     .layout
                     .trajectory_path(&instance.instance_id, sample),
+                keep_attempt: request.layout.samples > 1,
                 printer: &quiet,
             })
             .await

@@ -134,11 +134,14 @@ pub fn classify_run_error(error: &(dyn std::error::Error + 'static)) -> Instance
         return InstanceFailure::Fatal(fatal);
     }
     let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
     }
     InstanceFailure::Unfinished(text)
 }

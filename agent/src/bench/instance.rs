@@ -28,6 +28,8 @@ pub struct InstanceRequest<'a> {
     pub instance: &'a Instance,
     pub copy: InstanceCopy,
     pub trajectory: std::path::PathBuf,
+    /// Keep how the run ended and its reproduction beside the trajectory, for `--select`.
+    pub keep_attempt: bool,
     /// Per-instance output (the session's own lines) goes here; quiet in a batch.
     pub printer: &'a Printer,
 }
@@ -42,6 +44,7 @@ pub async fn run_instance(request: InstanceRequest<'_>) -> Result<AgentRun, Inst
         instance,
         copy,
         trajectory,
+        keep_attempt,
         printer,
     } = request;
     let sandbox = DockerSandbox::create(
@@ -67,15 +70,21 @@ pub async fn run_instance(request: InstanceRequest<'_>) -> Result<AgentRun, Inst
     let result = async {
         let workspace = Workspace::open(&copy.path)?;
         let options = FixOptions {
-            task: instance.problem_statement.clone(),
-            trajectory: Some(trajectory),
+            trajectory: Some(trajectory.clone()),
             allow_dirty: true,
+            ..FixOptions::new(instance.problem_statement.clone())
         };
         fix::execute_with(&workspace, config, &options, printer, &runner).await
     }
     .await;
     runner.stop(printer).await;
     let report = result.map_err(|e| classify_run_error(&e))?;
+    if keep_attempt && let Err(e) = super::select::save_attempt(&trajectory, &report) {
+        tracing::warn!(
+            "cannot keep the attempt record beside {}: {e}",
+            trajectory.display()
+        );
+    }
     let outcome = report.outcome;
     match outcome.exit_reason {
         ExitReason::Interrupted => return Err(InstanceFailure::Fatal(FatalError::Interrupted)),

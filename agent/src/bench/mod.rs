@@ -13,6 +13,7 @@ pub mod layout;
 pub mod prepare;
 pub mod progress;
 pub mod resume;
+pub mod select;
 
 pub use batch::{BatchRequest, BatchSummary, run_batch};
 pub use error::{FatalError, InstanceFailure};

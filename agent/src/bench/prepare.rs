@@ -42,16 +42,26 @@ pub async fn prepare(
     sample: usize,
     setup_timeout: Duration,
 ) -> Result<InstanceCopy, HarnessError> {
-    let (image, _) = ctx.instance_image(instance, setup_timeout).await?;
     let dest = layout.workspace_path(&instance.instance_id, sample);
-    remove_if_present(&dest, "the old workspace")?;
-    let parent = dest.parent().unwrap_or(layout.root.as_path());
-    let staging = parent.join(format!(
-        ".staging-{}-{}{}",
-        std::process::id(),
-        instance.instance_id,
-        layout.suffix(sample)
-    ));
+    prepare_at(ctx, instance, &dest, setup_timeout).await
+}
+
+/// Makes `dest` afresh as [`prepare`] does (also for the copies `--select` checks candidates
+/// in).
+pub async fn prepare_at(
+    ctx: &BenchContext,
+    instance: &Instance,
+    dest: &Path,
+    setup_timeout: Duration,
+) -> Result<InstanceCopy, HarnessError> {
+    let (image, _) = ctx.instance_image(instance, setup_timeout).await?;
+    remove_if_present(dest, "the old workspace")?;
+    let parent = dest.parent().unwrap_or(Path::new("."));
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let staging = parent.join(format!(".staging-{}-{name}", std::process::id()));
     remove_if_present(&staging, "a staging folder")?;
     std::fs::create_dir_all(&staging)
         .map_err(io(format!("cannot create {}", staging.display())))?;
@@ -63,13 +73,13 @@ pub async fn prepare(
     let copied = sandbox.copy_out(TESTBED, &staging).await;
     let _ = sandbox.remove().await;
     let copied = copied?;
-    std::fs::rename(&copied, &dest).map_err(io(format!(
+    std::fs::rename(&copied, dest).map_err(io(format!(
         "cannot move the workspace to {}",
         dest.display()
     )))?;
     let _ = std::fs::remove_dir_all(&staging);
     Ok(InstanceCopy {
-        path: dest,
+        path: dest.to_path_buf(),
         image,
         mount: TESTBED.to_string(),
     })

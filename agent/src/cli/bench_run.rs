@@ -16,6 +16,7 @@ use agent_harness::Dataset;
 
 use super::bench::{CommonArgs, bench_context, dataset_and_repos};
 use super::fix::{RunFlags, load_config};
+use crate::bench::select as bench_select;
 use crate::bench::{BatchRequest, BatchSummary, Resume, RunLayout, run_batch};
 use crate::printer::Printer;
 
@@ -29,6 +30,11 @@ pub struct BenchRunArgs {
     /// Samples per instance (for pass@k); each has its own predictions file.
     #[arg(long, default_value_t = 1)]
     pub samples: usize,
+    /// With --samples K: once an instance has its K samples, choose one (tests, vote, judge,
+    /// as `agent fix --samples` does) and write it to DIR/predictions.jsonl; the record of
+    /// each choice goes to DIR/selection/<instance_id>.json.
+    #[arg(long)]
+    pub select: bool,
     /// Stop starting new instances once this many USD have been spent (including earlier runs).
     #[arg(long)]
     pub max_cost_total: Option<f64>,
@@ -43,6 +49,12 @@ pub struct BenchRunArgs {
 }
 
 pub async fn run(args: BenchRunArgs, printer: &Printer) -> Result<ExitCode> {
+    if args.select && args.samples < 2 {
+        anyhow::bail!(
+            "--select chooses among samples: pass --samples 2 or more (it is {})",
+            args.samples
+        );
+    }
     super::bench::preflight(&args.common, printer).await?;
     let (dataset_path, repos) = dataset_and_repos(&args.common).await?;
     let dataset = Dataset::load(&dataset_path)?.select(&args.common.instances)?;
@@ -79,6 +91,9 @@ pub async fn run(args: BenchRunArgs, printer: &Printer) -> Result<ExitCode> {
             "all {done} runs already have predictions in {}{env_note}",
             args.output.display()
         ));
+        if args.select {
+            select_samples(&args, &ctx, &dataset, &layout, &config, printer).await?;
+        }
         return Ok(ExitCode::SUCCESS);
     }
     if done > 0 {
@@ -97,7 +112,42 @@ pub async fn run(args: BenchRunArgs, printer: &Printer) -> Result<ExitCode> {
         printer,
     };
     let summary = run_batch(&request, resume).await;
+    if args.select && summary.stopped.is_none() {
+        select_samples(&args, &ctx, &dataset, &layout, &config, printer).await?;
+    }
     Ok(report(&summary, &layout, printer))
+}
+
+/// `--select`: one sample chosen per instance that has all of them.
+async fn select_samples(
+    args: &BenchRunArgs,
+    ctx: &agent_harness::context::BenchContext,
+    dataset: &Dataset,
+    layout: &RunLayout,
+    config: &crate::config::Config,
+    printer: &Printer,
+) -> Result<()> {
+    let summary = bench_select::select_batch(&bench_select::SelectBatchRequest {
+        ctx,
+        dataset,
+        layout,
+        config,
+        workers: args.common.workers,
+        setup_timeout: Duration::from_secs(args.setup_timeout),
+        printer,
+    })
+    .await?;
+    let waiting = match summary.waiting.len() {
+        0 => String::new(),
+        n => format!("; {n} wait for their samples (rerun the same command)"),
+    };
+    printer.status(&format!(
+        "selection: {} instances chosen now, {} earlier{waiting}; chosen predictions in {}",
+        summary.selected,
+        summary.already,
+        bench_select::selected_path(layout).display()
+    ));
+    Ok(())
 }
 
 /// Prints what the batch did and returns the exit code: 0 when every run has a prediction, 3

@@ -15,7 +15,6 @@ use crate::fix::{self, FixOptions, FixReport};
 use crate::github::GitHubEnv;
 use crate::github::flow::{self as issue_flow, IssueRequest, IssueRun};
 use crate::printer::Printer;
-use crate::run::RunRequest;
 use crate::session::ExitReason;
 use crate::workspace::Workspace;
 
@@ -63,8 +62,28 @@ pub struct FixArgs {
     /// Commit the result on the current branch.
     #[arg(long)]
     pub commit: bool,
+    /// Make N attempts, each in its own clone and sandbox, and keep the one the tests, a vote
+    /// among equivalent diffs and a model judge choose.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub samples: u32,
+    /// With --samples: attempts run at the same time (default: all of them).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub workers: Option<u32>,
     #[command(flatten)]
     pub run: RunFlags,
+}
+
+impl FixArgs {
+    fn options(&self, task: String) -> FixOptions {
+        let samples = self.samples as usize;
+        FixOptions {
+            trajectory: self.trajectory.clone(),
+            allow_dirty: self.allow_dirty,
+            samples,
+            workers: self.workers.map_or(samples, |w| w as usize),
+            ..FixOptions::new(task)
+        }
+    }
 }
 
 /// Model and budget flags shared by the commands that run the agent.
@@ -230,13 +249,9 @@ pub async fn run(args: FixArgs, printer: &Printer) -> Result<ExitCode> {
     }
     let issue = read_issue(args.issue_file.as_deref(), args.issue_text.as_deref())?;
     let config = load_config(workspace.root(), &args.run)?;
-    let report = crate::run::run(RunRequest {
-        trajectory: args.trajectory.clone(),
-        allow_dirty: args.allow_dirty,
-        ..RunRequest::new(&workspace, &config, printer, issue.clone())
-    })
-    .await?;
-    deliver(&args, &workspace, &report, &issue, &config, printer)?;
+    let options = args.options(issue);
+    let report = fix::execute(&workspace, &config, &options, printer).await?;
+    deliver(&args, &workspace, &report, &options.task, &config, printer)?;
     Ok(exit_code(&report, printer))
 }
 
@@ -295,11 +310,7 @@ async fn run_github_issue(
         bot_login: args.github.bot_login.clone(),
         env: GitHubEnv::read(&process_env),
     };
-    let options = FixOptions {
-        task: String::new(),
-        trajectory: args.trajectory.clone(),
-        allow_dirty: args.allow_dirty,
-    };
+    let options = args.options(String::new());
     let run = issue_flow::run(workspace, &config, &request, options, printer).await?;
     deliver(
         args,
@@ -398,6 +409,18 @@ fn print_summary(report: &FixReport, printer: &Printer) {
 }
 
 fn exit_code(report: &FixReport, printer: &Printer) -> ExitCode {
+    if let Some(selection) = &report.selection {
+        // Several attempts: a success when a candidate with a change was chosen.
+        return if selection.chosen.is_some() && !report.diff.trim().is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            printer.error(&format!(
+                "none of the {} attempts left a diff that applies; their trajectories are listed above",
+                selection.candidates.len()
+            ));
+            ExitCode::FAILURE
+        };
+    }
     let outcome = &report.outcome;
     match outcome.exit_reason {
         ExitReason::Submitted => ExitCode::SUCCESS,

@@ -2,6 +2,7 @@
 //! takes, and the small texts it writes (the task's short form, the commit message).
 
 pub mod overview;
+pub mod samples;
 pub mod test_integrity;
 
 use std::path::PathBuf;
@@ -23,9 +24,34 @@ pub struct FixOptions {
     /// Where the trajectory goes; `None` = `.agent/trajectories/` in the repository.
     pub trajectory: Option<PathBuf>,
     pub allow_dirty: bool,
+    /// Attempts at the task (`--samples`); more than one goes through [`samples::execute`]: each
+    /// attempt in its own clone and sandbox, then one diff chosen.
+    pub samples: usize,
+    /// Attempts run at the same time.
+    pub workers: usize,
+}
+
+/// Why `agent fix` could not run: one run's error, or the attempts' and selection's.
+#[derive(Debug, thiserror::Error)]
+pub enum FixError {
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error(transparent)]
+    Samples(#[from] samples::SamplesError),
 }
 
 impl FixOptions {
+    /// One attempt at `task` on a clean repository, the trajectory in the default place.
+    pub fn new(task: String) -> Self {
+        Self {
+            task,
+            trajectory: None,
+            allow_dirty: false,
+            samples: 1,
+            workers: 1,
+        }
+    }
+
     /// The run request these options make, on the config's own sandbox.
     pub fn request<'a>(
         &self,
@@ -41,14 +67,24 @@ impl FixOptions {
     }
 }
 
-/// Runs the agent on `workspace` in a sandbox chosen by the config, and returns its report.
+/// Runs the agent on `workspace` in a sandbox chosen by the config, and returns its report
+/// (with `samples` above one: the chosen attempt's, see [`samples::execute`]).
 pub async fn execute(
     workspace: &Workspace,
     config: &Config,
     options: &FixOptions,
     printer: &Printer,
-) -> Result<FixReport, RunError> {
-    crate::run::run(options.request(workspace, config, printer)).await
+) -> Result<FixReport, FixError> {
+    if options.samples > 1 {
+        return Ok(samples::execute(samples::SamplesRequest {
+            workspace,
+            config,
+            options,
+            printer,
+        })
+        .await?);
+    }
+    Ok(crate::run::run(options.request(workspace, config, printer)).await?)
 }
 
 /// Runs the agent with a runner the caller made (and will stop), e.g. a bench instance's

@@ -17,10 +17,9 @@ use super::{
     GitHubApi, GitHubEnv, GitHubError, Identity, Remote, RepoSlug, RetryPolicy, git, report, trust,
 };
 use crate::config::Config;
-use crate::fix::{self, FixOptions, FixReport};
+use crate::fix::{self, FixError, FixOptions, FixReport};
 use crate::printer::Printer;
 use crate::redact::Redactor;
-use crate::run::RunError;
 use crate::session::ExitReason;
 use crate::workspace::{Workspace, WorkspaceError};
 
@@ -143,7 +142,7 @@ pub enum FlowError {
     #[error(transparent)]
     GitHub(#[from] GitHubError),
     #[error(transparent)]
-    Run(#[from] RunError),
+    Run(#[from] FixError),
     #[error(transparent)]
     Workspace(#[from] WorkspaceError),
     /// Input the flow refuses before anything is done; the message names the fix.
@@ -314,9 +313,10 @@ async fn run_agent(
     mut options: FixOptions,
     issue: &Issue,
     printer: &Printer,
-) -> Result<FixReport, RunError> {
+) -> Result<FixReport, FixError> {
     options.task = issue.task_text();
-    let result = crate::run::run(options.request(workspace, config, printer)).await;
+    // One run, or with `--samples` several and the one chosen.
+    let result = fix::execute(workspace, config, &options, printer).await;
     if request.pr {
         match git::restore_checkout(workspace) {
             Ok(paths) if !paths.is_empty() => printer.status(&format!(
@@ -422,7 +422,7 @@ impl Reporter<'_> {
     }
 
     /// A run that failed before it could report: the error goes on the issue.
-    async fn run_failed(&self, issue: &Issue, error: &RunError) {
+    async fn run_failed(&self, issue: &Issue, error: &FixError) {
         let text = self.redactor.redact(&error.to_string());
         let comment = report::error_comment(issue, &text);
         if let Err(e) = self.api.create_comment(issue.number, &comment).await {

@@ -302,6 +302,9 @@ pub fn pr_body(issue: &Issue, report: &FixReport) -> String {
         issue.title.trim()
     ));
     body.push_str(&section("Summary", &summary));
+    if let Some(selection) = &report.selection {
+        body.push_str(&section("Selection", &selection.markdown()));
+    }
     body.push_str(&section("Plan", &plan_text(report)));
     body.push_str(&section("Tests", &tests_section(&report.test_runs)));
     body.push_str(&section("Reproduction", &reproduction_text(report)));

@@ -64,6 +64,7 @@ fn report(reason: ExitReason, test_runs: Vec<TestRun>) -> FixReport {
         model: "scripted".into(),
         secret_findings: Vec::new(),
         git_reverted: Vec::new(),
+        selection: None,
     }
 }
 
@@ -192,6 +193,67 @@ fn left_out_comments_are_named_in_every_body_the_bot_writes() {
     }
 }
 
+#[test]
+fn the_selection_is_in_the_pr_body_with_its_reasons() {
+    use crate::select::{Candidate, Cell, MatrixCommand, Selection, Standing};
+    let cell = |passed| Cell {
+        passed,
+        exit_code: Some(if passed { 0 } else { 1 }),
+        error: None,
+        duration_ms: 5,
+    };
+    let candidate = |attempt, standing, cells: Vec<Cell>| Candidate {
+        attempt,
+        exit_reason: "submitted".into(),
+        standing,
+        changed_lines: 2,
+        passed: cells.iter().filter(|c| c.passed).count(),
+        cells,
+        votes: 1,
+        trajectory: None,
+        diff: "+x\n".into(),
+    };
+    let mut r = report(ExitReason::Submitted, vec![]);
+    r.selection = Some(Selection {
+        chosen: Some(2),
+        decided_by: "tests".into(),
+        candidates: vec![
+            candidate(1, Standing::Eligible, vec![cell(false)]),
+            candidate(2, Standing::Eligible, vec![cell(true)]),
+            candidate(3, Standing::Empty, vec![]),
+        ],
+        commands: vec![MatrixCommand {
+            origin: "reproduction of attempt 2".into(),
+            tool: "run".into(),
+            arguments: json!({"command": "python repro.py"}),
+            display: "python repro.py".into(),
+            files: vec![],
+        }],
+        judge: None,
+        reasons: vec![
+            "attempt 3 is out: its diff is empty (it ended with no_change)".into(),
+            "attempt 2 passed the most checks (1 of 1); attempt 1 passed 0".into(),
+        ],
+        duration_ms: 1200,
+        usage: Usage::default(),
+    });
+    let body = pr_body(&issue(), &r);
+    assert!(body.contains("### Selection"), "{body}");
+    assert!(body.contains("3 attempts were made; **attempt 2** was chosen (tests)."));
+    assert!(
+        body.contains("| 2 | submitted, 2 changed lines | 1 of 1 | 1 |"),
+        "{body}"
+    );
+    assert!(
+        body.contains("| 3 | out: empty diff (submitted) | - | - |"),
+        "{body}"
+    );
+    assert!(body.contains("1. `python repro.py` (reproduction of attempt 2)"));
+    assert!(body.contains("- attempt 2 passed the most checks (1 of 1); attempt 1 passed 0"));
+    // Before the plan: the reviewer reads how the change was chosen first.
+    assert!(body.find("### Selection") < body.find("### Plan"));
+}
+
 /// The whole texts the bot writes, reviewed as snapshots (`cargo insta review` after a change).
 #[test]
 fn snapshots_of_the_pr_body_and_the_comments() {
@@ -207,6 +269,7 @@ fn snapshots_of_the_pr_body_and_the_comments() {
         command: Some("python repro.py".into()),
         failed_at_step: 2,
         passed_at_step: 5,
+        files: vec![],
     });
     insta::assert_snapshot!("pr_body", pr_body(&issue(), &submitted));
     insta::assert_snapshot!("commit_message", commit_message(&issue(), &submitted));

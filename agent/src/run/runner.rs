@@ -49,6 +49,10 @@ impl Runner {
 }
 
 /// Starts where the model's commands run, as the config says (Docker by default).
+/// Said once a run (to a printer that is not quiet) when commands run on the host.
+pub const LOCAL_SANDBOX_WARNING: &str =
+    "--sandbox local: the model's commands run on this machine without isolation";
+
 pub async fn start_runner(
     config: &Config,
     root: &Path,
@@ -56,9 +60,9 @@ pub async fn start_runner(
 ) -> Result<Runner, RunError> {
     match config.sandbox {
         SandboxKind::Local => {
-            printer.warn(
-                "--sandbox local: the model's commands run on this machine without isolation",
-            );
+            if !printer.is_quiet() {
+                printer.warn(LOCAL_SANDBOX_WARNING);
+            }
             local_runner(root)
         }
         SandboxKind::Docker => {

@@ -5,13 +5,13 @@
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use agent_tools::CommandRun;
 
 /// A command that flipped from failing to passing across a change of the diff.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reproduction {
     pub tool: String,
     /// The call's arguments (canonical JSON).
@@ -20,6 +20,11 @@ pub struct Reproduction {
     pub command: Option<String>,
     pub failed_at_step: u32,
     pub passed_at_step: u32,
+    /// Files the command names that the change had created when it passed (a reproduction
+    /// script, a new test file), with their content then: selection runs the command on other
+    /// attempts' changes with these in place, even if the model removed them afterwards.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<(String, String)>,
 }
 
 #[derive(Debug, Default)]
@@ -63,6 +68,7 @@ impl ReproductionTracker {
             command: Some(run.command.clone()),
             failed_at_step,
             passed_at_step: step,
+            files: named_new_files(diff, arguments),
         });
         self.found.as_ref()
     }
@@ -70,6 +76,14 @@ impl ReproductionTracker {
     pub fn found(&self) -> Option<&Reproduction> {
         self.found.as_ref()
     }
+}
+
+/// The files `diff` creates whose path the command's arguments name.
+fn named_new_files(diff: &str, arguments: &str) -> Vec<(String, String)> {
+    crate::select::diffs::new_files(diff)
+        .into_iter()
+        .filter(|(path, _)| arguments.contains(path.as_str()))
+        .collect()
 }
 
 fn hash(text: &str) -> u64 {
@@ -108,6 +122,37 @@ mod tests {
         assert_eq!((r.failed_at_step, r.passed_at_step), (2, 5));
         assert_eq!(r.command.as_deref(), Some("python repro.py"));
         assert_eq!(t.found(), Some(&r));
+        assert!(r.files.is_empty(), "diff-b creates no file");
+    }
+
+    #[test]
+    fn the_script_a_reproduction_names_is_kept_with_its_content() {
+        let mut t = ReproductionTracker::default();
+        let args = r#"{"command": "python repro.py"}"#;
+        let with_script = "diff --git a/repro.py b/repro.py\nnew file mode 100644\n--- /dev/null\n+++ b/repro.py\n@@ -0,0 +1 @@\n+assert 1 == 1\n";
+        let fixed = format!(
+            "{with_script}diff --git a/a.py b/a.py\n--- a/a.py\n+++ b/a.py\n@@ -1 +1 @@\n-x = 1\n+x = 2\n"
+        );
+        t.observe(
+            "run",
+            args,
+            &ran("python repro.py", Some(1), false),
+            with_script,
+            1,
+        );
+        let r = t
+            .observe(
+                "run",
+                args,
+                &ran("python repro.py", Some(0), false),
+                &fixed,
+                2,
+            )
+            .unwrap();
+        assert_eq!(
+            r.files,
+            vec![("repro.py".to_string(), "assert 1 == 1\n".to_string())]
+        );
     }
 
     #[test]

@@ -291,6 +291,22 @@ impl PageBuilder {
             Event::Notice { step, kind, text } => {
                 self.step(step).notices.push(NoticeView { kind, text })
             }
+            Event::Selection {
+                chosen,
+                decided_by,
+                reasons,
+                ..
+            } => self.page.notices.push(NoticeView {
+                kind: "selection".into(),
+                text: format!(
+                    "{} ({}):\n{}",
+                    chosen.map_or("no attempt chosen".into(), |n| format!(
+                        "attempt {n} chosen"
+                    )),
+                    decided_by.replace('_', " "),
+                    reasons.join("\n")
+                ),
+            }),
             Event::StepTiming { step, total_ms, .. } => {
                 self.step(step).total_time = duration_ms(total_ms)
             }
