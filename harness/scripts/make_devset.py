@@ -18,6 +18,10 @@
    --select, a fresh choice: repositories other than psf/requests, pytest-dev/pytest and
    pallets/flask, whose spec builds here, in dataset order, at most --per-repo a repository).
 
+5. Writes WORK/empty.jsonl (every dev-set instance with an empty patch) and WORK/wrong.jsonl (a
+   patch that applies but fixes nothing: a comment line added at the top of the first file the
+   gold patch changes).
+
 Then: agent bench eval --dataset WORK/devset.jsonl --repos WORK/repos --predictions gold ...
 """
 import argparse
@@ -152,6 +156,35 @@ def print_coverage(verified):
         print(f"  not offline: {n:4d} {repo}: {why}")
 
 
+def first_file(patch):
+    for line in patch.splitlines():
+        if line.startswith("+++ b/"):
+            return line[len("+++ b/"):].strip()
+    return None
+
+
+def wrong_patch(git_dir, row):
+    """A diff that adds one comment line at the top of the first file gold changes."""
+    path = first_file(row["patch"])
+    text = subprocess.run(["git", "--git-dir", git_dir, "show", f"{row['base_commit']}:{path}"],
+                          capture_output=True, text=True).stdout
+    context = text.splitlines()[:3]
+    comment = "# not a fix (dev-set wrong patch)" if path.endswith(".py") else "not a fix (dev-set wrong patch)"
+    body = [f"+{comment}"] + [f" {line}" for line in context]
+    header = [f"diff --git a/{path} b/{path}", f"--- a/{path}", f"+++ b/{path}",
+              f"@@ -1,{len(context)} +1,{len(context) + 1} @@"]
+    return "\n".join(header + body) + "\n"
+
+
+def write_predictions(work, dev, mirrors):
+    for name, make in (("empty", lambda row: ""),
+                       ("wrong", lambda row: wrong_patch(mirror_of(mirrors, row["repo"]), row))):
+        with open(os.path.join(work, f"{name}.jsonl"), "w") as f:
+            for row in dev:
+                f.write(json.dumps({"instance_id": row["instance_id"], "model_name_or_path": name,
+                                    "model_patch": make(row)}) + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", required=True, help="output folder (downloads, dataset files, repos/)")
@@ -201,6 +234,7 @@ def main():
     with open(os.path.join(args.work, "devset.jsonl"), "w") as f:
         for row in dev:
             f.write(json.dumps(row) + "\n")
+    write_predictions(args.work, dev, args.mirrors)
     per_repo = {}
     for row in dev:
         per_repo[row["repo"]] = per_repo.get(row["repo"], 0) + 1
