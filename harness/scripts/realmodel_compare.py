@@ -204,7 +204,9 @@ def main():
     parser.add_argument("--mini", required=True, help="mini-swe-agent's `mini` executable")
     parser.add_argument("--mini-path", help="PATH prefix for mini's commands (python, pytest)")
     parser.add_argument("--server", default="http://127.0.0.1:8080/v1")
-    parser.add_argument("--dataset", default=MINI_DATA / "dataset.jsonl", type=Path)
+    parser.add_argument("--dataset", default="mini",
+                        help="`mini` (the bundled dataset; the only one mini-swe-agent's side can "
+                             "materialize here)")
     parser.add_argument("--instances", nargs="*")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--runs", type=int, default=1)
@@ -213,7 +215,9 @@ def main():
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args()
     args.agent = str(Path(args.agent).resolve())
-    instances = load_dataset(args.dataset)
+    if args.dataset != "mini":
+        sys.exit("only --dataset mini is supported: its repositories are bundled")
+    instances = load_dataset(MINI_DATA / "dataset.jsonl")
     if args.instances:
         instances = [i for i in instances if i["instance_id"] in set(args.instances)]
     args.out.mkdir(parents=True, exist_ok=True)
