@@ -57,6 +57,8 @@ pub struct BatchSummary {
     pub cost_usd: f64,
     /// The fatal error that stopped the batch, if one did.
     pub stopped: Option<FatalError>,
+    /// Runs that ended on a fatal error (no prediction; a rerun does them again).
+    pub ended_by_fatal: usize,
 }
 
 /// State shared by the concurrent instances.
@@ -178,7 +180,10 @@ async fn one(request: &BatchRequest<'_>, shared: &Shared, instance: &Instance, s
                 .unfinished
                 .push((id.clone(), sample, reason));
         }
-        Err(InstanceFailure::Fatal(error)) => shared.stop(error),
+        Err(InstanceFailure::Fatal(error)) => {
+            shared.summary().ended_by_fatal += 1;
+            shared.stop(error);
+        }
     }
 }
 

@@ -172,7 +172,10 @@ fn report(summary: &BatchSummary, layout: &RunLayout, printer: &Printer) -> Exit
         "{} predictions written, {} environment errors, {} runs without one (rerun the same command to retry them); total cost ${:.4}; predictions in {}",
         summary.written,
         summary.env_errors.len(),
-        summary.unfinished.len() + summary.skipped_for_budget + summary.not_started,
+        summary.unfinished.len()
+            + summary.skipped_for_budget
+            + summary.not_started
+            + summary.ended_by_fatal,
         summary.cost_usd,
         layout.predictions_path(0).display()
     ));
