@@ -2,6 +2,7 @@
 //! helpers to run the real `agent` binary.
 
 pub mod browser;
+pub mod engines;
 pub mod fake_github;
 pub mod fixtures;
 pub mod scripted_server;

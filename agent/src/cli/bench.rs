@@ -39,6 +39,9 @@ pub enum BenchCommand {
     Run(Box<super::bench_run::BenchRunArgs>),
     /// pass@k and pass-ratio@n over several evaluation runs (one per sample).
     Metrics(super::bench_metrics::BenchMetricsArgs),
+    /// Merge the folders of `--shard I/N` runs into one: predictions, trajectories, reports and
+    /// one summary per evaluation, as one unsharded run would have written them.
+    Merge(super::bench_merge::BenchMergeArgs),
 }
 
 /// What `eval` and `validate` share.
@@ -50,6 +53,11 @@ pub struct CommonArgs {
     /// Only these instance ids.
     #[arg(long, num_args = 1..)]
     pub instances: Vec<String>,
+    /// Only shard I of N (0-based): the instances whose id's SHA-256 (first 8 bytes,
+    /// big-endian) is I modulo N. Stable across runs and datasets; `agent bench merge` joins
+    /// the shards' folders. In a Kubernetes Indexed Job: `$JOB_COMPLETION_INDEX/N`.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<agent_harness::shard::Shard>,
     /// Directory of bare clones named `owner__name.git`, or a URL template such as
     /// `https://github.com/{repo}.git`. Defaults to the bundled repositories for `mini`.
     #[arg(long)]
@@ -122,6 +130,7 @@ pub async fn run(args: BenchArgs, printer: &Printer) -> Result<ExitCode> {
         BenchCommand::Validate(args) => validate_cmd(args, printer).await,
         BenchCommand::Run(args) => super::bench_run::run(*args, printer).await,
         BenchCommand::Metrics(args) => super::bench_metrics::run(args, printer).await,
+        BenchCommand::Merge(args) => super::bench_merge::run(args, printer),
     }
 }
 
@@ -155,7 +164,8 @@ pub(super) async fn preflight(common: &CommonArgs, printer: &Printer) -> Result<
     } else {
         Dataset::load(std::path::Path::new(&common.dataset))?
     }
-    .select(&common.instances)?;
+    .select(&common.instances)?
+    .shard(common.shard)?;
     let specs = SpecTable::load(common.specs.as_deref())?;
     let mut pythons: Vec<String> = dataset
         .instances
@@ -197,7 +207,9 @@ async fn eval(args: EvalArgs, printer: &Printer) -> Result<ExitCode> {
     let (dataset_path, repos) = dataset_and_repos(&args.common).await?;
     let full = Dataset::load(&dataset_path)?;
     let predictions = Predictions::load(&args.predictions, &full)?;
-    let dataset = full.select(&args.common.instances)?;
+    let dataset = full
+        .select(&args.common.instances)?
+        .shard(args.common.shard)?;
     let ctx = bench_context(&args.common, repos).await?;
     let options = EvalOptions {
         run_id: args.run_id.clone(),
@@ -262,7 +274,9 @@ async fn validate_cmd(args: ValidateArgs, printer: &Printer) -> Result<ExitCode>
     preflight(&args.common, printer).await?;
     let (dataset_path, repos) = dataset_and_repos(&args.common).await?;
     let full = Dataset::load(&dataset_path)?;
-    let dataset = full.select(&args.common.instances)?;
+    let dataset = full
+        .select(&args.common.instances)?
+        .shard(args.common.shard)?;
     let ctx = bench_context(&args.common, repos).await?;
     let options = ValidateOptions {
         run_id: args.run_id.clone(),

@@ -54,7 +54,9 @@ pub struct BenchRunArgs {
 pub async fn run(args: BenchRunArgs, printer: &Printer) -> Result<ExitCode> {
     super::bench::preflight(&args.common, printer).await?;
     let (dataset_path, repos) = dataset_and_repos(&args.common).await?;
-    let dataset = Dataset::load(&dataset_path)?.select(&args.common.instances)?;
+    let dataset = Dataset::load(&dataset_path)?
+        .select(&args.common.instances)?
+        .shard(args.common.shard)?;
     let layout = RunLayout::new(&args.output, args.samples);
     if args.retry_env_errors {
         let cleared = layout.clear_env_errors()?;
