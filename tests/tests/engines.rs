@@ -161,3 +161,141 @@ fn the_docker_tls_variables_reach_the_engine_through_the_cli() {
         "{err}"
     );
 }
+
+/// An sshd on loopback for this test only: its own host key, config and authorized key.
+struct Sshd {
+    child: std::process::Child,
+    port: u16,
+    home: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_sshd() -> Sshd {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let keygen = |path: &Path| {
+        let status = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    keygen(&d.join("host_key"));
+    let home = d.join("home");
+    std::fs::create_dir_all(home.join(".ssh")).unwrap();
+    keygen(&home.join(".ssh/id_ed25519"));
+    std::fs::copy(home.join(".ssh/id_ed25519.pub"), d.join("authorized_keys")).unwrap();
+    let port = free_port().unwrap();
+    std::fs::write(
+        d.join("sshd_config"),
+        format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {0}/host_key\nAuthorizedKeysFile {0}/authorized_keys\n\
+             PidFile {0}/sshd.pid\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+             PermitRootLogin prohibit-password\nStrictModes no\n",
+            d.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        home.join(".ssh/config"),
+        format!(
+            "Host agent-test-engine\n  HostName 127.0.0.1\n  Port {port}\n  User root\n\
+             \x20 StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n\
+             Host agent-test-closed\n  HostName 127.0.0.1\n  Port {}\n  User root\n  LogLevel ERROR\n",
+            free_port().unwrap()
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all("/run/sshd").unwrap();
+    let child = Command::new("/usr/sbin/sshd")
+        .args(["-D", "-e", "-f"])
+        .arg(d.join("sshd_config"))
+        .stderr(std::fs::File::create(d.join("sshd.log")).unwrap())
+        .spawn()
+        .expect("starting sshd (apt-get install openssh-server)");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Sshd {
+        child,
+        port,
+        home,
+        _dir: dir,
+    }
+}
+
+#[test]
+fn an_ssh_engine_is_reached_through_the_system_ssh_client() {
+    if !can_start_engines() || !Path::new("/usr/sbin/sshd").exists() {
+        eprintln!("skipped: needs root and sshd (apt-get install openssh-server)");
+        return;
+    }
+    let sshd = start_sshd();
+    let dir = tempfile::tempdir().unwrap();
+    // ssh reads the config of the passwd entry's home, not $HOME: a wrapper first on PATH
+    // gives it this test's config instead of touching the machine's.
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(
+        bin.join("ssh"),
+        format!(
+            "#!/bin/sh\nexec /usr/bin/ssh -F {} -i {} \"$@\"\n",
+            sshd.home.join(".ssh/config").display(),
+            sshd.home.join(".ssh/id_ed25519").display()
+        ),
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("+x")
+        .arg(bin.join("ssh"))
+        .status()
+        .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let prune = |url: &str| {
+        Command::new(agent_binary().unwrap())
+            .args(["containers", "prune"])
+            .current_dir(dir.path())
+            .env("AGENT_CONFIG", dir.path().join("none.toml"))
+            .env("PATH", &path)
+            .env("DOCKER_HOST", url)
+            .output()
+            .unwrap()
+    };
+    // The engine behind it is this machine's (the ssh session's docker CLI uses its default).
+    let out = prune("ssh://agent-test-engine");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = prune("ssh://root@agent-test-closed");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ssh://root@agent-test-closed")
+            && err.contains("ssh to root@agent-test-closed failed"),
+        "{err}"
+    );
+    // A port in the URL is refused with the way to give it.
+    let out = prune(&format!("ssh://root@127.0.0.1:{}", sshd.port));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("~/.ssh/config"),
+        "{err}"
+    );
+}

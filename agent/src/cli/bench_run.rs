@@ -58,6 +58,11 @@ pub async fn run(args: BenchRunArgs, printer: &Printer) -> Result<ExitCode> {
         .select(&args.common.instances)?
         .shard(args.common.shard)?;
     let layout = RunLayout::new(&args.output, args.samples);
+    // The predictions files exist from the start, empty when there is nothing to do (a shard
+    // may hold no instance): what reads them next finds a file, not a missing path.
+    for sample in 0..layout.samples {
+        PredictionsLog::open(&layout.predictions_path(sample))?;
+    }
     if args.retry_env_errors {
         let cleared = layout.clear_env_errors()?;
         if cleared > 0 {

@@ -1,6 +1,6 @@
 //! Engine addresses as the Docker CLI takes them: `unix:///path` (or a bare socket path),
 //! `tcp://host:port` (plain, or TLS with `DOCKER_TLS_VERIFY` and the certificates in
-//! `DOCKER_CERT_PATH`), and `ssh://[user@]host[:port]`.
+//! `DOCKER_CERT_PATH`), and `ssh://[user@]host` (a port goes in `~/.ssh/config`).
 
 use std::path::{Path, PathBuf};
 
@@ -106,7 +106,7 @@ impl EngineAddress {
             ContainerError::EngineUnavailable(format!(
                 "engine address `{url}` is not valid: {why}. Use unix:///path/to/docker.sock, \
                  tcp://host:port (TLS with DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH) or \
-                 ssh://[user@]host[:port]"
+                 ssh://[user@]host"
             ))
         };
         let transport = if let Some(path) = url.strip_prefix("unix://") {
@@ -143,7 +143,15 @@ impl EngineAddress {
         } else if let Some(rest) = url.strip_prefix("ssh://") {
             let destination = rest.trim_end_matches('/');
             if destination.is_empty() || destination.contains('/') {
-                return Err(invalid("ssh:// takes [user@]host[:port] and no path"));
+                return Err(invalid("ssh:// takes [user@]host and no path"));
+            }
+            let host = destination.rsplit('@').next().unwrap_or(destination);
+            if host.contains(':') {
+                return Err(invalid(
+                    "a port in an ssh:// address is not supported (the ssh transport would pass \
+                     host:port to ssh as a host name); give the port in ~/.ssh/config \
+                     (`Host NAME`, `HostName`, `Port`) and use ssh://[user@]NAME",
+                ));
             }
             Transport::Ssh(destination.to_string())
         } else {
@@ -233,9 +241,11 @@ mod tests {
         assert_eq!(files.key, Path::new("/c/key.pem"));
         assert!(tls.to_string().contains("TLS"));
 
-        let ssh = EngineAddress::parse("ssh://me@host:2222", &plain).unwrap();
-        assert_eq!(ssh.transport, Transport::Ssh("me@host:2222".into()));
+        let ssh = EngineAddress::parse("ssh://me@host", &plain).unwrap();
+        assert_eq!(ssh.transport, Transport::Ssh("me@host".into()));
         assert!(!ssh.shares_host_filesystem());
+        let err = EngineAddress::parse("ssh://me@host:2222", &plain).unwrap_err();
+        assert!(err.to_string().contains("~/.ssh/config"), "{err}");
     }
 
     #[test]

@@ -95,7 +95,13 @@ fn causes(err: &bollard::errors::Error) -> String {
 
 /// One message: the engine, what failed, the underlying error, and how to fix it.
 pub fn describe(address: &EngineAddress, err: &bollard::errors::Error) -> String {
-    let failure = classify(err);
+    let mut failure = classify(err);
+    if matches!(address.transport, Transport::Ssh(_))
+        && matches!(failure, Failure::Other | Failure::Refused)
+    {
+        // Whatever broke, it broke in ssh: the connection is ssh's own.
+        failure = Failure::Ssh;
+    }
     let what = match (failure, &address.transport) {
         (Failure::NoSocket, Transport::Unix(path)) => {
             format!("socket {} does not exist", path.display())
