@@ -178,14 +178,14 @@ pub struct Distribution<T, R> {
 }
 
 /// Runs `work` on every item, on the pool's workers, as described in the module docs.
-pub async fn distribute<T, R, F, Fut>(
-    pool: &EnginePool,
+pub async fn distribute<'p, T, R, F, Fut>(
+    pool: &'p EnginePool,
     items: Vec<T>,
     work: F,
 ) -> Distribution<T, R>
 where
     T: Clone,
-    F: Fn(&PoolEngine, T) -> Fut,
+    F: Fn(&'p PoolEngine, T) -> Fut,
     Fut: std::future::Future<Output = Attempt<R>>,
 {
     let queue = Mutex::new(items.into_iter().collect::<VecDeque<T>>());

@@ -8,6 +8,7 @@ pub mod dataset;
 pub mod engines;
 pub mod error;
 pub mod evaluate;
+pub mod evaluate_pool;
 pub mod grading;
 pub mod images;
 pub mod log_parsers;

@@ -155,6 +155,11 @@ impl PrivateEngine {
         Ok(())
     }
 
+    /// Starts the engine again (after [`PrivateEngine::kill`] or [`PrivateEngine::stop`]).
+    pub fn restart(&mut self) -> Result<()> {
+        self.spawn()
+    }
+
     /// The engine's log so far (for failure messages).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("dockerd.log")).unwrap_or_default()

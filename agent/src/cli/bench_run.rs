@@ -52,6 +52,7 @@ pub struct BenchRunArgs {
 }
 
 pub async fn run(args: BenchRunArgs, printer: &Printer) -> Result<ExitCode> {
+    super::bench::refuse_engines(&args.common, "bench run")?;
     super::bench::preflight(&args.common, printer).await?;
     let (dataset_path, repos) = dataset_and_repos(&args.common).await?;
     let dataset = Dataset::load(&dataset_path)?
