@@ -190,8 +190,8 @@ impl PrivateEngine {
         self.kill_leftover_shims();
     }
 
-    /// A killed engine's containerd and container shims keep running; end those under our
-    /// exec root (found by their command lines naming it).
+    /// A killed engine's containerd, container shims and fuse-overlayfs mounts keep running;
+    /// end those of this engine (found by their command lines naming its directory).
     fn kill_leftover_shims(&self) {
         let marker = self.dir.display().to_string();
         let Ok(procs) = std::fs::read_dir("/proc") else {
@@ -206,7 +206,12 @@ impl PrivateEngine {
                 continue;
             };
             let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-            if String::from_utf8_lossy(&cmdline).contains(&marker) {
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            let program = cmdline.split('\0').next().unwrap_or("");
+            let program = program.rsplit('/').next().unwrap_or(program);
+            // Only the engine's own helpers: a client naming the engine's socket lives on.
+            let helper = program.starts_with("containerd") || program == "fuse-overlayfs";
+            if helper && cmdline.contains(&marker) {
                 let _ = Command::new("kill")
                     .args(["-KILL", &pid.to_string()])
                     .status();
@@ -259,7 +264,10 @@ impl Drop for PrivateEngine {
 }
 
 fn create_bridge(name: &str, subnet: &str) -> Result<()> {
-    let _ = Command::new("ip").args(["link", "delete", name]).status();
+    let _ = Command::new("ip")
+        .args(["link", "delete", name])
+        .stderr(Stdio::null())
+        .status();
     for args in [
         vec!["link", "add", name, "type", "bridge"],
         vec!["addr", "add", subnet, "dev", name],
