@@ -1,6 +1,7 @@
 //! The agent: configuration, the model client, the session loop, trajectories and the commands
 //! the `agent` binary runs.
 
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod fix;

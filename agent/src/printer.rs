@@ -50,6 +50,21 @@ impl Printer {
         }
     }
 
+    /// A progress bar of `len` steps on stderr, drawn with `template` (indicatif's syntax) when
+    /// stderr is a terminal and the printer is not quiet; hidden otherwise.
+    pub fn bar(&self, len: u64, template: &str) -> indicatif::ProgressBar {
+        let bar = if self.quiet {
+            indicatif::ProgressBar::hidden()
+        } else {
+            indicatif::ProgressBar::new(len)
+        };
+        bar.set_length(len);
+        let style = indicatif::ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        bar.set_style(style);
+        bar
+    }
+
     pub fn warn(&self, text: &str) {
         let _ = writeln!(std::io::stderr().lock(), "warning: {text}");
     }

@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use agent_containers::{DockerSandbox, PruneScope, SandboxConfig, cleanup, engine};
-use agent_tools::{ExecRequest, Executor};
+use agent_exec::{ExecRequest, Executor};
 
 const CHILD_ENV: &str = "SANDBOX_BENCH_CHILD";
 

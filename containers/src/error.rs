@@ -60,14 +60,14 @@ impl ContainerError {
     }
 }
 
-impl From<ContainerError> for agent_tools::ExecError {
+impl From<ContainerError> for agent_exec::ExecError {
     fn from(err: ContainerError) -> Self {
         match err {
             e @ (ContainerError::EngineUnavailable(_)
             | ContainerError::ContainerGone(_)
             | ContainerError::ImageMissing(_)
-            | ContainerError::Build(_)) => agent_tools::ExecError::Unavailable(e.to_string()),
-            e => agent_tools::ExecError::Io(e.to_string()),
+            | ContainerError::Build(_)) => agent_exec::ExecError::Unavailable(e.to_string()),
+            e => agent_exec::ExecError::Io(e.to_string()),
         }
     }
 }

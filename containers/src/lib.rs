@@ -3,7 +3,7 @@
 //! behind.
 //!
 //! - [`images`]: `ensure_image("3.11")` gives an [`ImageRef`], building what is missing.
-//! - [`DockerSandbox`]: implements [`agent_tools::Executor`]; create it from a [`SandboxConfig`].
+//! - [`DockerSandbox`]: implements [`agent_exec::Executor`]; create it from a [`SandboxConfig`].
 //! - [`cleanup`]: `prune`, the Ctrl-C and panic helpers for the binary.
 //! - [`engine`]: connecting (`DOCKER_HOST`, `--engine`: unix socket, `tcp://` plain or TLS,
 //!   `ssh://`), errors that name the engine and what failed.
@@ -11,12 +11,14 @@
 pub mod cleanup;
 pub mod engine;
 pub mod error;
+pub mod host;
 pub mod images;
 pub mod sandbox;
 
 pub use cleanup::{PruneReport, PruneScope, prune};
 pub use engine::{Engine, EngineAddress};
 pub use error::{ContainerError, Result};
+pub use host::HostEnv;
 pub use images::{
     BuildEvent, BuildOptions, ImageRef, ensure_image, ensure_image_with, require_image,
 };

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use agent_containers::images::image_id;
 use agent_containers::images::{BuildOptions, Progress, log_progress};
 use agent_containers::{DockerSandbox, Limits, SandboxConfig, SandboxUser, cleanup};
-use agent_tools::ExecRequest;
+use agent_exec::ExecRequest;
 use bollard::Docker;
 use bollard::models::ContainerConfig;
 use bollard::query_parameters::CommitContainerOptionsBuilder;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use agent_containers::{DockerSandbox, OutputLine};
-use agent_tools::ExecRequest;
+use agent_exec::ExecRequest;
 use futures_util::{StreamExt, TryStreamExt};
 
 use crate::context::{BenchContext, SetupTimings};
@@ -548,7 +548,7 @@ async fn exec(
     sandbox: &DockerSandbox,
     command: String,
     timeout: Duration,
-) -> Result<agent_tools::ExecOutput> {
+) -> Result<agent_exec::ExecOutput> {
     let request = ExecRequest {
         command,
         workdir: Some(TESTBED.into()),

@@ -13,11 +13,10 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use agent_containers::images::build::{DockerfileBuild, build_dockerfile, tar_context};
 use agent_containers::images::{BuildOptions, Progress, ensure_image_with, image_id};
-use agent_tools::testing::detect::shell_quote;
+use agent_exec::shell_quote;
 use bollard::Docker;
-use bollard::query_parameters::BuildImageOptionsBuilder;
-use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
 use crate::dataset::Instance;
@@ -224,7 +223,7 @@ impl ImageBuilder {
         if let Some(reqs) = &recipe.requirements {
             files.push(("requirements.txt", reqs.as_bytes(), 0o644));
         }
-        let context = tar_files(&files)?;
+        let context = tar_context(&files)?;
         self.build(&tag, context, "env").await?;
         Ok((tag, true))
     }
@@ -233,75 +232,30 @@ impl ImageBuilder {
         (self.progress)(agent_containers::BuildEvent::Step(format!(
             "building {tag}"
         )));
-        let labels = HashMap::from([(LABEL_HARNESS.to_string(), kind.to_string())]);
-        let options = BuildImageOptionsBuilder::new()
-            .dockerfile("Dockerfile")
-            .t(tag)
-            .rm(true)
-            .forcerm(true)
-            .labels(&labels)
-            .build();
-        let mut stream =
-            self.docker
-                .build_image(options, None, Some(bollard::body_full(context.into())));
-        let mut log = String::new();
-        let mut failure = None;
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(info) => {
-                    if let Some(text) = info.stream {
-                        log.push_str(&text);
-                    }
-                    if let Some(detail) = info.error_detail.and_then(|d| d.message) {
-                        failure = Some(detail);
-                    }
-                }
-                Err(bollard::errors::Error::DockerStreamError { error }) => {
-                    failure = Some(error);
-                    break;
-                }
-                Err(e) => {
-                    failure = Some(e.to_string());
-                    break;
-                }
-            }
-        }
+        let build = DockerfileBuild {
+            tag: tag.to_string(),
+            context,
+            labels: HashMap::from([(LABEL_HARNESS.to_string(), kind.to_string())]),
+            build_args: HashMap::new(),
+        };
+        let run = build_dockerfile(&self.docker, build, &*self.progress).await;
         let log_path = self
             .log_dir
             .join(format!("{}.log", tag.replace([':', '/'], "__")));
         let _ = std::fs::create_dir_all(&self.log_dir);
-        let _ = std::fs::write(&log_path, &log);
-        match failure {
-            None => Ok(()),
-            Some(message) => {
-                let tail: Vec<&str> = log.lines().rev().take(20).collect();
-                let tail: Vec<&str> = tail.into_iter().rev().collect();
-                Err(HarnessError::ImageBuild(format!(
-                    "{tag}: {message}\nfull log: {}\nlast lines:\n{}",
-                    log_path.display(),
-                    tail.join("\n")
-                )))
-            }
+        let _ = std::fs::write(&log_path, &run.log);
+        let tail = run.tail(20);
+        match run.result {
+            Ok(()) => Ok(()),
+            // The engine is gone: no build can succeed; keep the kind for the caller.
+            Err(e) if e.is_unavailable() => Err(e.into()),
+            Err(e) => Err(HarnessError::ImageBuild(format!(
+                "{e}\nfull log: {}\nlast lines:\n{}",
+                log_path.display(),
+                tail
+            ))),
         }
     }
-}
-
-/// A build context of the named files.
-fn tar_files<N: AsRef<str>, D: AsRef<[u8]>>(files: &[(N, D, u32)]) -> Result<Vec<u8>> {
-    let io = |e: std::io::Error| HarnessError::io("writing a build context", e);
-    let mut builder = tar::Builder::new(Vec::new());
-    builder.follow_symlinks(false);
-    for (name, data, mode) in files {
-        let data = data.as_ref();
-        let mut header = tar::Header::new_gnu();
-        header.set_size(data.len() as u64);
-        header.set_mode(*mode);
-        header.set_entry_type(tar::EntryType::Regular);
-        builder
-            .append_data(&mut header, name.as_ref(), data)
-            .map_err(io)?;
-    }
-    builder.into_inner().map_err(io)
 }
 
 /// `agent-swe-inst:<instance id>-<hash>`; the hash covers the environment, the repository

@@ -2,7 +2,6 @@
 //! scripts, log parsers, grading and reports with the official harness's semantics (4.1.0 or 5.x),
 //! evaluation in fresh Docker containers, and metrics over samples.
 
-pub mod batch;
 pub mod context;
 pub mod dataset;
 pub mod engines;
@@ -16,8 +15,8 @@ pub mod merge;
 pub mod metrics;
 pub mod mini;
 pub mod official;
+pub mod prediction_log;
 pub mod predictions;
-pub mod progress;
 pub mod pyjson;
 pub mod report;
 pub mod runlog;

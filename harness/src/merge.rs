@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::batch::RunLayout;
 use crate::dataset::Dataset;
 use crate::error::{HarnessError, IoContext, Result};
 use crate::grading::HarnessVersion;
@@ -262,27 +261,36 @@ fn files_under(root: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// `env_errors.jsonl` of every shard (and of an earlier merge), one line per (instance,
+/// sample): the first seen stays.
 fn merge_env_errors(request: &MergeRequest) -> Result<usize> {
-    let layout = RunLayout::new(&request.output, 1);
-    let mut seen = BTreeMap::new();
+    const ENV_ERRORS: &str = "env_errors.jsonl";
+    let mut seen: BTreeMap<(String, u64), Value> = BTreeMap::new();
     for root in std::iter::once(&request.output).chain(&request.shards) {
-        for error in RunLayout::new(root, 1).env_errors()? {
-            seen.entry((error.instance_id.clone(), error.sample))
-                .or_insert(error);
+        let path = root.join(ENV_ERRORS);
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        for value in text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        {
+            let Some(id) = value["instance_id"].as_str() else {
+                continue;
+            };
+            let sample = value["sample"].as_u64().unwrap_or(0);
+            seen.entry((id.to_string(), sample)).or_insert(value);
         }
     }
     if seen.is_empty() {
         return Ok(0);
     }
     let mut text = String::new();
-    for error in seen.values() {
-        text.push_str(
-            &serde_json::to_string(error)
-                .map_err(|e| HarnessError::Invalid(format!("cannot encode an error: {e}")))?,
-        );
+    for value in seen.values() {
+        text.push_str(&value.to_string());
         text.push('\n');
     }
-    write_atomically(&layout.env_errors_path(), text.as_bytes())?;
+    write_atomically(&request.output.join(ENV_ERRORS), text.as_bytes())?;
     Ok(seen.len())
 }
 

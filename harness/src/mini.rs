@@ -42,11 +42,7 @@ pub struct MiniPaths {
 
 /// The cache root: `$AGENT_CACHE_DIR`, else the user's cache directory, + `agent/bench`.
 pub fn cache_root() -> PathBuf {
-    std::env::var_os("AGENT_CACHE_DIR")
-        .map(PathBuf::from)
-        .or_else(|| dirs::cache_dir().map(|d| d.join("agent")))
-        .unwrap_or_else(|| std::env::temp_dir().join("agent-cache"))
-        .join("bench")
+    agent_containers::HostEnv::get().cache_root.join("bench")
 }
 
 fn content_hash() -> String {

@@ -2,6 +2,7 @@
 //! helpers to run the real `agent` binary.
 
 pub mod browser;
+pub mod engine_proxy;
 pub mod engines;
 pub mod fake_github;
 pub mod fixtures;

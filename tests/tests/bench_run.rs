@@ -2,6 +2,9 @@
 //! `apply_patch`, the predictions are graded by `agent bench eval`, and a killed run resumes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "bench_run/stops.rs"]
+mod stops;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

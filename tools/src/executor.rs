@@ -1,77 +1,14 @@
-//! Running commands: the `Executor` trait and the local (no sandbox) implementation.
+//! Running commands: the `Executor` trait (from `agent-exec`, re-exported) and the local (no
+//! sandbox) implementation.
 
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_trait::async_trait;
-use thiserror::Error;
 use tokio::io::AsyncReadExt;
 
-/// One command to run.
-#[derive(Debug, Clone)]
-pub struct ExecRequest {
-    /// A shell command line, run with `bash -c`.
-    pub command: String,
-    /// Working directory; `None` means the repository root (or the sandbox's workdir).
-    pub workdir: Option<String>,
-    pub timeout: Duration,
-    /// Bytes kept from each of stdout and stderr; the rest is dropped and counted.
-    pub output_cap: usize,
-    pub env: Vec<(String, String)>,
-}
-
-impl ExecRequest {
-    pub fn new(command: impl Into<String>) -> Self {
-        Self {
-            command: command.into(),
-            workdir: None,
-            timeout: Duration::from_secs(120),
-            output_cap: 1 << 20,
-            env: Vec::new(),
-        }
-    }
-
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-}
-
-/// What a finished (or timed-out) command produced.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ExecOutput {
-    /// `None` when the process was killed (timeout, signal).
-    pub exit_code: Option<i64>,
-    pub stdout: String,
-    pub stderr: String,
-    pub duration_ms: u64,
-    pub timed_out: bool,
-    /// Bytes dropped because of the output cap.
-    pub dropped_bytes: u64,
-}
-
-impl ExecOutput {
-    pub fn success(&self) -> bool {
-        self.exit_code == Some(0)
-    }
-}
-
-#[derive(Debug, Error)]
-pub enum ExecError {
-    /// The executor itself is unusable (engine gone, cannot spawn a shell).
-    #[error("{0}")]
-    Unavailable(String),
-    #[error("{0}")]
-    Io(String),
-}
-
-#[async_trait]
-pub trait Executor: Send + Sync {
-    async fn exec(&self, request: ExecRequest) -> Result<ExecOutput, ExecError>;
-    /// A short description for logs and trajectories, e.g. `local:/repo` or `docker:abc123`.
-    fn describe(&self) -> String;
-}
+pub use agent_exec::{ExecError, ExecOutput, ExecRequest, Executor};
 
 /// Runs commands on the host, in the repository. For users who opt out of Docker.
 #[derive(Debug, Clone)]

@@ -72,12 +72,16 @@ pub fn is_secret_env_name(name: &str) -> bool {
         .is_some_and(|last| *last == "KEY" || *last == "KEYS" || last.ends_with("APIKEY"))
 }
 
-/// The names of this process's credential variables.
-pub fn secret_env_names() -> Vec<String> {
-    std::env::vars_os()
-        .filter_map(|(k, _)| k.into_string().ok())
-        .filter(|k| is_secret_env_name(k))
-        .collect()
+/// The names of this process's credential variables (the environment is read once, on the
+/// first call).
+pub fn secret_env_names() -> &'static [String] {
+    static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        std::env::vars_os()
+            .filter_map(|(k, _)| k.into_string().ok())
+            .filter(|k| is_secret_env_name(k))
+            .collect()
+    })
 }
 
 #[cfg(test)]

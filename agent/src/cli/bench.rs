@@ -18,11 +18,11 @@ use agent_harness::evaluate::{EvalEvent, EvalOptions, Verdict, evaluate};
 use agent_harness::evaluate_pool::{EngineUse, evaluate_on};
 use agent_harness::grading::HarnessVersion;
 use agent_harness::official::ImageSource;
-use agent_harness::progress::EvalProgress;
 use agent_harness::repos::RepoSource;
 use agent_harness::validate::{ValidateOptions, apply_validations, validate};
 use agent_harness::{Dataset, Predictions, SpecTable, mini};
 
+use crate::bench::progress::EvalProgress;
 use crate::printer::Printer;
 
 #[derive(Debug, Args)]
@@ -230,7 +230,7 @@ async fn eval(args: EvalArgs, printer: &Printer) -> Result<ExitCode> {
         report_dir: args.report_dir.clone(),
         harness_version: args.harness_version,
     };
-    let progress = Arc::new(EvalProgress::new("eval", ("✓", "✖")));
+    let progress = Arc::new(EvalProgress::new(printer, "eval", ("✓", "✖")));
     let report = if args.common.engines.is_empty() {
         let ctx = bench_context(&args.common, repos).await?;
         evaluate(&ctx, &dataset, &predictions, &options, &sink(&progress)).await
@@ -336,7 +336,7 @@ async fn validate_cmd(args: ValidateArgs, printer: &Printer) -> Result<ExitCode>
         timeout: Duration::from_secs(args.common.timeout),
         log_root: args.common.log_dir.clone(),
     };
-    let progress = Arc::new(EvalProgress::new("validate", ("match", "differ")));
+    let progress = Arc::new(EvalProgress::new(printer, "validate", ("match", "differ")));
     let validations = validate(&ctx, &dataset, &options, &sink(&progress)).await;
     progress.finish();
     let validations = validations?;

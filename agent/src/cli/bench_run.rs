@@ -6,27 +6,18 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 
-use agent_containers::{DockerSandbox, PruneScope, SandboxConfig};
+use agent_containers::PruneScope;
 use agent_harness::Dataset;
-use agent_harness::batch::{
-    AgentRun, BatchOptions, PredictionsLog, RunLayout, Workspace as BatchWorkspace, run_batch,
-};
-use agent_harness::dataset::Instance;
-use agent_harness::progress::BatchProgress;
 
 use super::bench::{CommonArgs, bench_context, dataset_and_repos};
 use super::fix::{RunFlags, load_config};
-use crate::config::Config;
-use crate::fix::{self, FixOptions, Runner};
+use crate::bench::{BatchRequest, BatchSummary, Resume, RunLayout, run_batch};
 use crate::printer::Printer;
-use crate::session::ExitReason;
-use crate::workspace::Workspace;
 
 #[derive(Debug, Args)]
 pub struct BenchRunArgs {
@@ -62,7 +53,7 @@ pub async fn run(args: BenchRunArgs, printer: &Printer) -> Result<ExitCode> {
     // The predictions files exist from the start, empty when there is nothing to do (a shard
     // may hold no instance): what reads them next finds a file, not a missing path.
     for sample in 0..layout.samples {
-        PredictionsLog::open(&layout.predictions_path(sample))?;
+        agent_harness::prediction_log::PredictionsLog::open(&layout.predictions_path(sample))?;
     }
     if args.retry_env_errors {
         let cleared = layout.clear_env_errors()?;
@@ -70,7 +61,6 @@ pub async fn run(args: BenchRunArgs, printer: &Printer) -> Result<ExitCode> {
             printer.status(&format!("retrying {cleared} runs whose environment failed"));
         }
     }
-    let earlier_env_errors = layout.env_errors()?.len();
     let config = load_config(&std::env::current_dir()?, &args.run)?;
     let ctx = bench_context(&args.common, repos).await?;
     // A killed earlier run may have left sandboxes behind; their owner process is gone.
@@ -81,15 +71,16 @@ pub async fn run(args: BenchRunArgs, printer: &Printer) -> Result<ExitCode> {
             pruned.removed.len()
         ));
     }
-    let pending = layout.pending(&dataset)?.len();
+    // The only read of the output folder: each predictions file once, before any instance.
+    let resume = Resume::open(&layout)?;
+    let pending = resume.pending(&dataset).len();
     let done = dataset.instances.len() * layout.samples - pending;
-    let env_note = if earlier_env_errors > 0 {
-        format!(
-            " ({earlier_env_errors} of them environment errors in {}; --retry-env-errors tries them again)",
+    let env_note = match resume.env_errors.len() {
+        0 => String::new(),
+        n => format!(
+            " ({n} of them environment errors in {}; --retry-env-errors tries them again)",
             layout.env_errors_path().display()
-        )
-    } else {
-        String::new()
+        ),
     };
     if pending == 0 {
         printer.status(&format!(
@@ -103,40 +94,24 @@ pub async fn run(args: BenchRunArgs, printer: &Printer) -> Result<ExitCode> {
             "resuming: {done} runs already done{env_note}, {pending} to go"
         ));
     }
-    let submitted_before = (0..layout.samples)
-        .map(|s| PredictionsLog::read_done(&layout.predictions_path(s)))
-        .collect::<Result<Vec<_>, _>>()?
-        .iter()
-        .flat_map(|m| m.values())
-        .filter(|l| l.model_patch.as_deref().is_some_and(|p| !p.is_empty()))
-        .count();
-    let progress = BatchProgress::new(pending, layout.cost_so_far()?, submitted_before);
-    let options = BatchOptions {
-        model_name_or_path: config.model.clone(),
+    let request = BatchRequest {
+        ctx: &ctx,
+        dataset: &dataset,
+        layout: &layout,
+        config: &config,
         workers: args.common.workers,
         max_cost_total: args.max_cost_total,
         setup_timeout: Duration::from_secs(args.setup_timeout),
+        printer,
     };
-    let quiet = Printer::quiet();
-    let summary = run_batch(
-        &ctx,
-        &dataset,
-        &layout,
-        &options,
-        Some(&progress),
-        |workspace, instance, sample| {
-            let (layout, config, quiet) = (&layout, &config, &quiet);
-            async move {
-                run_instance(layout, config, workspace, &instance, sample, quiet)
-                    .await
-                    .map_err(|e| format!("{e:#}"))
-            }
-        },
-    )
-    .await;
-    progress.finish();
-    let summary = summary?;
-    for (id, sample, reason) in &summary.failed {
+    let summary = run_batch(&request, resume).await;
+    Ok(report(&summary, &layout, printer))
+}
+
+/// Prints what the batch did and returns the exit code: 0 when every run has a prediction, 3
+/// when some have none (a rerun tries them), 1 when a fatal error stopped the batch.
+fn report(summary: &BatchSummary, layout: &RunLayout, printer: &Printer) -> ExitCode {
+    for (id, sample, reason) in &summary.unfinished {
         printer.warn(&format!("{id} (sample {sample}): {reason}"));
     }
     for error in &summary.env_errors {
@@ -155,72 +130,23 @@ pub async fn run(args: BenchRunArgs, printer: &Printer) -> Result<ExitCode> {
         "{} predictions written, {} environment errors, {} runs without one (rerun the same command to retry them); total cost ${:.4}; predictions in {}",
         summary.written,
         summary.env_errors.len(),
-        summary.failed.len() + summary.skipped_for_budget,
+        summary.unfinished.len() + summary.skipped_for_budget + summary.not_started,
         summary.cost_usd,
         layout.predictions_path(0).display()
     ));
-    Ok(
-        if summary.failed.is_empty()
-            && summary.skipped_for_budget == 0
-            && summary.env_errors.is_empty()
-        {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(3)
-        },
-    )
-}
-
-/// One (instance, sample) in its prepared workspace: a sandbox from the instance image (already
-/// set up; network as configured, off by default), then the session.
-async fn run_instance(
-    layout: &RunLayout,
-    config: &Config,
-    prepared: BatchWorkspace,
-    instance: &Instance,
-    sample: usize,
-    printer: &Printer,
-) -> Result<AgentRun> {
-    let sandbox = DockerSandbox::create(
-        SandboxConfig::new(prepared.image.clone())
-            .workspace(&prepared.path)
-            .mount_workspace_at(prepared.mount.clone())
-            .network(config.network)
-            .run_id(instance.instance_id.clone()),
-    )
-    .await
-    .with_context(|| format!("cannot start the sandbox on {}", prepared.image))?;
-    let sandbox = Arc::new(sandbox);
-    let runner = Runner {
-        executor: sandbox.clone(),
-        sandbox: Some(sandbox.clone()),
-        git_guard: None,
-    };
-    let result = async {
-        let workspace = Workspace::open(&prepared.path)?;
-        let options = FixOptions {
-            task: instance.problem_statement.clone(),
-            trajectory: Some(layout.trajectory_path(&instance.instance_id, sample)),
-            allow_dirty: true,
-        };
-        fix::execute_with(&workspace, config, &options, printer, &runner).await
+    if let Some(error) = &summary.stopped {
+        printer.error(&format!(
+            "the batch stopped: {error}. The {} predictions written are kept; {} runs were not started; rerun the same command to resume",
+            summary.written, summary.not_started
+        ));
+        return ExitCode::FAILURE;
     }
-    .await;
-    runner.stop(printer).await;
-    let report = result?;
-    if matches!(
-        report.outcome.exit_reason,
-        ExitReason::Interrupted | ExitReason::ModelError
-    ) {
-        // Not a finished attempt: leave it pending so a rerun does it again.
-        anyhow::bail!(
-            "{}: {}",
-            report.outcome.exit_reason.as_str(),
-            report.outcome.detail.unwrap_or_default()
-        );
+    if summary.unfinished.is_empty()
+        && summary.skipped_for_budget == 0
+        && summary.env_errors.is_empty()
+    {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
     }
-    Ok(AgentRun {
-        model_patch: Some(report.diff),
-        cost_usd: report.outcome.cost_usd.unwrap_or(0.0),
-    })
 }

@@ -43,6 +43,7 @@ fn report(reason: ExitReason, test_runs: Vec<Value>) -> FixReport {
             reproduction: None,
             review: None,
             compactions: 0,
+            model_error: None,
         },
         diff: "--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n".into(),
         baseline: Oid::ZERO_SHA1,

@@ -135,7 +135,7 @@ pub struct ChatResponse {
 }
 
 /// Errors that end a run: the model cannot fix them by trying again.
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, Error)]
 pub enum ModelError {
     #[error(
         "model endpoint {url} is unreachable after {attempts} attempts: {detail}; check --base-url / OPENAI_BASE_URL and that the server is running"
@@ -165,6 +165,15 @@ pub enum ModelError {
     },
     #[error("model endpoint {url} sent a response that is not a chat completion: {detail}")]
     Malformed { url: String, detail: String },
+}
+
+impl ModelError {
+    /// Whether every later request to the same endpoint fails the same way (a rejected key, a
+    /// server that cannot be reached), so that a batch stops instead of starting the next
+    /// instance only to fail it.
+    pub fn ends_every_run(&self) -> bool {
+        matches!(self, Self::Auth { .. } | Self::Unreachable { .. })
+    }
 }
 
 /// One chat turn with tool definitions in; assistant message, tool calls and usage out.

@@ -137,6 +137,8 @@ pub struct Session<'a> {
 
 /// Mutable state of one run.
 struct RunState {
+    /// The model error that ended the run, if one did (typed, for callers such as a batch).
+    model_error: Option<ModelError>,
     messages: Vec<Message>,
     /// Messages already recorded in a `model_request` event.
     recorded: usize,
@@ -232,6 +234,7 @@ impl<'a> Session<'a> {
             submitted_empty: false,
             compactions: 0,
             task_text: task.text.clone(),
+            model_error: None,
         };
         let (exit_reason, detail) = loop {
             if let Some(kind) = budget.exhausted(state.step, state.cost) {
@@ -261,6 +264,7 @@ impl<'a> Session<'a> {
             reproduction: state.reproduction.found().cloned(),
             review: state.gates.review.clone(),
             compactions: state.compactions,
+            model_error: state.model_error,
         })
     }
 
@@ -339,7 +343,9 @@ impl<'a> Session<'a> {
                     }
                 }
                 Interruptible::Done(Err(e)) => {
-                    return Ok(StepEnd::Exit(ExitReason::ModelError, Some(e.to_string())));
+                    let detail = e.to_string();
+                    state.model_error = Some(e);
+                    return Ok(StepEnd::Exit(ExitReason::ModelError, Some(detail)));
                 }
                 Interruptible::Cancelled => {
                     return Ok(StepEnd::Exit(ExitReason::Interrupted, None));

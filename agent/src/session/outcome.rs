@@ -79,6 +79,8 @@ pub struct SessionOutcome {
     /// The structured results of every test run (tools that run commands and report data), in
     /// order, kept in memory so the end of the run never depends on the trajectory file.
     pub test_runs: Vec<Value>,
+    /// With `ExitReason::ModelError`: the error, typed (a rejected key ends a whole batch).
+    pub model_error: Option<crate::model::ModelError>,
     /// Every tool call, in order (arguments redacted), for reports.
     pub tool_calls: Vec<CallRecord>,
 }

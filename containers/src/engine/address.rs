@@ -81,12 +81,15 @@ pub struct TlsEnv {
 
 impl TlsEnv {
     pub fn from_env() -> Self {
-        let verify = std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty());
-        let cert_path = std::env::var_os("DOCKER_CERT_PATH")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
+        let host = crate::HostEnv::get();
+        let cert_path = host
+            .docker_cert_path
+            .clone()
             .or_else(|| dirs::home_dir().map(|h| h.join(".docker")));
-        Self { verify, cert_path }
+        Self {
+            verify: host.docker_tls_verify,
+            cert_path,
+        }
     }
 
     /// TLS with the certificates of `dir`.

@@ -144,16 +144,18 @@ pub fn describe(address: &EngineAddress, err: &bollard::errors::Error) -> String
 }
 
 fn how_to_point(address: &EngineAddress) -> String {
-    match std::env::var("DOCKER_HOST") {
-        Ok(host) if host.trim() == address.url => {
+    match &crate::HostEnv::get().docker_host {
+        Some(host) if host == &address.url => {
             format!("DOCKER_HOST is set to `{host}`; check that the engine listens there")
         }
-        Ok(_) => "Check that the engine listens there (set with --engine or in the config)".into(),
-        Err(_) if address.url == format!("unix://{DEFAULT_SOCKET}") => format!(
+        Some(_) => {
+            "Check that the engine listens there (set with --engine or in the config)".into()
+        }
+        None if address.url == format!("unix://{DEFAULT_SOCKET}") => format!(
             "DOCKER_HOST is not set, so the default socket {DEFAULT_SOCKET} was used; start the \
              engine (e.g. `systemctl start docker` or `dockerd &`) or set DOCKER_HOST to its \
              address"
         ),
-        Err(_) => "Check that the engine listens there, or set DOCKER_HOST".into(),
+        None => "Check that the engine listens there, or set DOCKER_HOST".into(),
     }
 }

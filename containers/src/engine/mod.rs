@@ -58,9 +58,9 @@ impl Engine {
 
 /// Where we connect: `DOCKER_HOST` when set, the default socket otherwise.
 pub fn engine_address() -> String {
-    match std::env::var("DOCKER_HOST") {
-        Ok(host) if !host.trim().is_empty() => host.trim().to_string(),
-        _ => format!("unix://{DEFAULT_SOCKET}"),
+    match &crate::HostEnv::get().docker_host {
+        Some(host) => host.clone(),
+        None => format!("unix://{DEFAULT_SOCKET}"),
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use agent_tools::ExecRequest;
+use agent_exec::ExecRequest;
 use bollard::Docker;
 use bollard::query_parameters::BuildImageOptionsBuilder;
 use futures_util::StreamExt;
@@ -105,20 +105,39 @@ pub async fn prepare_wheelhouse(python: &str, dir: &Path, progress: &Progress) -
     Ok(())
 }
 
+/// A build context (tar) of in-memory files: (name, contents, mode).
+pub fn tar_context(files: &[(&str, &[u8], u32)]) -> Result<Vec<u8>> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, data, mode) in files {
+        add_file(&mut builder, name, data, *mode)?;
+    }
+    builder
+        .into_inner()
+        .map_err(|e| ContainerError::io("writing the build context", e))
+}
+
+fn add_file(builder: &mut tar::Builder<Vec<u8>>, name: &str, data: &[u8], mode: u32) -> Result<()> {
+    let mut header = tar::Header::new_gnu();
+    header.set_size(data.len() as u64);
+    header.set_mode(mode);
+    header.set_entry_type(tar::EntryType::Regular);
+    builder
+        .append_data(&mut header, name, data)
+        .map_err(|e| ContainerError::io("writing the build context", e))
+}
+
 /// The build context: the Dockerfile, the extra CA bundle and the wheelhouse directory.
 pub fn build_context(recipe: &EnvRecipe, wheelhouse: Option<&Path>) -> Result<Vec<u8>> {
     let io = |e| ContainerError::io("writing the build context", e);
     let mut builder = tar::Builder::new(Vec::new());
-    let add = |builder: &mut tar::Builder<Vec<u8>>, name: &str, data: &[u8]| {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(data.len() as u64);
-        header.set_mode(0o644);
-        header.set_entry_type(tar::EntryType::Regular);
-        builder.append_data(&mut header, name, data).map_err(io)
-    };
-    add(&mut builder, "Dockerfile", recipe.dockerfile.as_bytes())?;
-    add(&mut builder, "extra-ca.crt", &recipe.ca_bundle)?;
-    add(&mut builder, "wheelhouse/.keep", b"")?;
+    add_file(
+        &mut builder,
+        "Dockerfile",
+        recipe.dockerfile.as_bytes(),
+        0o644,
+    )?;
+    add_file(&mut builder, "extra-ca.crt", &recipe.ca_bundle, 0o644)?;
+    add_file(&mut builder, "wheelhouse/.keep", b"", 0o644)?;
     if let Some(dir) = wheelhouse {
         let mut names: Vec<_> = std::fs::read_dir(dir)
             .map_err(io)?
@@ -129,14 +148,90 @@ pub fn build_context(recipe: &EnvRecipe, wheelhouse: Option<&Path>) -> Result<Ve
         names.sort();
         for name in names {
             let data = std::fs::read(dir.join(&name)).map_err(io)?;
-            add(
+            add_file(
                 &mut builder,
                 &format!("wheelhouse/{}", name.to_string_lossy()),
                 &data,
+                0o644,
             )?;
         }
     }
     builder.into_inner().map_err(io)
+}
+
+/// One image build from a Dockerfile in a context.
+#[derive(Debug, Clone, Default)]
+pub struct DockerfileBuild {
+    pub tag: String,
+    /// A tar holding `Dockerfile` and whatever it copies.
+    pub context: Vec<u8>,
+    pub labels: HashMap<String, String>,
+    pub build_args: HashMap<String, String>,
+}
+
+/// How a build ended: the whole output of its steps, and the error if it failed (a failed step
+/// is [`ContainerError::Build`]; an engine that cannot be reached keeps its own kind).
+#[derive(Debug)]
+pub struct BuildRun {
+    pub log: String,
+    pub result: Result<()>,
+}
+
+impl BuildRun {
+    /// The last `n` lines of the output.
+    pub fn tail(&self, n: usize) -> String {
+        let lines: Vec<&str> = self.log.lines().filter(|l| !l.trim().is_empty()).collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+}
+
+/// Builds an image through the engine's (classic) build API; each output line also goes to
+/// `progress`.
+pub async fn build_dockerfile(
+    docker: &Docker,
+    build: DockerfileBuild,
+    progress: &Progress,
+) -> BuildRun {
+    let tag = build.tag.as_str();
+    let options = BuildImageOptionsBuilder::new()
+        .dockerfile("Dockerfile")
+        .t(tag)
+        .rm(true)
+        .forcerm(true)
+        .buildargs(&build.build_args)
+        .labels(&build.labels)
+        .build();
+    let mut stream = docker.build_image(
+        options,
+        None,
+        Some(bollard::body_full(build.context.into())),
+    );
+    let mut log = String::new();
+    let mut result = Ok(());
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(info) => {
+                if let Some(text) = info.stream {
+                    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                        progress(BuildEvent::Line(line.to_string()));
+                    }
+                    log.push_str(&text);
+                }
+                if let Some(message) = info.error_detail.and_then(|d| d.message) {
+                    result = Err(ContainerError::Build(format!("building {tag}: {message}")));
+                }
+            }
+            Err(bollard::errors::Error::DockerStreamError { error }) => {
+                result = Err(ContainerError::Build(format!("building {tag}: {error}")));
+                break;
+            }
+            Err(e) => {
+                result = Err(ContainerError::engine(format!("building {tag}"), e));
+                break;
+            }
+        }
+    }
+    BuildRun { log, result }
 }
 
 /// Builds the env image from its context through the engine's (classic) build API.
@@ -157,42 +252,21 @@ pub async fn build_env_image(
             "PyPI"
         }
     )));
-    let build_args: HashMap<String, String> = recipe.build_args(offline).into_iter().collect();
-    let labels = HashMap::from([
-        (LABEL_RECIPE.to_string(), recipe.hash()),
-        (LABEL_PYTHON.to_string(), recipe.env.python.to_string()),
-    ]);
-    let options = BuildImageOptionsBuilder::new()
-        .dockerfile("Dockerfile")
-        .t(&tag)
-        .rm(true)
-        .forcerm(true)
-        .buildargs(&build_args)
-        .labels(&labels)
-        .build();
-    let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
-    let mut tail: Vec<String> = Vec::new();
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(info) => {
-                if let Some(text) = info.stream {
-                    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                        progress(BuildEvent::Line(line.to_string()));
-                        tail.push(line.to_string());
-                        if tail.len() > 30 {
-                            tail.remove(0);
-                        }
-                    }
-                }
-            }
-            Err(bollard::errors::Error::DockerStreamError { error }) => {
-                return Err(ContainerError::Build(format!(
-                    "building {tag}: {error}\nlast build output:\n{}",
-                    tail.join("\n")
-                )));
-            }
-            Err(e) => return Err(ContainerError::engine(format!("building {tag}"), e)),
-        }
+    let build = DockerfileBuild {
+        tag: tag.clone(),
+        context,
+        labels: HashMap::from([
+            (LABEL_RECIPE.to_string(), recipe.hash()),
+            (LABEL_PYTHON.to_string(), recipe.env.python.to_string()),
+        ]),
+        build_args: recipe.build_args(offline).into_iter().collect(),
+    };
+    let run = build_dockerfile(docker, build, progress).await;
+    let tail = run.tail(30);
+    match run.result {
+        Err(ContainerError::Build(message)) => Err(ContainerError::Build(format!(
+            "{message}\nlast build output:\n{tail}"
+        ))),
+        other => other,
     }
-    Ok(())
 }

@@ -67,25 +67,20 @@ pub struct BuildOptions {
 }
 
 impl BuildOptions {
-    /// Defaults from the environment: CA bundle from `$SSL_CERT_FILE`/`$PIP_CERT`, mirror from
+    /// Defaults from the environment ([`crate::HostEnv`]): CA bundle from `$SSL_CERT_FILE`/`$PIP_CERT`, mirror from
     /// `$AGENT_DEBIAN_MIRROR`, cache under `$AGENT_CACHE_DIR` or `~/.cache/agent`, base image
     /// from `$AGENT_BASE_IMAGE` (none: the host-made root filesystem).
     pub fn from_env() -> Self {
-        let cache_root = std::env::var_os("AGENT_CACHE_DIR")
-            .map(PathBuf::from)
-            .or_else(|| dirs::cache_dir().map(|d| d.join("agent")))
-            .unwrap_or_else(|| std::env::temp_dir().join("agent-cache"));
+        let host = crate::HostEnv::get();
         Self {
             ca_bundle: default_ca_bundle(None),
-            mirror: std::env::var("AGENT_DEBIAN_MIRROR")
-                .ok()
-                .filter(|m| !m.trim().is_empty())
+            mirror: host
+                .debian_mirror
+                .clone()
                 .unwrap_or_else(|| recipe::DEFAULT_MIRROR.to_string()),
-            cache_dir: cache_root.join("rootfs"),
+            cache_dir: host.cache_root.join("rootfs"),
             pip_source: PipSource::Auto,
-            base_image: std::env::var("AGENT_BASE_IMAGE")
-                .ok()
-                .filter(|b| !b.trim().is_empty()),
+            base_image: host.base_image.clone(),
         }
     }
 

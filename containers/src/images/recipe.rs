@@ -218,13 +218,7 @@ fn short_hex(hasher: Sha256) -> String {
 /// The extra CA bundle to trust inside images: an explicit path, else `$SSL_CERT_FILE`, else
 /// `$PIP_CERT`, else none.
 pub fn default_ca_bundle(explicit: Option<PathBuf>) -> Option<PathBuf> {
-    explicit.or_else(|| {
-        ["SSL_CERT_FILE", "PIP_CERT"]
-            .iter()
-            .filter_map(std::env::var_os)
-            .map(PathBuf::from)
-            .find(|path| path.is_file())
-    })
+    explicit.or_else(|| crate::HostEnv::get().ca_bundle.clone())
 }
 
 #[cfg(test)]

@@ -24,8 +24,8 @@ impl RootfsTool {
     /// mmdebstrap when installed (faster, writes the tarball itself), else debootstrap.
     /// `AGENT_ROOTFS_TOOL=debootstrap` (or `mmdebstrap`) picks one.
     pub fn detect() -> Result<Self> {
-        match std::env::var("AGENT_ROOTFS_TOOL").as_deref() {
-            Ok("debootstrap") => {
+        match crate::HostEnv::get().rootfs_tool.as_deref() {
+            Some("debootstrap") => {
                 return find_program("debootstrap")
                     .map(RootfsTool::Debootstrap)
                     .ok_or_else(|| {
@@ -36,7 +36,7 @@ impl RootfsTool {
                         )
                     });
             }
-            Ok("mmdebstrap") => {
+            Some("mmdebstrap") => {
                 return find_program("mmdebstrap")
                     .map(RootfsTool::Mmdebstrap)
                     .ok_or_else(|| {
@@ -65,8 +65,7 @@ impl RootfsTool {
 
 /// Looks a program up on `PATH` and in the sbin directories (debootstrap lives in /usr/sbin).
 pub fn find_program(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
+    std::env::split_paths(&crate::HostEnv::get().path)
         .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from))
         .map(|dir| dir.join(name))
         .find(|candidate| candidate.is_file())

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use agent_tools::{ExecError, ExecOutput, ExecRequest, Executor};
+use agent_exec::{ExecError, ExecOutput, ExecRequest, Executor};
 use async_trait::async_trait;
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecResults};

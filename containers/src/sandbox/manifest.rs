@@ -130,12 +130,7 @@ pub(crate) fn listing_command(excluded: &[String]) -> String {
     } else {
         let tests: Vec<String> = excluded
             .iter()
-            .map(|e| {
-                format!(
-                    "-path {}",
-                    agent_tools::testing::detect::shell_quote(&format!("./{e}"))
-                )
-            })
+            .map(|e| format!("-path {}", agent_exec::shell_quote(&format!("./{e}"))))
             .collect();
         format!("\\( {} \\) -prune -o", tests.join(" -o "))
     };

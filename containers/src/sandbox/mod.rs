@@ -106,11 +106,11 @@ impl WorkspaceMode {
     /// [`WORKSPACE_MODE_VAR`], then the engine's address.
     pub fn copies_on(self, engine: &EngineAddress) -> Result<bool> {
         let mode = match self {
-            Self::Auto => match std::env::var(WORKSPACE_MODE_VAR) {
-                Ok(value) => value.parse().map_err(|e: ContainerError| {
+            Self::Auto => match &crate::HostEnv::get().workspace_mode {
+                Some(value) => value.parse().map_err(|e: ContainerError| {
                     ContainerError::Invalid(format!("{WORKSPACE_MODE_VAR}: {e}"))
                 })?,
-                Err(_) => Self::Auto,
+                None => Self::Auto,
             },
             other => other,
         };

@@ -7,7 +7,7 @@
 use std::pin::Pin;
 use std::time::Duration;
 
-use agent_tools::testing::detect::shell_quote;
+use agent_exec::shell_quote;
 use futures_util::StreamExt;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 

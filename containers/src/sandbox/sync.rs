@@ -10,8 +10,8 @@
 use std::path::{Component, Path};
 use std::time::{Duration, Instant};
 
-use agent_tools::ExecRequest;
-use agent_tools::testing::detect::shell_quote;
+use agent_exec::ExecRequest;
+use agent_exec::shell_quote;
 
 use super::DockerSandbox;
 use super::manifest::{self, Manifest};
@@ -212,7 +212,7 @@ impl DockerSandbox {
 
     /// Runs a helper command in the workspace as the sandbox user, without syncing; exit codes
     /// 0 and 1 (tar's "some files changed while read") are success.
-    async fn helper(&self, command: &str, cap: usize) -> Result<agent_tools::ExecOutput> {
+    async fn helper(&self, command: &str, cap: usize) -> Result<agent_exec::ExecOutput> {
         let request = ExecRequest {
             command: command.to_string(),
             workdir: Some(self.config.workspace_mount.clone()),

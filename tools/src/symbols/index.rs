@@ -412,13 +412,16 @@ pub const CACHE_ENV: &str = "AGENT_SYMBOL_CACHE";
 const CACHE_MAX_AGE: Duration = Duration::from_secs(14 * 24 * 3600);
 
 /// The default cache directory: `$AGENT_SYMBOL_CACHE` if set (`off` disables persistence),
-/// else `$XDG_CACHE_HOME/agent/symbols` (or the platform's cache dir).
+/// else `$XDG_CACHE_HOME/agent/symbols` (or the platform's cache dir). The environment is read
+/// once, on the first call.
 pub fn default_cache_dir() -> Option<PathBuf> {
-    match std::env::var_os(CACHE_ENV) {
+    static DIR: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| match std::env::var_os(CACHE_ENV) {
         Some(value) if matches!(value.to_str(), Some("off" | "0" | "none" | "")) => None,
         Some(value) => Some(PathBuf::from(value)),
         None => dirs::cache_dir().map(|d| d.join("agent").join("symbols")),
-    }
+    })
+    .clone()
 }
 
 /// Deletes stored indexes (one directory per repository root) unused for `CACHE_MAX_AGE`, so

@@ -210,17 +210,7 @@ fn go_package(path: &str) -> String {
 }
 
 /// Quotes for bash unless the word is made of characters that need none.
-pub fn shell_quote(word: &str) -> String {
-    let safe = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_./:=@%+,-".contains(c));
-    if safe {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', "'\\''"))
-    }
-}
+pub use agent_exec::shell_quote;
 
 #[cfg(test)]
 mod tests {

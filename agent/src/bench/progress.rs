@@ -1,12 +1,63 @@
-//! A progress bar for `bench eval` / `bench validate`: done/total, ETA, and the counts of
-//! resolved, unresolved and errored instances (drawn on stderr, hidden when it is not a
-//! terminal).
+//! The bars of the bench commands, drawn through the [`Printer`]: `bench run` (done/total, ETA,
+//! money spent, submitted patches) and `bench eval` / `bench validate` (done/total, ETA, and
+//! the counts of resolved, unresolved and errored instances).
 
 use std::sync::Mutex;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
-use crate::evaluate::{EvalEvent, Verdict};
+use agent_harness::evaluate::{EvalEvent, Verdict};
+
+use crate::printer::Printer;
+
+/// The bar of `agent bench run`.
+pub struct BatchProgress {
+    bar: ProgressBar,
+    /// (cost so far, submitted so far), earlier runs included.
+    state: Mutex<(f64, usize)>,
+}
+
+impl BatchProgress {
+    /// `total` pairs to run now; `cost_so_far` and `submitted_so_far` from earlier runs.
+    pub fn new(printer: &Printer, total: usize, cost_so_far: f64, submitted_so_far: usize) -> Self {
+        let bar = printer.bar(
+            total as u64,
+            "run [{elapsed_precise}] {bar:30} {pos}/{len} (eta {eta}) {msg}",
+        );
+        let progress = Self {
+            bar,
+            state: Mutex::new((cost_so_far, submitted_so_far)),
+        };
+        progress.redraw();
+        progress
+    }
+
+    /// One instance finished: what it cost and whether it produced a patch.
+    pub fn finished(&self, cost_usd: f64, submitted: bool) {
+        {
+            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            state.0 += cost_usd;
+            state.1 += usize::from(submitted);
+        }
+        self.redraw();
+        self.bar.inc(1);
+    }
+
+    /// (cost so far, submitted so far).
+    pub fn totals(&self) -> (f64, usize) {
+        *self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn redraw(&self) {
+        let (cost, submitted) = self.totals();
+        self.bar
+            .set_message(format!("${cost:.2} spent, {submitted} submitted"));
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Counts {
@@ -15,21 +66,20 @@ pub struct Counts {
     pub errors: usize,
 }
 
+/// The bar of `agent bench eval` and `agent bench validate`, fed by the evaluation's events.
 pub struct EvalProgress {
     bar: ProgressBar,
     counts: Mutex<Counts>,
-    /// Words for the two outcomes (`✓`/`✖` for eval; `ok`/`differs` for validate).
+    /// Words for the two outcomes (`✓`/`✖` for eval; `match`/`differ` for validate).
     labels: (&'static str, &'static str),
 }
 
 impl EvalProgress {
-    pub fn new(title: &str, labels: (&'static str, &'static str)) -> Self {
-        let bar = ProgressBar::new(0);
-        let style = ProgressStyle::with_template(
+    pub fn new(printer: &Printer, title: &str, labels: (&'static str, &'static str)) -> Self {
+        let bar = printer.bar(
+            0,
             "{prefix} [{elapsed_precise}] {bar:30} {pos}/{len} (eta {eta}) {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-        bar.set_style(style);
+        );
         bar.set_prefix(title.to_string());
         Self {
             bar,
@@ -75,65 +125,14 @@ impl EvalProgress {
     }
 }
 
-/// The bar of `agent bench run`: done/total with ETA, money spent so far and the number of
-/// instances that ended with a submitted (non-empty) patch.
-pub struct BatchProgress {
-    bar: ProgressBar,
-    state: Mutex<(f64, usize)>,
-}
-
-impl BatchProgress {
-    /// `total` pairs to run now; `cost_so_far` and `submitted_so_far` from earlier runs.
-    pub fn new(total: usize, cost_so_far: f64, submitted_so_far: usize) -> Self {
-        let bar = ProgressBar::new(total as u64);
-        let style = ProgressStyle::with_template(
-            "run [{elapsed_precise}] {bar:30} {pos}/{len} (eta {eta}) {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-        bar.set_style(style);
-        let progress = Self {
-            bar,
-            state: Mutex::new((cost_so_far, submitted_so_far)),
-        };
-        progress.redraw();
-        progress
-    }
-
-    /// One instance finished: what it cost and whether it produced a patch.
-    pub fn finished(&self, cost_usd: f64, submitted: bool) {
-        {
-            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            state.0 += cost_usd;
-            state.1 += usize::from(submitted);
-        }
-        self.redraw();
-        self.bar.inc(1);
-    }
-
-    /// (cost so far, submitted so far).
-    pub fn totals(&self) -> (f64, usize) {
-        *self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn redraw(&self) {
-        let (cost, submitted) = self.totals();
-        self.bar
-            .set_message(format!("${cost:.2} spent, {submitted} submitted"));
-    }
-
-    pub fn finish(&self) {
-        self.bar.finish_and_clear();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::evaluate::InstanceOutcome;
+    use agent_harness::evaluate::InstanceOutcome;
 
     #[test]
     fn counts_follow_verdicts() {
-        let progress = EvalProgress::new("eval", ("✓", "✖"));
+        let progress = EvalProgress::new(&Printer::quiet(), "eval", ("✓", "✖"));
         progress.on_event(&EvalEvent::Planned {
             to_run: 3,
             already_done: 0,
@@ -159,12 +158,13 @@ mod tests {
             }
         );
         assert_eq!(progress.bar.position(), 3);
+        assert_eq!(progress.bar.length(), Some(3));
         progress.finish();
     }
 
     #[test]
     fn batch_totals_add_up() {
-        let progress = BatchProgress::new(3, 1.5, 2);
+        let progress = BatchProgress::new(&Printer::quiet(), 3, 1.5, 2);
         progress.finished(0.25, true);
         progress.finished(0.5, false);
         let (cost, submitted) = progress.totals();

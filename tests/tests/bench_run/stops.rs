@@ -1,0 +1,221 @@
+//! The line between a failed instance and a fatal error, through the real binary: a failed
+//! instance is recorded and the batch goes on; a fatal error (the model endpoint refuses the
+//! key, the Docker engine goes away) stops the batch with a message naming the cause, keeps
+//! every prediction written before it, and a rerun finishes the rest.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use agent_tests::engine_proxy::EngineProxy;
+use agent_tests::{Reply, ScriptedServer};
+use serde_json::{Value, json};
+
+use super::{agent, gold_script, mini_dataset, predictions, run_args};
+
+fn ids(instances: &[Value]) -> Vec<String> {
+    instances
+        .iter()
+        .map(|i| i["instance_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn predicted(path: &Path) -> Vec<String> {
+    predictions(path)
+        .iter()
+        .map(|p| p["instance_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The rerun with a good model does what is left, and only that.
+fn rerun_finishes(dir: &Path, instances: &[Value], left: &[Value]) {
+    let server = ScriptedServer::start(gold_script(left)).unwrap();
+    let args = run_args(&server.base_url(), &ids(instances));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = agent(dir, &args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(server.remaining(), 0, "{stderr}");
+    assert_eq!(
+        predicted(&dir.join("out/predictions.jsonl")),
+        ids(instances),
+        "each instance exactly once"
+    );
+}
+
+#[test]
+fn a_rejected_key_stops_the_batch_and_keeps_what_was_done() {
+    let instances: Vec<Value> = mini_dataset().into_iter().take(3).collect();
+    // The first instance is fixed; on the second the endpoint rejects the key.
+    let mut script = gold_script(&instances[..1]);
+    script.push(Reply::status(401));
+    let server = ScriptedServer::start(script).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let args = run_args(&server.base_url(), &ids(&instances));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = agent(dir.path(), &args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("error: the batch stopped"), "{stderr}");
+    assert!(stderr.contains("rejected the API key (401)"), "{stderr}");
+    assert!(stderr.contains("1 runs were not started"), "{stderr}");
+    assert!(
+        stderr.contains("rerun the same command to resume"),
+        "{stderr}"
+    );
+    // The third instance never reached the model.
+    assert_eq!(server.requests().len(), 3, "{stderr}");
+    assert_eq!(
+        predicted(&dir.path().join("out/predictions.jsonl")),
+        ids(&instances[..1])
+    );
+    assert!(!dir.path().join("out/env_errors.jsonl").exists());
+    rerun_finishes(dir.path(), &instances, &instances[1..]);
+}
+
+#[test]
+fn a_failed_instance_is_recorded_and_the_batch_goes_on() {
+    let instances: Vec<Value> = mini_dataset().into_iter().skip(4).take(2).collect();
+    // The first instance's model answers 500 (no retries): that instance fails, the next runs.
+    let mut script = vec![Reply::status(500)];
+    script.extend(gold_script(&instances[1..]));
+    let server = ScriptedServer::start(script).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = run_args(&server.base_url(), &ids(&instances));
+    args.extend(["--max-retries".to_string(), "0".to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = agent(dir.path(), &args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(!stderr.contains("the batch stopped"), "{stderr}");
+    let failed = instances[0]["instance_id"].as_str().unwrap();
+    assert!(
+        stderr.contains(&format!("{failed} (sample 0): model_error:")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("answered 500"), "{stderr}");
+    assert!(stderr.contains("1 predictions written"), "{stderr}");
+    assert_eq!(server.remaining(), 0);
+    assert_eq!(
+        predicted(&dir.path().join("out/predictions.jsonl")),
+        ids(&instances[1..])
+    );
+    rerun_finishes(dir.path(), &instances, &instances[..1]);
+}
+
+/// The cost cap: once the money spent (earlier runs included) reaches `--max-cost-total`, no
+/// new instance starts; a rerun without the cap does the rest.
+#[test]
+fn the_cost_cap_stops_starting_instances() {
+    let instances: Vec<Value> = mini_dataset().into_iter().skip(1).take(3).collect();
+    let dir = tempfile::tempdir().unwrap();
+    // $10 per million prompt tokens: each scripted reply (1000 prompt tokens) costs $0.01, an
+    // instance (patch, submit) $0.02.
+    std::fs::write(
+        dir.path().join("config.toml"),
+        "[prices.scripted]\ninput_per_mtok = 10.0\noutput_per_mtok = 0.0\n",
+    )
+    .unwrap();
+    let server = ScriptedServer::start(gold_script(&instances[..2])).unwrap();
+    let mut args = run_args(&server.base_url(), &ids(&instances));
+    args.extend(["--max-cost-total".to_string(), "0.03".to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = agent(dir.path(), &args)
+        .env("AGENT_CONFIG", dir.path().join("config.toml"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("1 runs not started: the --max-cost-total budget is spent"),
+        "{stderr}"
+    );
+    let preds = predictions(&dir.path().join("out/predictions.jsonl"));
+    assert_eq!(preds.len(), 2, "{stderr}");
+    for p in &preds {
+        assert!((p["cost_usd"].as_f64().unwrap() - 0.02).abs() < 1e-9, "{p}");
+    }
+    let server = ScriptedServer::start(gold_script(&instances[2..])).unwrap();
+    let args = run_args(&server.base_url(), &ids(&instances));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = agent(dir.path(), &args)
+        .env("AGENT_CONFIG", dir.path().join("config.toml"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("total cost $0.0600"), "{stderr}");
+    assert_eq!(
+        predicted(&dir.path().join("out/predictions.jsonl")),
+        ids(&instances)
+    );
+}
+
+/// The engine goes away while the second instance runs: the batch stops with the engine's
+/// message, the first prediction is kept, the third instance is not started; with the engine
+/// back, a rerun removes the sandbox the stopped run could not remove and finishes the rest.
+#[test]
+fn an_engine_that_goes_away_stops_the_batch() {
+    // Not the instances of the kill test, which checks that none of its containers is left.
+    let instances: Vec<Value> = mini_dataset().into_iter().take(3).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("engine.sock");
+    let engine = Path::new("/var/run/docker.sock");
+    let mut proxy = EngineProxy::start(&socket, engine).unwrap();
+    // The second instance runs a command in its sandbox; its reply comes after the cut.
+    let mut script = gold_script(&instances[..1]);
+    script.push(Reply::Delayed(
+        Duration::from_secs(3),
+        Box::new(Reply::tool("run", json!({"command": "echo still here"}))),
+    ));
+    let server = ScriptedServer::start(script).unwrap();
+    let args = run_args(&server.base_url(), &ids(&instances));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let docker_host = format!("unix://{}", socket.display());
+    let child = agent(dir.path(), &args)
+        .env("DOCKER_HOST", &docker_host)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while server.requests().len() < 3 && started.elapsed() < Duration::from_secs(300) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    proxy.cut();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("error: the batch stopped"), "{stderr}");
+    assert!(
+        stderr.contains("cannot reach the Docker engine"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&docker_host), "{stderr}");
+    assert!(stderr.contains("1 runs were not started"), "{stderr}");
+    assert_eq!(server.remaining(), 0);
+    assert_eq!(
+        predicted(&dir.path().join("out/predictions.jsonl")),
+        ids(&instances[..1])
+    );
+
+    let _proxy = EngineProxy::start(&socket, engine).unwrap();
+    let server = ScriptedServer::start(gold_script(&instances[1..])).unwrap();
+    let args = run_args(&server.base_url(), &ids(&instances));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = agent(dir.path(), &args)
+        .env("DOCKER_HOST", &docker_host)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // (Other tests' killed runs may have left some too.)
+    assert!(
+        stderr.contains("containers left by an interrupted run"),
+        "{stderr}"
+    );
+    assert_eq!(
+        predicted(&dir.path().join("out/predictions.jsonl")),
+        ids(&instances)
+    );
+}
