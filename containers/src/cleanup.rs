@@ -1,7 +1,7 @@
 //! Leaving no containers behind: labels, the registry of this process's live containers, the
 //! Ctrl-C and panic helpers the binary installs, and `prune` for what a killed process left.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -9,6 +9,7 @@ use std::time::Duration;
 use bollard::Docker;
 use bollard::query_parameters::ListContainersOptionsBuilder;
 
+use crate::engine::EngineAddress;
 use crate::error::{ContainerError, Result};
 use crate::sandbox::{force_remove, lock};
 
@@ -21,11 +22,12 @@ pub const LABEL_HOST: &str = "agent.host";
 /// An optional run id (a bench run, an instance).
 pub const LABEL_RUN: &str = "agent.run";
 
-static LIVE: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+/// Live containers by id, with the engine each lives on.
+static LIVE: Mutex<BTreeMap<String, EngineAddress>> = Mutex::new(BTreeMap::new());
 static NAME_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-pub(crate) fn register(id: &str) {
-    lock(&LIVE).insert(id.to_string());
+pub(crate) fn register(id: &str, engine: &EngineAddress) {
+    lock(&LIVE).insert(id.to_string(), engine.clone());
 }
 
 pub(crate) fn unregister(id: &str) {
@@ -34,7 +36,7 @@ pub(crate) fn unregister(id: &str) {
 
 /// Ids of the containers this process created and has not removed.
 pub fn live_containers() -> Vec<String> {
-    lock(&LIVE).iter().cloned().collect()
+    lock(&LIVE).keys().cloned().collect()
 }
 
 pub(crate) fn new_container_name() -> String {
@@ -64,18 +66,26 @@ fn hostname() -> String {
         .unwrap_or_default()
 }
 
-/// Force-removes every container this process still has. Returns how many were removed.
+/// Force-removes every container this process still has, on whichever engine each lives.
+/// Returns how many were removed.
 pub async fn remove_live_containers() -> usize {
-    let ids = live_containers();
-    if ids.is_empty() {
-        return 0;
-    }
-    let Ok(docker) = crate::engine::connect().await else {
-        return 0;
-    };
+    let live: Vec<(String, EngineAddress)> = lock(&LIVE)
+        .iter()
+        .map(|(id, engine)| (id.clone(), engine.clone()))
+        .collect();
+    let mut engines: BTreeMap<String, Option<Docker>> = BTreeMap::new();
     let mut removed = 0;
-    for id in ids {
-        if force_remove(&docker, &id).await.is_ok() {
+    for (id, address) in live {
+        if !engines.contains_key(&address.url) {
+            let docker = crate::engine::connect_address(&address, Duration::from_secs(10))
+                .await
+                .ok();
+            engines.insert(address.url.clone(), docker);
+        }
+        let Some(Some(docker)) = engines.get(&address.url) else {
+            continue;
+        };
+        if force_remove(docker, &id).await.is_ok() {
             unregister(&id);
             removed += 1;
         }

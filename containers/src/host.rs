@@ -23,6 +23,12 @@ pub struct HostEnv {
     pub path: OsString,
     /// `SSL_CERT_FILE`, else `PIP_CERT`, when it names a file.
     pub ca_bundle: Option<PathBuf>,
+    /// `DOCKER_TLS_VERIFY` is set to anything non-empty (as the Docker CLI reads it).
+    pub docker_tls_verify: bool,
+    /// `DOCKER_CERT_PATH`, when set and not blank.
+    pub docker_cert_path: Option<PathBuf>,
+    /// `AGENT_WORKSPACE_MODE`, when set and not blank.
+    pub workspace_mode: Option<String>,
 }
 
 static HOST_ENV: OnceLock<HostEnv> = OnceLock::new();
@@ -55,6 +61,9 @@ impl HostEnv {
                 .filter_map(std::env::var_os)
                 .map(PathBuf::from)
                 .find(|path| path.is_file()),
+            docker_tls_verify: std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty()),
+            docker_cert_path: text("DOCKER_CERT_PATH").map(PathBuf::from),
+            workspace_mode: text("AGENT_WORKSPACE_MODE"),
         }
     }
 }

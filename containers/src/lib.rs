@@ -5,7 +5,8 @@
 //! - [`images`]: `ensure_image("3.11")` gives an [`ImageRef`], building what is missing.
 //! - [`DockerSandbox`]: implements [`agent_exec::Executor`]; create it from a [`SandboxConfig`].
 //! - [`cleanup`]: `prune`, the Ctrl-C and panic helpers for the binary.
-//! - [`engine`]: connecting (`DOCKER_HOST` or `/var/run/docker.sock`).
+//! - [`engine`]: connecting (`DOCKER_HOST`, `--engine`: unix socket, `tcp://` plain or TLS,
+//!   `ssh://`), errors that name the engine and what failed.
 
 pub mod cleanup;
 pub mod engine;
@@ -15,6 +16,7 @@ pub mod images;
 pub mod sandbox;
 
 pub use cleanup::{PruneReport, PruneScope, prune};
+pub use engine::{Engine, EngineAddress};
 pub use error::{ContainerError, Result};
 pub use host::HostEnv;
 pub use images::{
@@ -22,5 +24,5 @@ pub use images::{
 };
 pub use sandbox::{
     DockerSandbox, Limits, OutputLine, OutputStream, SandboxConfig, SandboxOutput, SandboxUser,
-    WORKSPACE_MOUNT,
+    SyncStats, WORKSPACE_MODE_VAR, WORKSPACE_MOUNT, WorkspaceMode,
 };

@@ -95,6 +95,8 @@ pub struct BenchContext {
     env_tags: Mutex<HashMap<(String, String), String>>,
     /// One lock per checkout directory, so that concurrent workers make it once.
     checkout_locks: Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>,
+    /// Other engines of the batch: an image one of them has is copied from it, not built.
+    image_peers: Vec<Docker>,
 }
 
 /// How long the parts of container preparation took.
@@ -128,7 +130,35 @@ impl BenchContext {
             builder,
             env_tags: Mutex::new(HashMap::new()),
             checkout_locks: Mutex::new(HashMap::new()),
+            image_peers: Vec::new(),
         }
+    }
+
+    /// Engines to copy images from before building them here.
+    pub fn set_image_peers(&mut self, peers: Vec<Docker>) {
+        self.image_peers = peers;
+    }
+
+    /// Copies `tag` here from the first peer engine that has it; whether one did.
+    async fn copy_from_peers(&self, tag: &str) -> bool {
+        for peer in &self.image_peers {
+            if !matches!(image_id(peer, tag).await, Ok(Some(_))) {
+                continue;
+            }
+            let started = Instant::now();
+            match agent_containers::images::transfer::transfer(peer, &self.docker, tag).await {
+                Ok(_) => {
+                    tracing::info!(
+                        tag,
+                        ms = started.elapsed().as_millis() as u64,
+                        "image copied from another engine"
+                    );
+                    return true;
+                }
+                Err(e) => tracing::warn!(tag, "copying the image from another engine failed: {e}"),
+            }
+        }
+        false
     }
 
     pub fn spec<'a>(&'a self, instance: &'a Instance) -> Result<ResolvedSpec<'a>> {
@@ -171,7 +201,8 @@ impl BenchContext {
         Ok(dir)
     }
 
-    /// The environment image of an instance's (repo, version), built when missing.
+    /// The environment image of an instance's (repo, version): here already, copied from a
+    /// peer engine, or built (with its base image) when missing.
     pub async fn env_image(&self, instance: &Instance) -> Result<String> {
         let key = (instance.repo.clone(), instance.version.clone());
         let mut tags = self.env_tags.lock().await;
@@ -179,7 +210,22 @@ impl BenchContext {
             return Ok(tag.clone());
         }
         let spec = self.spec(instance)?;
-        let base = self.builder.base_image(&spec.spec.python).await?;
+        let recipe = self.planned_env_recipe(instance).await?;
+        let tag = recipe.tag();
+        if image_id(&self.docker, &tag).await?.is_none() && !self.copy_from_peers(&tag).await {
+            let base = self.builder.base_image(&spec.spec.python).await?;
+            let recipe = env_recipe(&spec, &base, recipe.requirements.clone())?;
+            self.builder.ensure_env_image(&recipe).await?;
+        }
+        tags.insert(key, tag.clone());
+        Ok(tag)
+    }
+
+    /// The environment recipe of an instance, named without building anything (the base
+    /// image's tag comes from its recipe).
+    async fn planned_env_recipe(&self, instance: &Instance) -> Result<crate::images::EnvRecipe> {
+        let spec = self.spec(instance)?;
+        let base = self.options.base_options.recipe(&spec.spec.python)?.tag();
         let requirements = if spec.spec.packages.as_deref() == Some("requirements.txt") {
             let commit = if instance.environment_setup_commit.is_empty() {
                 &instance.base_commit
@@ -198,10 +244,7 @@ impl BenchContext {
         } else {
             None
         };
-        let recipe = env_recipe(&spec, &base, requirements)?;
-        let (tag, _) = self.builder.ensure_env_image(&recipe).await?;
-        tags.insert(key, tag.clone());
-        Ok(tag)
+        env_recipe(&spec, &base, requirements)
     }
 
     /// A fresh container for `instance` with `/testbed` set up, ready for a patch and the eval
@@ -298,7 +341,9 @@ impl BenchContext {
             return Ok((reference, pulled));
         }
         let spec = self.spec(instance)?;
-        let env_tag = self.env_image(instance).await?;
+        // The instance image's name needs only the environment's name: an engine that can copy
+        // the instance image from a peer needs no environment image of its own.
+        let env_tag = self.planned_env_recipe(instance).await?.tag();
         let script = setup_repo_script(&spec);
         let tag = instance_image_tag(&env_tag, instance, &script);
         let lock = {
@@ -306,9 +351,10 @@ impl BenchContext {
             locks.entry(PathBuf::from(&tag)).or_default().clone()
         };
         let _guard = lock.lock().await;
-        if image_id(&self.docker, &tag).await?.is_some() {
+        if image_id(&self.docker, &tag).await?.is_some() || self.copy_from_peers(&tag).await {
             return Ok((tag, false));
         }
+        let env_tag = self.env_image(instance).await?;
         let checkout = self.checkout(instance).await?;
         let mut limits = Limits::default();
         if let Some(nano) = spec.spec.nano_cpus {

@@ -154,6 +154,43 @@ pub async fn evaluate(
     options: &EvalOptions,
     events: &EventSink,
 ) -> Result<EvalReport> {
+    let (to_run, mut outcomes) = plan(dataset, predictions, options, events)?;
+    // Unknown specs fail the run before anything starts, as in the official harness.
+    for (instance, _) in &to_run {
+        ctx.spec(instance)?;
+    }
+    let failed_envs = prepare_environments(ctx, to_run.iter().map(|(i, _)| *i), events).await?;
+
+    let workers = options.workers.max(1);
+    let failed_envs = &failed_envs;
+    let finished: Vec<InstanceOutcome> = futures_util::stream::iter(to_run)
+        .map(|(instance, prediction)| async move {
+            events(EvalEvent::Started(instance.instance_id.clone()));
+            let key = (instance.repo.clone(), instance.version.clone());
+            let outcome = match failed_envs.get(&key) {
+                Some(reason) => environment_failed(instance, prediction, options, reason)?,
+                None => evaluate_instance(ctx, instance, prediction, options).await?,
+            };
+            events(EvalEvent::Finished(outcome.clone()));
+            Ok::<_, HarnessError>(outcome)
+        })
+        .buffer_unordered(workers)
+        .try_collect()
+        .await?;
+    outcomes.extend(finished);
+    summarize(dataset, predictions, options, outcomes)
+}
+
+/// What is to run (instances with a non-empty prediction and no report yet), and the outcomes
+/// of those already graded by an earlier run with this run id.
+pub(crate) type Plan<'a> = (Vec<(&'a Instance, &'a Prediction)>, Vec<InstanceOutcome>);
+
+pub(crate) fn plan<'a>(
+    dataset: &'a Dataset,
+    predictions: &'a Predictions,
+    options: &EvalOptions,
+    events: &EventSink,
+) -> Result<Plan<'a>> {
     if options.run_id.trim().is_empty() {
         return Err(HarnessError::Invalid("--run-id must not be empty".into()));
     }
@@ -186,30 +223,16 @@ pub async fn evaluate(
         already_done: outcomes.len(),
         empty_patches: empty,
     });
-    // Unknown specs fail the run before anything starts, as in the official harness.
-    for (instance, _) in &to_run {
-        ctx.spec(instance)?;
-    }
-    let failed_envs = prepare_environments(ctx, to_run.iter().map(|(i, _)| *i), events).await?;
+    Ok((to_run, outcomes))
+}
 
-    let workers = options.workers.max(1);
-    let failed_envs = &failed_envs;
-    let finished: Vec<InstanceOutcome> = futures_util::stream::iter(to_run)
-        .map(|(instance, prediction)| async move {
-            events(EvalEvent::Started(instance.instance_id.clone()));
-            let key = (instance.repo.clone(), instance.version.clone());
-            let outcome = match failed_envs.get(&key) {
-                Some(reason) => environment_failed(instance, prediction, options, reason)?,
-                None => evaluate_instance(ctx, instance, prediction, options).await?,
-            };
-            events(EvalEvent::Finished(outcome.clone()));
-            Ok::<_, HarnessError>(outcome)
-        })
-        .buffer_unordered(workers)
-        .try_collect()
-        .await?;
-    outcomes.extend(finished);
-
+/// The summary over the reports on disk, written to the report directory.
+pub(crate) fn summarize(
+    dataset: &Dataset,
+    predictions: &Predictions,
+    options: &EvalOptions,
+    outcomes: Vec<InstanceOutcome>,
+) -> Result<EvalReport> {
     let mut summary = RunSummary::collect(&options.log_root, &options.run_id, dataset, predictions);
     if options.harness_version == HarnessVersion::V5 {
         summary.classify_failures(&options.log_root, &options.run_id, predictions);
@@ -259,7 +282,11 @@ pub async fn prepare_environments<'a>(
     Ok(failed)
 }
 
-fn log_dir(options: &EvalOptions, prediction: &Prediction, instance: &Instance) -> PathBuf {
+pub(crate) fn log_dir(
+    options: &EvalOptions,
+    prediction: &Prediction,
+    instance: &Instance,
+) -> PathBuf {
     instance_log_dir(
         &options.log_root,
         &options.run_id,
@@ -370,7 +397,7 @@ pub async fn evaluate_instance(
 }
 
 /// An instance whose environment image could not be built: logged, no report.
-fn environment_failed(
+pub(crate) fn environment_failed(
     instance: &Instance,
     prediction: &Prediction,
     options: &EvalOptions,

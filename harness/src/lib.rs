@@ -4,11 +4,14 @@
 
 pub mod context;
 pub mod dataset;
+pub mod engines;
 pub mod error;
 pub mod evaluate;
+pub mod evaluate_pool;
 pub mod grading;
 pub mod images;
 pub mod log_parsers;
+pub mod merge;
 pub mod metrics;
 pub mod mini;
 pub mod official;
@@ -17,6 +20,7 @@ pub mod predictions;
 pub mod pyjson;
 pub mod report;
 pub mod runlog;
+pub mod shard;
 pub mod specs;
 pub mod testspec;
 pub mod validate;

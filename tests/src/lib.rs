@@ -3,6 +3,7 @@
 
 pub mod browser;
 pub mod engine_proxy;
+pub mod engines;
 pub mod fake_github;
 pub mod fixtures;
 pub mod scripted_server;

@@ -13,7 +13,9 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 
 use agent_harness::context::{BenchContext, ContextOptions, SetupMode};
+use agent_harness::engines::EnginePool;
 use agent_harness::evaluate::{EvalEvent, EvalOptions, Verdict, evaluate};
+use agent_harness::evaluate_pool::{EngineUse, evaluate_on};
 use agent_harness::grading::HarnessVersion;
 use agent_harness::official::ImageSource;
 use agent_harness::repos::RepoSource;
@@ -39,6 +41,9 @@ pub enum BenchCommand {
     Run(Box<super::bench_run::BenchRunArgs>),
     /// pass@k and pass-ratio@n over several evaluation runs (one per sample).
     Metrics(super::bench_metrics::BenchMetricsArgs),
+    /// Merge the folders of `--shard I/N` runs into one: predictions, trajectories, reports and
+    /// one summary per evaluation, as one unsharded run would have written them.
+    Merge(super::bench_merge::BenchMergeArgs),
 }
 
 /// What `eval` and `validate` share.
@@ -50,6 +55,17 @@ pub struct CommonArgs {
     /// Only these instance ids.
     #[arg(long, num_args = 1..)]
     pub instances: Vec<String>,
+    /// Only shard I of N (0-based): the instances whose id's SHA-256 (first 8 bytes,
+    /// big-endian) is I modulo N. Stable across runs and datasets; `agent bench merge` joins
+    /// the shards' folders. In a Kubernetes Indexed Job: `$JOB_COMPLETION_INDEX/N`.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<agent_harness::shard::Shard>,
+    /// A Docker engine and its worker count (repeatable): the batch runs across all of them,
+    /// an instance on a free worker of any; an engine that dies has its instances redone on
+    /// the others. Any address DOCKER_HOST takes (TLS from DOCKER_TLS_VERIFY and
+    /// DOCKER_CERT_PATH). Without it: DOCKER_HOST with --workers.
+    #[arg(long = "engine", value_name = "URL[=N]")]
+    pub engines: Vec<agent_harness::engines::EngineSpec>,
     /// Directory of bare clones named `owner__name.git`, or a URL template such as
     /// `https://github.com/{repo}.git`. Defaults to the bundled repositories for `mini`.
     #[arg(long)]
@@ -122,6 +138,7 @@ pub async fn run(args: BenchArgs, printer: &Printer) -> Result<ExitCode> {
         BenchCommand::Validate(args) => validate_cmd(args, printer).await,
         BenchCommand::Run(args) => super::bench_run::run(*args, printer).await,
         BenchCommand::Metrics(args) => super::bench_metrics::run(args, printer).await,
+        BenchCommand::Merge(args) => super::bench_merge::run(args, printer),
     }
 }
 
@@ -155,7 +172,8 @@ pub(super) async fn preflight(common: &CommonArgs, printer: &Printer) -> Result<
     } else {
         Dataset::load(std::path::Path::new(&common.dataset))?
     }
-    .select(&common.instances)?;
+    .select(&common.instances)?
+    .shard(common.shard)?;
     let specs = SpecTable::load(common.specs.as_deref())?;
     let mut pythons: Vec<String> = dataset
         .instances
@@ -177,6 +195,10 @@ pub(super) async fn preflight(common: &CommonArgs, printer: &Printer) -> Result<
 }
 
 pub(super) async fn bench_context(common: &CommonArgs, repos: RepoSource) -> Result<BenchContext> {
+    Ok(BenchContext::connect(context_options(common, repos)?).await?)
+}
+
+fn context_options(common: &CommonArgs, repos: RepoSource) -> Result<ContextOptions> {
     let specs = SpecTable::load(common.specs.as_deref())?;
     let mut options = ContextOptions::new(specs, repos);
     options.setup_mode = common.setup;
@@ -184,7 +206,7 @@ pub(super) async fn bench_context(common: &CommonArgs, repos: RepoSource) -> Res
     options.log_root = common.log_dir.clone();
     options.image_source = ImageSource::parse(&common.image_source, common.registry.as_deref())
         .map_err(|e| anyhow::anyhow!(e))?;
-    Ok(BenchContext::connect(options).await?)
+    Ok(options)
 }
 
 fn sink(progress: &Arc<EvalProgress>) -> impl Fn(EvalEvent) + Send + Sync + 'static {
@@ -197,8 +219,9 @@ async fn eval(args: EvalArgs, printer: &Printer) -> Result<ExitCode> {
     let (dataset_path, repos) = dataset_and_repos(&args.common).await?;
     let full = Dataset::load(&dataset_path)?;
     let predictions = Predictions::load(&args.predictions, &full)?;
-    let dataset = full.select(&args.common.instances)?;
-    let ctx = bench_context(&args.common, repos).await?;
+    let dataset = full
+        .select(&args.common.instances)?
+        .shard(args.common.shard)?;
     let options = EvalOptions {
         run_id: args.run_id.clone(),
         workers: args.common.workers,
@@ -208,7 +231,18 @@ async fn eval(args: EvalArgs, printer: &Printer) -> Result<ExitCode> {
         harness_version: args.harness_version,
     };
     let progress = Arc::new(EvalProgress::new(printer, "eval", ("✓", "✖")));
-    let report = evaluate(&ctx, &dataset, &predictions, &options, &sink(&progress)).await;
+    let report = if args.common.engines.is_empty() {
+        let ctx = bench_context(&args.common, repos).await?;
+        evaluate(&ctx, &dataset, &predictions, &options, &sink(&progress)).await
+    } else {
+        let context = context_options(&args.common, repos)?;
+        let pool = EnginePool::connect(&args.common.engines, &context).await?;
+        let result = evaluate_on(&pool, &dataset, &predictions, &options, &sink(&progress)).await;
+        result.map(|(report, usage)| {
+            print_engine_use(&usage, printer);
+            report
+        })
+    };
     progress.finish();
     let report = report?;
     let errors = errors_by_reason(&report.outcomes);
@@ -231,6 +265,35 @@ async fn eval(args: EvalArgs, printer: &Printer) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `--engine` is only implemented for `bench eval` so far: elsewhere it is refused rather than
+/// ignored.
+pub(super) fn refuse_engines(common: &CommonArgs, command: &str) -> Result<()> {
+    if common.engines.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "`{command}` does not take --engine yet (only `bench eval` runs across engines); point \
+         DOCKER_HOST at one engine and use --workers, or split the dataset with --shard I/N"
+    )
+}
+
+/// Which engine graded what, and what was redone after an engine died.
+fn print_engine_use(usage: &EngineUse, printer: &Printer) {
+    for (engine, ids) in &usage.by_engine {
+        printer.status(&format!("{engine}: {}", plural_instances(ids.len())));
+    }
+    for engine in &usage.lost_engines {
+        printer.warn(&format!("{engine} stopped answering during the evaluation"));
+    }
+    if usage.retried > 0 {
+        printer.status(&format!(
+            "{} redone on another engine after theirs died",
+            plural_instances(usage.retried)
+        ));
+    }
+    printer.status(&format!("engines per instance in {}", usage.path.display()));
 }
 
 /// Instance errors grouped by their reason, so that one cause (an environment that could not be
@@ -259,10 +322,13 @@ fn plural_instances(n: usize) -> String {
 }
 
 async fn validate_cmd(args: ValidateArgs, printer: &Printer) -> Result<ExitCode> {
+    refuse_engines(&args.common, "bench validate")?;
     preflight(&args.common, printer).await?;
     let (dataset_path, repos) = dataset_and_repos(&args.common).await?;
     let full = Dataset::load(&dataset_path)?;
-    let dataset = full.select(&args.common.instances)?;
+    let dataset = full
+        .select(&args.common.instances)?
+        .shard(args.common.shard)?;
     let ctx = bench_context(&args.common, repos).await?;
     let options = ValidateOptions {
         run_id: args.run_id.clone(),

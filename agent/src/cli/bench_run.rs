@@ -55,10 +55,18 @@ pub async fn run(args: BenchRunArgs, printer: &Printer) -> Result<ExitCode> {
             args.samples
         );
     }
+    super::bench::refuse_engines(&args.common, "bench run")?;
     super::bench::preflight(&args.common, printer).await?;
     let (dataset_path, repos) = dataset_and_repos(&args.common).await?;
-    let dataset = Dataset::load(&dataset_path)?.select(&args.common.instances)?;
+    let dataset = Dataset::load(&dataset_path)?
+        .select(&args.common.instances)?
+        .shard(args.common.shard)?;
     let layout = RunLayout::new(&args.output, args.samples);
+    // The predictions files exist from the start, empty when there is nothing to do (a shard
+    // may hold no instance): what reads them next finds a file, not a missing path.
+    for sample in 0..layout.samples {
+        agent_harness::prediction_log::PredictionsLog::open(&layout.predictions_path(sample))?;
+    }
     if args.retry_env_errors {
         let cleared = layout.clear_env_errors()?;
         if cleared > 0 {

@@ -1,6 +1,7 @@
 //! Command-line definitions (clap) and dispatch. One file per subcommand.
 
 mod bench;
+mod bench_merge;
 mod bench_metrics;
 mod bench_run;
 mod containers;

@@ -8,6 +8,7 @@ pub mod build;
 pub mod pull;
 pub mod recipe;
 pub mod rootfs;
+pub mod transfer;
 
 use std::path::PathBuf;
 use std::sync::Arc;

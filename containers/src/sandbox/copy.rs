@@ -42,7 +42,7 @@ impl DockerSandbox {
         self.upload(archive, dir).await
     }
 
-    async fn upload(&self, archive: Vec<u8>, container_dir: &str) -> Result<()> {
+    pub(super) async fn upload(&self, archive: Vec<u8>, container_dir: &str) -> Result<()> {
         let options = UploadToContainerOptionsBuilder::new()
             .path(container_dir)
             .build();
@@ -115,7 +115,7 @@ impl DockerSandbox {
     }
 
     /// The sandbox user as numbers for tar headers; root when it is a name we cannot resolve.
-    fn numeric_owner(&self) -> (u64, u64) {
+    pub(super) fn numeric_owner(&self) -> (u64, u64) {
         let mut parts = self.user.split(':');
         let uid = parts.next().and_then(|u| u.parse().ok()).unwrap_or(0);
         let gid = parts.next().and_then(|g| g.parse().ok()).unwrap_or(uid);

@@ -53,7 +53,22 @@ impl DockerSandbox {
     /// its environment, so children that left the process group die too) and the output so far
     /// is returned with `timed_out`. A container that disappears mid-command (removed from
     /// outside, engine restarted) is an error, not an exit code.
+    ///
+    /// With a copied workspace, host changes are copied in before the command and the
+    /// command's changes copied out after it (also after a timeout).
     pub async fn exec_streaming(
+        &self,
+        request: ExecRequest,
+        live: Option<UnboundedSender<OutputLine>>,
+    ) -> Result<SandboxOutput> {
+        self.sync_before().await?;
+        let output = self.run_command(request, live).await?;
+        self.sync_after().await?;
+        Ok(output)
+    }
+
+    /// Runs a command without syncing a copied workspace (the sync's own helpers use it).
+    pub(super) async fn run_command(
         &self,
         request: ExecRequest,
         live: Option<UnboundedSender<OutputLine>>,
@@ -357,7 +372,7 @@ impl DockerSandbox {
     }
 
     /// A short helper command, run as root, whose stdout we want.
-    async fn run_as_root(&self, script: &str) -> Result<String> {
+    pub(super) async fn run_as_root(&self, script: &str) -> Result<String> {
         let options = CreateExecOptions {
             cmd: Some(vec!["sh".to_string(), "-c".to_string(), script.to_string()]),
             user: Some("0:0".to_string()),

@@ -1,4 +1,6 @@
-//! `DockerSandbox`: one container with the workspace bind-mounted, in which commands run.
+//! `DockerSandbox`: one container with the workspace bind-mounted (or, on an engine that does
+//! not share this host's filesystem, copied in and kept in step: see `sync.rs`), in which
+//! commands run.
 //!
 //! Lifetime. The container's main process is our command server (a bash loop, see `server.rs`;
 //! `cat` in images without bash) reading its stdin, and we hold the only attached stdin
@@ -18,9 +20,12 @@
 
 mod copy;
 mod exec;
+mod manifest;
 mod server;
+mod sync;
 
 pub use exec::{OutputLine, OutputStream, SandboxOutput};
+pub use sync::SyncStats;
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
@@ -39,7 +44,7 @@ use bollard::query_parameters::{
 use futures_util::{Stream, StreamExt};
 
 use crate::cleanup;
-use crate::engine;
+use crate::engine::{Engine, EngineAddress};
 use crate::error::{ContainerError, Result, status_code};
 
 /// Where the workspace appears inside the container.
@@ -61,6 +66,59 @@ impl Default for Limits {
             nano_cpus: 2_000_000_000,
             pids: 1024,
         }
+    }
+}
+
+/// How the host workspace reaches the container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WorkspaceMode {
+    /// `AGENT_WORKSPACE_MODE` when set, else a bind mount on an engine reached through a unix
+    /// socket and a copy on any other (`tcp://`, `ssh://`: maybe another machine).
+    #[default]
+    Auto,
+    /// The host folder is bind-mounted: the engine must see this host's filesystem.
+    Bind,
+    /// The folder is copied into the container and kept in step around every command.
+    Copy,
+}
+
+/// The variable that chooses the workspace mode when the configuration leaves it to `Auto`.
+pub const WORKSPACE_MODE_VAR: &str = "AGENT_WORKSPACE_MODE";
+
+impl std::str::FromStr for WorkspaceMode {
+    type Err = ContainerError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim() {
+            "auto" | "" => Ok(Self::Auto),
+            "bind" => Ok(Self::Bind),
+            "copy" => Ok(Self::Copy),
+            other => Err(ContainerError::Invalid(format!(
+                "unknown workspace mode `{other}`: use `bind` (mount the host folder; the engine \
+                 must run on this host), `copy` (copy it in and out through the engine's API) \
+                 or `auto` (bind on a unix socket, copy otherwise)"
+            ))),
+        }
+    }
+}
+
+impl WorkspaceMode {
+    /// Whether a sandbox on `engine` copies its workspace. `Auto` reads
+    /// [`WORKSPACE_MODE_VAR`], then the engine's address.
+    pub fn copies_on(self, engine: &EngineAddress) -> Result<bool> {
+        let mode = match self {
+            Self::Auto => match &crate::HostEnv::get().workspace_mode {
+                Some(value) => value.parse().map_err(|e: ContainerError| {
+                    ContainerError::Invalid(format!("{WORKSPACE_MODE_VAR}: {e}"))
+                })?,
+                None => Self::Auto,
+            },
+            other => other,
+        };
+        Ok(match mode {
+            Self::Bind => false,
+            Self::Copy => true,
+            Self::Auto => !engine.shares_host_filesystem(),
+        })
     }
 }
 
@@ -93,8 +151,11 @@ pub struct SandboxConfig {
     /// Ties containers to a run (`agent.run` label), e.g. a bench instance id.
     pub run_id: Option<String>,
     /// Paths inside the workspace (relative, e.g. `.git`) mounted read-only over themselves, so
-    /// commands can read them but never change them.
+    /// commands can read them but never change them. With a copied workspace they are copied
+    /// in at start and never copied back.
     pub read_only: Vec<String>,
+    /// Bind mount or copy (see [`WorkspaceMode`]).
+    pub workspace_mode: WorkspaceMode,
 }
 
 impl SandboxConfig {
@@ -110,7 +171,13 @@ impl SandboxConfig {
             user: SandboxUser::default(),
             run_id: None,
             read_only: Vec::new(),
+            workspace_mode: WorkspaceMode::Auto,
         }
+    }
+
+    pub fn workspace_mode(mut self, mode: WorkspaceMode) -> Self {
+        self.workspace_mode = mode;
+        self
     }
 
     /// Mounts `relative` (inside the workspace) read-only, when it exists.
@@ -162,6 +229,9 @@ type AttachOutput =
 
 pub struct DockerSandbox {
     docker: Docker,
+    engine: EngineAddress,
+    /// The copied workspace's state; `None` when it is bind-mounted (or there is none).
+    sync: Option<tokio::sync::Mutex<sync::SyncState>>,
     id: String,
     name: String,
     config: SandboxConfig,
@@ -190,14 +260,25 @@ impl DockerSandbox {
     /// build command) when the image is not there, and [`ContainerError::EngineUnavailable`]
     /// when the engine is not reachable.
     pub async fn create(config: SandboxConfig) -> Result<Self> {
-        let docker = engine::connect().await?;
-        Self::create_with(docker, config).await
+        let engine = Engine::from_env(Duration::from_secs(120)).await?;
+        Self::create_on(&engine, config).await
     }
 
+    /// On the engine of `DOCKER_HOST` (or the default socket), through `docker`.
     pub async fn create_with(docker: Docker, config: SandboxConfig) -> Result<Self> {
+        let address = EngineAddress::from_env()?;
+        Self::create_on(&Engine { address, docker }, config).await
+    }
+
+    /// On `engine`; the workspace is bind-mounted or copied as [`WorkspaceMode::copies_on`]
+    /// says for it.
+    pub async fn create_on(engine: &Engine, config: SandboxConfig) -> Result<Self> {
+        let docker = engine.docker.clone();
         let user = resolve_user(&config)?;
         let name = cleanup::new_container_name();
-        let body = container_body(&config, &user)?;
+        let copied =
+            config.workspace.is_some() && config.workspace_mode.copies_on(&engine.address)?;
+        let body = container_body(&config, &user, copied)?;
         let options = CreateContainerOptionsBuilder::new().name(&name).build();
         let created = match docker.create_container(Some(options), body).await {
             Ok(created) => created,
@@ -216,9 +297,11 @@ impl DockerSandbox {
             }
         };
         let id = created.id;
-        cleanup::register(&id);
+        cleanup::register(&id, &engine.address);
         let sandbox = Self {
             docker,
+            engine: engine.address.clone(),
+            sync: copied.then(|| tokio::sync::Mutex::new(sync::SyncState::default())),
             id,
             name,
             config,
@@ -229,6 +312,7 @@ impl DockerSandbox {
         };
         // On failure `sandbox` is dropped, which force-removes the created container.
         sandbox.attach_and_start().await?;
+        sandbox.sync_initial().await?;
         tracing::debug!(id = %sandbox.id, image = %sandbox.config.image, user = %sandbox.user, "sandbox started");
         Ok(sandbox)
     }
@@ -275,6 +359,16 @@ impl DockerSandbox {
 
     pub fn docker(&self) -> &Docker {
         &self.docker
+    }
+
+    /// The engine the container runs on.
+    pub fn engine(&self) -> &EngineAddress {
+        &self.engine
+    }
+
+    /// Whether the workspace is copied (not bind-mounted).
+    pub fn copies_workspace(&self) -> bool {
+        self.sync.is_some()
     }
 
     /// Stops and removes the container now. Idempotent.
@@ -381,9 +475,9 @@ fn resolve_user(config: &SandboxConfig) -> Result<String> {
     }
 }
 
-fn container_body(config: &SandboxConfig, user: &str) -> Result<ContainerCreateBody> {
+fn container_body(config: &SandboxConfig, user: &str, copied: bool) -> Result<ContainerCreateBody> {
     let mut binds = Vec::new();
-    if let Some(dir) = &config.workspace {
+    if let Some(dir) = config.workspace.as_ref().filter(|_| !copied) {
         let dir = dir.canonicalize().map_err(|e| {
             ContainerError::io(format!("resolving the workspace {}", dir.display()), e)
         })?;

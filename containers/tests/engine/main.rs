@@ -2,6 +2,7 @@
 //! (minutes, once; later runs find it by its content hash and reuse it).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod copied;
 mod faults;
 mod images;
 mod restart;

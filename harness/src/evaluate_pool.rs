@@ -1,0 +1,156 @@
+//! `bench eval` across several engines (`--engine URL[=N]`): the same grading, each instance on
+//! a free worker of any engine (see [`crate::engines`]). An instance whose engine stops
+//! answering before its report exists is graded again on another engine; one whose report was
+//! written is never graded twice. Which engine graded what is written beside the summary
+//! (`MODEL.RUN_ID.engines.json`) and returned.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::dataset::{Dataset, Instance};
+use crate::engines::{Attempt, EnginePool, distribute};
+use crate::error::{HarnessError, IoContext, Result};
+use crate::evaluate::{
+    EvalEvent, EvalOptions, EvalReport, EventSink, InstanceOutcome, Verdict, environment_failed,
+    evaluate_instance, log_dir, plan, prepare_environments, summarize,
+};
+use crate::predictions::{Prediction, Predictions};
+use crate::report::{LOG_REPORT, RunSummary};
+
+/// Which engine graded which instances, and what was lost on the way.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineUse {
+    /// Engine URL → instance ids it graded (in the order they finished).
+    pub by_engine: BTreeMap<String, Vec<String>>,
+    /// Engines that stopped answering during the evaluation.
+    pub lost_engines: Vec<String>,
+    /// Instances sent back to the queue because their engine died under them.
+    pub retried: usize,
+    /// Where this was written.
+    pub path: PathBuf,
+}
+
+/// Evaluates `predictions` on `dataset` across the pool's engines.
+pub async fn evaluate_on(
+    pool: &EnginePool,
+    dataset: &Dataset,
+    predictions: &Predictions,
+    options: &EvalOptions,
+    events: &EventSink,
+) -> Result<(EvalReport, EngineUse)> {
+    let (to_run, mut outcomes) = plan(dataset, predictions, options, events)?;
+    let first = pool
+        .engines
+        .first()
+        .ok_or_else(|| HarnessError::Invalid("no engine to evaluate on".into()))?;
+    for (instance, _) in &to_run {
+        first.ctx.spec(instance)?;
+    }
+    // Environments are made once, on the first engine; the others copy what they need.
+    let failed_envs =
+        prepare_environments(&first.ctx, to_run.iter().map(|(i, _)| *i), events).await?;
+    let failed_envs = &failed_envs;
+    let distribution = distribute(pool, to_run, |engine, (instance, prediction)| async move {
+        events(EvalEvent::Started(instance.instance_id.clone()));
+        let key = (instance.repo.clone(), instance.version.clone());
+        let result = match failed_envs.get(&key) {
+            Some(reason) => environment_failed(instance, prediction, options, reason),
+            None => evaluate_instance(&engine.ctx, instance, prediction, options).await,
+        };
+        let graded = log_dir(options, prediction, instance)
+            .join(LOG_REPORT)
+            .is_file();
+        let result = match result {
+            // The report exists: graded, whatever failed after it (the container's removal).
+            Err(_) if graded => Ok(graded_outcome(options, prediction, instance)),
+            other => other,
+        };
+        match result {
+            Ok(outcome) if graded || !matches!(outcome.verdict, Verdict::Error(_)) => {
+                events(EvalEvent::Finished(outcome.clone()));
+                Attempt::Finished(Ok(outcome))
+            }
+            other => Attempt::Failed(other),
+        }
+    })
+    .await;
+    let mut usage = EngineUse {
+        lost_engines: distribution.lost_engines.clone(),
+        retried: distribution.retried,
+        ..EngineUse::default()
+    };
+    for placed in distribution.placed {
+        let outcome: InstanceOutcome = placed.result?;
+        if matches!(outcome.verdict, Verdict::Error(_)) {
+            events(EvalEvent::Finished(outcome.clone()));
+        }
+        usage
+            .by_engine
+            .entry(placed.engine)
+            .or_default()
+            .push(outcome.instance_id.clone());
+        outcomes.push(outcome);
+    }
+    if !distribution.not_run.is_empty() {
+        let ids: Vec<&str> = distribution
+            .not_run
+            .iter()
+            .map(|(i, _)| i.instance_id.as_str())
+            .collect();
+        return Err(HarnessError::Docker(format!(
+            "every engine stopped answering ({}); {} instances were not evaluated: {}. Rerun \
+             with a working engine: graded instances are kept",
+            usage.lost_engines.join(", "),
+            ids.len(),
+            ids.join(", ")
+        )));
+    }
+    let report = summarize(dataset, predictions, options, outcomes)?;
+    usage.path = write_usage(&usage, predictions, options)?;
+    Ok((report, usage))
+}
+
+/// The outcome an instance's report on disk says.
+fn graded_outcome(
+    options: &EvalOptions,
+    prediction: &Prediction,
+    instance: &Instance,
+) -> InstanceOutcome {
+    let path = log_dir(options, prediction, instance).join(LOG_REPORT);
+    let resolved = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| {
+            crate::grading::InstanceReport::read_resolved(&text, &instance.instance_id)
+        })
+        .unwrap_or(false);
+    InstanceOutcome {
+        instance_id: instance.instance_id.clone(),
+        verdict: if resolved {
+            Verdict::Resolved
+        } else {
+            Verdict::Unresolved
+        },
+        timings: Default::default(),
+    }
+}
+
+fn write_usage(
+    usage: &EngineUse,
+    predictions: &Predictions,
+    options: &EvalOptions,
+) -> Result<PathBuf> {
+    let model = predictions.model_name().unwrap_or("None");
+    let name = RunSummary::file_name(model, &options.run_id).replace(".json", ".engines.json");
+    let path = options.report_dir.join(name);
+    let value = serde_json::json!({
+        "engines": usage.by_engine,
+        "lost_engines": usage.lost_engines,
+        "retried": usage.retried,
+    });
+    std::fs::create_dir_all(&options.report_dir)
+        .context(|| format!("cannot create {}", options.report_dir.display()))?;
+    let text = serde_json::to_string_pretty(&value)
+        .map_err(|e| HarnessError::Invalid(format!("cannot encode engine use: {e}")))?;
+    std::fs::write(&path, text + "\n").context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
