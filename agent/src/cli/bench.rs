@@ -133,6 +133,14 @@ pub struct ValidateArgs {
 }
 
 pub async fn run(args: BenchArgs, printer: &Printer) -> Result<ExitCode> {
+    // Evaluation has no graceful stop of its own: on Ctrl-C or SIGTERM its containers are
+    // removed before the process exits (`bench run` stops gracefully and cleans up itself).
+    if matches!(
+        args.command,
+        BenchCommand::Eval(_) | BenchCommand::Validate(_)
+    ) {
+        agent_containers::cleanup::spawn_signal_cleanup();
+    }
     match args.command {
         BenchCommand::Eval(args) => eval(args, printer).await,
         BenchCommand::Validate(args) => validate_cmd(args, printer).await,

@@ -236,3 +236,50 @@ fn sandboxes_of(pid: u32) -> Vec<String> {
         .map(String::from)
         .collect()
 }
+
+/// `bench eval` killed with SIGTERM while an evaluation container runs leaves none behind.
+#[test]
+fn bench_eval_stopped_by_sigterm_removes_its_containers() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = agent(
+        dir.path(),
+        &[
+            "bench",
+            "eval",
+            "--dataset",
+            "mini",
+            "--predictions",
+            "gold",
+            "--run-id",
+            "sigterm",
+            "--instances",
+            "minibench__tinyconf-12",
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let pid = child.id();
+    let started = Instant::now();
+    while sandboxes_of(pid).is_empty() && started.elapsed() < Duration::from_secs(600) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !sandboxes_of(pid).is_empty(),
+        "no evaluation container was started"
+    );
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(143),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(sandboxes_of(pid), Vec::<String>::new());
+}
