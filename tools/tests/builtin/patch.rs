@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use crate::support::Repo;
+use super::support::Repo;
 
 const APP: &str = "import os\n\n\ndef load(path):\n    with open(path) as f:\n        return f.read()\n\n\ndef save(path, data):\n    with open(path, \"w\") as f:\n        f.write(data)\n";
 const UTIL: &str = "def helper():\n    return 1\n";

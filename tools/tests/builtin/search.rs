@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use crate::support::Repo;
+use super::support::Repo;
 
 fn sample_repo() -> Repo {
     let repo = Repo::new();

@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use crate::support::Repo;
+use super::support::Repo;
 
 #[tokio::test]
 async fn view_file_shows_length_and_numbered_window() {

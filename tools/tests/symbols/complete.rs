@@ -2,7 +2,7 @@
 
 use agent_tools::symbols::complete::{Completion, Context, complete};
 
-use crate::support::{Repo, python_repo};
+use super::support::{Repo, python_repo};
 
 fn names(found: &Completion<'_>) -> Vec<String> {
     found

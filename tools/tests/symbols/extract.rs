@@ -2,7 +2,7 @@
 
 use agent_tools::symbols::{Definition, FileSymbols, SymbolKind};
 
-use crate::support::{Repo, python_repo};
+use super::support::{Repo, python_repo};
 
 fn def<'a>(file: &'a FileSymbols, qualified: &str) -> &'a Definition {
     file.defs

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use agent_tools::symbols::SymbolIndex;
 
-use crate::support::{Repo, python_repo};
+use super::support::{Repo, python_repo};
 
 #[test]
 fn second_open_reparses_nothing_and_changes_are_picked_up() {

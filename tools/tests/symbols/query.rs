@@ -2,7 +2,7 @@
 
 use agent_tools::symbols::query::{MatchTier, find_definitions, find_references};
 
-use crate::support::{Repo, python_repo};
+use super::support::{Repo, python_repo};
 
 fn ranked(repo: &Repo, query: &str) -> Vec<(MatchTier, String)> {
     let index = repo.index();

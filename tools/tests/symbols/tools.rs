@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::ToolRepo;
+use super::support::ToolRepo;
 
 fn python_tool_repo() -> ToolRepo {
     ToolRepo::new(&[

@@ -1,7 +1,6 @@
 //! The security suite: the real `agent` binary against the scripted model server, one test per
 //! attack from a repository, an issue or a model we do not trust. Each asserts that the attack
 //! fails and that the user is told.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "security/config.rs"]
 mod config;

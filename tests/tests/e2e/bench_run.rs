@@ -1,6 +1,5 @@
 //! `agent bench run` end to end: the scripted model applies each instance's gold patch through
 //! `apply_patch`, the predictions are graded by `agent bench eval`, and a killed run resumes.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "bench_run/stops.rs"]
 mod stops;

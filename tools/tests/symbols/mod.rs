@@ -1,5 +1,4 @@
 //! Symbol index and tools on real temporary repositories.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod complete;
 mod extract;

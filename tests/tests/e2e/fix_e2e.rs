@@ -1,5 +1,4 @@
 //! End-to-end: the real `agent` binary against the scripted model server on real git repositories.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 

@@ -2,7 +2,6 @@
 //! here; what each connection failure says; a sandbox with a copied workspace on it; the
 //! `DOCKER_HOST` / `DOCKER_TLS_VERIFY` / `DOCKER_CERT_PATH` variables through the CLI. These
 //! tests start engines of their own and need root (CI runs as root).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 use std::process::Command;

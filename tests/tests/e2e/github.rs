@@ -1,6 +1,5 @@
 //! End-to-end: `agent fix --issue N --pr` and `agent github …` through the real binary, against
 //! the fake GitHub API, a bare repository served over smart HTTP, and the scripted model.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "github/support.rs"]
 mod support;

@@ -2,7 +2,6 @@
 //! the text, a plan-only first reply, loop escalation, the submit gates (unchanged repository,
 //! reproduction, review), compaction at a small window and after a context-length error, the
 //! compact profile, and the request's sampling defaults for local servers.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "resolve_more/samples.rs"]
 mod samples;

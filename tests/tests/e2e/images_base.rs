@@ -1,6 +1,5 @@
 //! `agent images build --base IMAGE`: the base is pulled from a registry (Debian's
 //! `docker-registry`, started here on a free loopback port) instead of being made on the host.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;

@@ -3,7 +3,6 @@
 //! no images: each instance image is copied to them at first use. One engine is killed
 //! (SIGKILL) while it grades an instance; the evaluation must still grade every instance once,
 //! say which engine graded what, and leave no container on any engine.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Stdio};

@@ -9,7 +9,6 @@
 //! model answers in order), and DOCKER_HOST: the pods' engine sidecar is this machine's engine
 //! (the sidecar image is the user's to provide). AGENT_WORKSPACE_MODE=copy stays as the
 //! manifest sets it, so the sandboxes copy their workspace as they would beside a sidecar.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

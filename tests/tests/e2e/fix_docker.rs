@@ -1,5 +1,4 @@
 //! `agent fix` with its default Docker sandbox, through the real engine.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Command;
 
@@ -10,19 +9,10 @@ use agent_tests::fixtures::{
 use agent_tests::{Reply, ScriptedServer};
 use serde_json::json;
 
-fn managed_containers() -> usize {
-    let out = Command::new("docker")
-        .args(["ps", "-aq", "--filter", "label=agent.managed=true"])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).lines().count()
-}
-
 #[test]
 fn fix_runs_commands_in_a_sandbox_without_network_and_leaves_no_container() {
     let repo = tempfile::tempdir().unwrap();
     git_repo(repo.path(), STATS_FILES).unwrap();
-    let before = managed_containers();
     let script = vec![
         Reply::tool(
             "run",
@@ -81,9 +71,10 @@ fn fix_runs_commands_in_a_sandbox_without_network_and_leaves_no_container() {
     assert!(observation(3).contains("FAILED"), "{}", observation(3));
     assert!(observation(5).contains("OK"), "{}", observation(5));
     assert!(stats_tests_pass(repo.path()).unwrap());
+    // Only this run's containers: other tests create and remove theirs concurrently.
     assert_eq!(
-        managed_containers(),
-        before,
+        containers_over(repo.path()),
+        Vec::<String>::new(),
         "the sandbox container was removed"
     );
 }

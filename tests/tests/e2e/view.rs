@@ -1,7 +1,6 @@
 //! `agent view` in a real browser: pages rendered from real trajectories (the real binary with
 //! the scripted model server), loaded in headless Chromium, screenshotted, and checked through
 //! the DOM after a probe script clicked what a user would click.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 

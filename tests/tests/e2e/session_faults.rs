@@ -1,6 +1,5 @@
 //! The session loop under bad conditions: rate limits, server errors, malformed output, budgets,
 //! repetition, and bad input, through the real binary and the scripted server.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use agent_tests::fixtures::{STATS_ISSUE, run_agent};
 use agent_tests::{Reply, ScriptedServer};

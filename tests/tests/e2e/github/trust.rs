@@ -7,7 +7,7 @@ use agent_tests::fake_github::{FakeComment, FakeGitHub};
 use agent_tests::{Reply, fake_github::Recorded};
 use serde_json::json;
 
-use crate::support::*;
+use super::support::*;
 
 /// A look-alike of the bot's finished progress comment.
 const SPOOF_FINISHED: &str =
