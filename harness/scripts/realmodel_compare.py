@@ -65,6 +65,7 @@ def run_ours(args, instances, out, samples):
     ]
     if samples > 1:
         cmd += ["--samples", str(samples), "--select"]
+    cmd += args.agent_args.split()
     started = time.time()
     log = open(out.parent / (out.name + ".log"), "w")
     rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode
@@ -212,6 +213,10 @@ def main():
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--configs", default="ours,mini")
     parser.add_argument("--instance-timeout", type=int, default=3600)
+    # A reply of a few hundred tokens at 1-2 tokens/s outlives the default 300 s request
+    # timeout; streamed, the timeout bounds each read instead of the whole reply.
+    parser.add_argument("--agent-args", default="--stream --request-timeout 600",
+                        help="extra flags for our agent (default: %(default)s)")
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args()
     args.agent = str(Path(args.agent).resolve())
