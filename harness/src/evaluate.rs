@@ -307,35 +307,7 @@ pub async fn evaluate_instance(
     std::fs::create_dir_all(&dir).context(|| format!("cannot create {}", dir.display()))?;
     let mut log = InstanceLog::open(&dir.join(LOG_INSTANCE))?;
     let patch = prediction.model_patch.clone().unwrap_or_default();
-    let label = format!("{}.{}", options.run_id, instance.instance_id.to_lowercase());
-    let result = async {
-        let spec = ctx.spec(instance).ok();
-        let mut script = eval_script_for(instance, spec.map(|s| s.spec), options.harness_version)?;
-        if ctx.options.image_source != crate::official::ImageSource::Local
-            && instance.row_str("eval_script").is_none()
-        {
-            script = crate::official::adapt_script(&script);
-        }
-        std::fs::write(dir.join(LOG_PATCH), &patch)
-            .context(|| format!("cannot write {}", dir.join(LOG_PATCH).display()))?;
-        std::fs::write(dir.join(LOG_EVAL_SCRIPT), &script)
-            .context(|| format!("cannot write {}", dir.join(LOG_EVAL_SCRIPT).display()))?;
-        run_script(
-            ctx,
-            instance,
-            ScriptRequest {
-                patch: Some(&patch),
-                script: &script,
-                timeout: options.timeout,
-                label: &label,
-                version: options.harness_version,
-            },
-            &mut log,
-        )
-        .await
-    }
-    .await;
-    let (run, timings) = match result {
+    let (run, timings) = match write_and_run(ctx, instance, &patch, options, &dir, &mut log).await {
         Ok(ok) => ok,
         Err(e) if e.is_fatal() => return Err(e),
         Err(e) => {
@@ -350,7 +322,62 @@ pub async fn evaluate_instance(
             });
         }
     };
-    let verdict = match run {
+    let verdict = verdict_of(ctx, instance, prediction, options, &dir, &mut log, run)?;
+    Ok(InstanceOutcome {
+        instance_id: instance.instance_id.clone(),
+        verdict,
+        timings,
+    })
+}
+
+/// Builds the eval script, writes the patch and script to the log directory, and runs them.
+async fn write_and_run(
+    ctx: &BenchContext,
+    instance: &Instance,
+    patch: &str,
+    options: &EvalOptions,
+    dir: &Path,
+    log: &mut InstanceLog,
+) -> Result<(ScriptRun, InstanceTimings)> {
+    let label = format!("{}.{}", options.run_id, instance.instance_id.to_lowercase());
+    let spec = ctx.spec(instance).ok();
+    let mut script = eval_script_for(instance, spec.map(|s| s.spec), options.harness_version)?;
+    if ctx.options.image_source != crate::official::ImageSource::Local
+        && instance.row_str("eval_script").is_none()
+    {
+        script = crate::official::adapt_script(&script);
+    }
+    std::fs::write(dir.join(LOG_PATCH), patch)
+        .context(|| format!("cannot write {}", dir.join(LOG_PATCH).display()))?;
+    std::fs::write(dir.join(LOG_EVAL_SCRIPT), &script)
+        .context(|| format!("cannot write {}", dir.join(LOG_EVAL_SCRIPT).display()))?;
+    run_script(
+        ctx,
+        instance,
+        ScriptRequest {
+            patch: Some(patch),
+            script: &script,
+            timeout: options.timeout,
+            label: &label,
+            version: options.harness_version,
+        },
+        log,
+    )
+    .await
+}
+
+/// The verdict for a finished script run; writes the test output and, when the tests ran, the
+/// report.
+fn verdict_of(
+    ctx: &BenchContext,
+    instance: &Instance,
+    prediction: &Prediction,
+    options: &EvalOptions,
+    dir: &Path,
+    log: &mut InstanceLog,
+    run: ScriptRun,
+) -> Result<Verdict> {
+    Ok(match run {
         ScriptRun::PatchFailed(_) => Verdict::Error("the patch did not apply".into()),
         ScriptRun::TimedOut(output) => {
             let text = format!(
@@ -375,7 +402,7 @@ pub async fn evaluate_instance(
                 &output,
                 grading,
             );
-            note_parser_misses(&mut log, instance, parser, &output, grading.version);
+            note_parser_misses(log, instance, parser, &output, grading.version);
             write_text(&dir.join(LOG_REPORT), &report.to_json_text())?;
             log.info(&format!(
                 "Result for {}: resolved: {}",
@@ -388,11 +415,6 @@ pub async fn evaluate_instance(
                 Verdict::Unresolved
             }
         }
-    };
-    Ok(InstanceOutcome {
-        instance_id: instance.instance_id.clone(),
-        verdict,
-        timings,
     })
 }
 
@@ -569,48 +591,87 @@ async fn in_container(
     version: HarnessVersion,
 ) -> Result<ScriptRun> {
     let apply_started = Instant::now();
-    if let Some(patch) = patch.filter(|p| !p.is_empty()) {
-        sandbox
-            .write_file(CONTAINER_PATCH, patch.as_bytes(), 0o644)
-            .await?;
-        let mut last_output = String::new();
-        let mut applied = false;
-        for (attempt, command) in apply_commands(version).iter().enumerate() {
-            if attempt > 0 && version == HarnessVersion::V5 {
-                // 5.x: a failed try (notably --reject) leaves partial state; start clean.
-                exec(sandbox, "git checkout -- . ; git clean -fd".into(), timeout).await?;
-            }
-            let out = exec(sandbox, format!("{command} {CONTAINER_PATCH}"), timeout).await?;
-            last_output = format!("{}{}", out.stdout, out.stderr);
-            if out.success() {
-                log.info(&format!("{APPLY_PATCH_PASS}:\n{last_output}"));
-                applied = true;
-                break;
-            }
-            log.info(&format!("Failed to apply patch to container: {command}"));
-        }
-        if !applied && version == HarnessVersion::V5 {
-            let reverse = exec(
-                sandbox,
-                format!("git apply --check --reverse {CONTAINER_PATCH}"),
-                timeout,
-            )
-            .await?;
-            if reverse.success() {
-                log.info(&format!("{APPLY_PATCH_PASS}: verified already applied"));
-                applied = true;
-            }
-        }
-        if !applied {
-            log.info(&format!("{APPLY_PATCH_FAIL}:\n{last_output}"));
-            timings.apply = apply_started.elapsed();
-            return Ok(ScriptRun::PatchFailed(last_output));
-        }
+    if let Some(patch) = patch.filter(|p| !p.is_empty())
+        && let Some(failure) = apply_patch(sandbox, patch, timeout, log, version).await?
+    {
+        timings.apply = apply_started.elapsed();
+        return Ok(ScriptRun::PatchFailed(failure));
     }
     timings.apply = apply_started.elapsed();
     let diff = exec(sandbox, "git -c core.fileMode=false diff".into(), timeout).await?;
     log.info(&format!("Git diff before:\n{}", diff.stdout.trim()));
 
+    let out = run_eval_script(sandbox, script, timeout, timings).await?;
+    log.info(&format!(
+        "Test runtime: {:.2} seconds",
+        timings.eval_script.as_secs_f64()
+    ));
+    if out.timed_out {
+        return Ok(ScriptRun::TimedOut(out.stdout));
+    }
+    let after = exec(sandbox, "git -c core.fileMode=false diff".into(), timeout).await?;
+    log.info(&format!("Git diff after:\n{}", after.stdout.trim()));
+    if after.stdout.trim() != diff.stdout.trim() {
+        log.info("Git diff changed after running eval script");
+    }
+    let mut output = out.stdout;
+    if !out.stderr.is_empty() {
+        output.push_str(&out.stderr);
+    }
+    Ok(ScriptRun::Completed(output))
+}
+
+/// Writes the patch into the container and tries the version's apply commands in turn.
+/// `None` when it applied (or, on 5.x, was already applied); otherwise the last command's
+/// output.
+async fn apply_patch(
+    sandbox: &DockerSandbox,
+    patch: &str,
+    timeout: Duration,
+    log: &mut InstanceLog,
+    version: HarnessVersion,
+) -> Result<Option<String>> {
+    sandbox
+        .write_file(CONTAINER_PATCH, patch.as_bytes(), 0o644)
+        .await?;
+    let mut last_output = String::new();
+    for (attempt, command) in apply_commands(version).iter().enumerate() {
+        if attempt > 0 && version == HarnessVersion::V5 {
+            // 5.x: a failed try (notably --reject) leaves partial state; start clean.
+            exec(sandbox, "git checkout -- . ; git clean -fd".into(), timeout).await?;
+        }
+        let out = exec(sandbox, format!("{command} {CONTAINER_PATCH}"), timeout).await?;
+        last_output = format!("{}{}", out.stdout, out.stderr);
+        if out.success() {
+            log.info(&format!("{APPLY_PATCH_PASS}:\n{last_output}"));
+            return Ok(None);
+        }
+        log.info(&format!("Failed to apply patch to container: {command}"));
+    }
+    if version == HarnessVersion::V5 {
+        let reverse = exec(
+            sandbox,
+            format!("git apply --check --reverse {CONTAINER_PATCH}"),
+            timeout,
+        )
+        .await?;
+        if reverse.success() {
+            log.info(&format!("{APPLY_PATCH_PASS}: verified already applied"));
+            return Ok(None);
+        }
+    }
+    log.info(&format!("{APPLY_PATCH_FAIL}:\n{last_output}"));
+    Ok(Some(last_output))
+}
+
+/// Writes and runs the eval script, recording its duration and the test command's duration
+/// (between the output markers) in `timings`.
+async fn run_eval_script(
+    sandbox: &DockerSandbox,
+    script: &str,
+    timeout: Duration,
+    timings: &mut InstanceTimings,
+) -> Result<agent_exec::ExecOutput> {
     sandbox
         .write_file(CONTAINER_EVAL_SCRIPT, script.as_bytes(), 0o755)
         .await?;
@@ -640,22 +701,5 @@ async fn in_container(
     let result = sandbox.exec_streaming(request, Some(sender)).await;
     timings.eval_script = eval_started.elapsed();
     timings.tests = watcher.await.ok().flatten();
-    let out = result?.output;
-    log.info(&format!(
-        "Test runtime: {:.2} seconds",
-        timings.eval_script.as_secs_f64()
-    ));
-    if out.timed_out {
-        return Ok(ScriptRun::TimedOut(out.stdout));
-    }
-    let after = exec(sandbox, "git -c core.fileMode=false diff".into(), timeout).await?;
-    log.info(&format!("Git diff after:\n{}", after.stdout.trim()));
-    if after.stdout.trim() != diff.stdout.trim() {
-        log.info("Git diff changed after running eval script");
-    }
-    let mut output = out.stdout;
-    if !out.stderr.is_empty() {
-        output.push_str(&out.stderr);
-    }
-    Ok(ScriptRun::Completed(output))
+    Ok(result?.output)
 }

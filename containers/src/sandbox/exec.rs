@@ -25,6 +25,28 @@ const MAX_LIVE_LINE: usize = 64 * 1024;
 
 static EXEC_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// A `docker exec`'s attached output.
+type ExecStream = std::pin::Pin<
+    Box<
+        dyn futures_util::Stream<Item = std::result::Result<LogOutput, bollard::errors::Error>>
+            + Send,
+    >,
+>;
+
+/// A marker unique to one command (process id, counter, time), put in its environment so its
+/// processes can be found and killed.
+fn next_exec_marker() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}-{}-{nanos}",
+        std::process::id(),
+        EXEC_COUNTER.fetch_add(1, Ordering::Relaxed),
+    )
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputStream {
     Stdout,
@@ -74,18 +96,45 @@ impl DockerSandbox {
         live: Option<UnboundedSender<OutputLine>>,
     ) -> Result<SandboxOutput> {
         let started = Instant::now();
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let marker = format!(
-            "{}-{}-{nanos}",
-            std::process::id(),
-            EXEC_COUNTER.fetch_add(1, Ordering::Relaxed),
-        );
+        let marker = next_exec_marker();
         if let Some(run) = self.run_on_server(&request, &marker, &live, started).await {
             return self.conclude(&request, run).await;
         }
+        let (exec_id, output) = self.start_attached_exec(&request, &marker).await?;
+        let mut stdout = Capture::new(request.output_cap, OutputStream::Stdout, live.clone());
+        let mut stderr = Capture::new(request.output_cap, OutputStream::Stderr, live);
+        let deadline = tokio::time::Instant::from_std(started + request.timeout);
+        let (timed_out, stream_error) = self
+            .read_until_deadline(output, (&mut stdout, &mut stderr), deadline, &marker)
+            .await;
+        let duration_ms = started.elapsed().as_millis() as u64;
+
+        let exit_code = match self.docker.inspect_exec(&exec_id).await {
+            Ok(info) => info.exit_code,
+            Err(e) if crate::engine::is_connection_error(&e) => {
+                let partial = stdout.finish() + &stderr.finish();
+                return Err(self.engine_lost(&request.command, &e.to_string(), &partial));
+            }
+            Err(e) => return Err(self.lost_or(e, "inspecting the exec")),
+        };
+        let run = Run {
+            stdout,
+            stderr,
+            exit_code,
+            timed_out,
+            stream_error,
+            duration_ms,
+        };
+        self.conclude(&request, run).await
+    }
+
+    /// Creates and starts a `docker exec` of `bash -c` with the command's environment plus the
+    /// marker; returns the exec id and its attached output stream.
+    async fn start_attached_exec(
+        &self,
+        request: &ExecRequest,
+        marker: &str,
+    ) -> Result<(String, ExecStream)> {
         let mut env: Vec<String> = request
             .env
             .iter()
@@ -117,14 +166,23 @@ impl DockerSandbox {
             .start_exec(&exec.id, None)
             .await
             .map_err(|e| self.lost_or(e, "starting the exec"))?;
-        let StartExecResults::Attached { mut output, input } = started_exec else {
+        let StartExecResults::Attached { output, input } = started_exec else {
             return Err(ContainerError::Invalid("exec started detached".into()));
         };
         drop(input);
+        Ok((exec.id, output))
+    }
 
-        let mut stdout = Capture::new(request.output_cap, OutputStream::Stdout, live.clone());
-        let mut stderr = Capture::new(request.output_cap, OutputStream::Stderr, live);
-        let deadline = tokio::time::Instant::from_std(started + request.timeout);
+    /// Reads the exec's output into the captures until the stream ends or the deadline passes;
+    /// at the deadline the command's processes are killed and what they still wrote is drained.
+    /// Returns whether it timed out and the stream error that ended it, if any.
+    async fn read_until_deadline(
+        &self,
+        mut output: ExecStream,
+        (stdout, stderr): (&mut Capture, &mut Capture),
+        deadline: tokio::time::Instant,
+        marker: &str,
+    ) -> (bool, Option<bollard::errors::Error>) {
         let mut timed_out = false;
         let mut stream_error = None;
         loop {
@@ -138,7 +196,7 @@ impl DockerSandbox {
                 },
                 _ = tokio::time::sleep_until(deadline), if !timed_out => {
                     timed_out = true;
-                    self.kill_marked(&marker).await;
+                    self.kill_marked(marker).await;
                     // The stream closes once the killed processes' pipes do.
                     let drain_until = tokio::time::Instant::now() + DRAIN_AFTER_KILL;
                     loop {
@@ -153,26 +211,7 @@ impl DockerSandbox {
                 }
             }
         }
-        drop(output);
-        let duration_ms = started.elapsed().as_millis() as u64;
-
-        let exit_code = match self.docker.inspect_exec(&exec.id).await {
-            Ok(info) => info.exit_code,
-            Err(e) if crate::engine::is_connection_error(&e) => {
-                let partial = stdout.finish() + &stderr.finish();
-                return Err(self.engine_lost(&request.command, &e.to_string(), &partial));
-            }
-            Err(e) => return Err(self.lost_or(e, "inspecting the exec")),
-        };
-        let run = Run {
-            stdout,
-            stderr,
-            exit_code,
-            timed_out,
-            stream_error,
-            duration_ms,
-        };
-        self.conclude(&request, run).await
+        (timed_out, stream_error)
     }
 
     /// Runs the command through the command server when it is free and working; `None` means

@@ -93,18 +93,7 @@ fn resolve<'a>(
     let looks_like_path =
         expr.contains('/') || Lang::from_path(std::path::Path::new(expr)).is_some();
     if looks_like_path {
-        let rel = expr.trim_start_matches("./");
-        return match index.file(rel) {
-            Some(file) => Ok(module_members(index, file, Vec::new())),
-            None => Err(Miss {
-                message: format!("`{rel}` is not an indexed source file"),
-                suggestions: query::similar_names(
-                    rel,
-                    index.files().into_iter().map(|f| f.path.as_str()),
-                    5,
-                ),
-            }),
-        };
+        return resolve_path(index, expr);
     }
     let segments: Vec<&str> = expr.split('.').collect();
     let types = exact_types(index, expr);
@@ -156,6 +145,28 @@ fn resolve<'a>(
         );
         return Ok(type_members(index, *best, notes));
     }
+    Err(no_match(index, expr, &segments))
+}
+
+/// The members of the source file `expr` names.
+fn resolve_path<'a>(index: &'a SymbolIndex, expr: &str) -> Result<Completion<'a>, Miss> {
+    let rel = expr.trim_start_matches("./");
+    match index.file(rel) {
+        Some(file) => Ok(module_members(index, file, Vec::new())),
+        None => Err(Miss {
+            message: format!("`{rel}` is not an indexed source file"),
+            suggestions: query::similar_names(
+                rel,
+                index.files().into_iter().map(|f| f.path.as_str()),
+                5,
+            ),
+        }),
+    }
+}
+
+/// The miss for an expression that names nothing: similar type and module names as
+/// suggestions.
+fn no_match(index: &SymbolIndex, expr: &str, segments: &[&str]) -> Miss {
     let last = segments.last().copied().unwrap_or(expr);
     let type_names = index
         .files()
@@ -177,10 +188,10 @@ fn resolve<'a>(
             suggestions.push(m);
         }
     }
-    Err(Miss {
+    Miss {
         message: format!("no module, class or type named `{expr}` in the index"),
         suggestions,
-    })
+    }
 }
 
 fn other_note(others: &[DefRef<'_>]) -> Vec<String> {

@@ -138,36 +138,7 @@ pub fn outline_dir(index: &SymbolIndex, prefix: &str) -> String {
 pub fn definitions(index: &SymbolIndex, name: &str) -> String {
     let found = query::find_definitions(index, name);
     if found.is_empty() {
-        let mut out = format!(
-            "no definition of `{name}` in the index ({} files)\n",
-            index.len()
-        );
-        let last = name.rsplit(['.', ':']).next().unwrap_or(name);
-        let imports: Vec<String> = index
-            .files()
-            .into_iter()
-            .flat_map(|f| {
-                f.defs
-                    .iter()
-                    .filter(|d| d.kind == SymbolKind::Import && d.name == last)
-                    .map(move |d| format!("{}:{}  {}", f.path, d.line, d.signature))
-            })
-            .take(5)
-            .collect();
-        if !imports.is_empty() {
-            let _ = writeln!(
-                out,
-                "it is imported (probably from a package outside the repository):"
-            );
-            for i in imports {
-                let _ = writeln!(out, "  {i}");
-            }
-        }
-        let similar = query::similar_names(last, query::definition_names(index), 8);
-        if !similar.is_empty() {
-            let _ = writeln!(out, "similar names: {}", similar.join(", "));
-        }
-        return out;
+        return no_definitions(index, name);
     }
     let mut out = String::new();
     match found[0].0 {
@@ -233,6 +204,41 @@ pub fn definitions(index: &SymbolIndex, name: &str) -> String {
     out
 }
 
+/// What `definitions` says when nothing matches: where the name is imported, and similar
+/// names.
+fn no_definitions(index: &SymbolIndex, name: &str) -> String {
+    let mut out = format!(
+        "no definition of `{name}` in the index ({} files)\n",
+        index.len()
+    );
+    let last = name.rsplit(['.', ':']).next().unwrap_or(name);
+    let imports: Vec<String> = index
+        .files()
+        .into_iter()
+        .flat_map(|f| {
+            f.defs
+                .iter()
+                .filter(|d| d.kind == SymbolKind::Import && d.name == last)
+                .map(move |d| format!("{}:{}  {}", f.path, d.line, d.signature))
+        })
+        .take(5)
+        .collect();
+    if !imports.is_empty() {
+        let _ = writeln!(
+            out,
+            "it is imported (probably from a package outside the repository):"
+        );
+        for i in imports {
+            let _ = writeln!(out, "  {i}");
+        }
+    }
+    let similar = query::similar_names(last, query::definition_names(index), 8);
+    if !similar.is_empty() {
+        let _ = writeln!(out, "similar names: {}", similar.join(", "));
+    }
+    out
+}
+
 pub fn references(
     index: &SymbolIndex,
     root: &Path,
@@ -252,14 +258,7 @@ pub fn references(
             "no references to `{name}`{scope} in the index ({} files)",
             index.len()
         );
-        let similar = query::similar_names(
-            name,
-            index.files().into_iter().flat_map(|f| f.refs.names()),
-            8,
-        );
-        if !similar.is_empty() {
-            let _ = writeln!(out, "similar identifiers: {}", similar.join(", "));
-        }
+        note_similar_identifiers(&mut out, index, name);
         return out;
     }
     found.sort_by_key(|(f, _)| (query::is_test_path(&f.path), f.path.clone()));
@@ -315,20 +314,38 @@ pub fn references(
             );
         }
     }
-    if !listed_only.is_empty() {
-        let _ = writeln!(out, "more files (reference count):");
-        for (path, count) in listed_only.iter().take(MAX_REFERENCE_FILES_LISTED) {
-            let _ = writeln!(out, "  {path} ({count})");
-        }
-        if listed_only.len() > MAX_REFERENCE_FILES_LISTED {
-            let _ = writeln!(
-                out,
-                "[... {} more files not listed; give `path` to narrow the search]",
-                listed_only.len() - MAX_REFERENCE_FILES_LISTED
-            );
-        }
-    }
+    list_remaining_files(&mut out, &listed_only);
     out
+}
+
+/// Identifiers in the index that look like `name`, for a search that found nothing.
+fn note_similar_identifiers(out: &mut String, index: &SymbolIndex, name: &str) {
+    let similar = query::similar_names(
+        name,
+        index.files().into_iter().flat_map(|f| f.refs.names()),
+        8,
+    );
+    if !similar.is_empty() {
+        let _ = writeln!(out, "similar identifiers: {}", similar.join(", "));
+    }
+}
+
+/// The files past the line budget, by name and reference count.
+fn list_remaining_files(out: &mut String, listed_only: &[(&str, usize)]) {
+    if listed_only.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "more files (reference count):");
+    for (path, count) in listed_only.iter().take(MAX_REFERENCE_FILES_LISTED) {
+        let _ = writeln!(out, "  {path} ({count})");
+    }
+    if listed_only.len() > MAX_REFERENCE_FILES_LISTED {
+        let _ = writeln!(
+            out,
+            "[... {} more files not listed; give `path` to narrow the search]",
+            listed_only.len() - MAX_REFERENCE_FILES_LISTED
+        );
+    }
 }
 
 pub fn completion(found: &Completion<'_>, prefix: &str) -> String {

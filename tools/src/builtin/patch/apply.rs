@@ -78,6 +78,8 @@ pub(crate) fn apply_hunks(
     }
 }
 
+// Kept whole: one decision ladder (exact match, already applied, context repair, inverse
+// repair, advice) whose rungs share the match lists, hint and cursor; each returns its outcome.
 fn apply_hunk(
     doc: &mut Doc,
     hunk: &Hunk,

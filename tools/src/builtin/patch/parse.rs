@@ -159,6 +159,7 @@ fn header_counts(line: &str) -> Option<(usize, usize)> {
 /// Reads hunk body lines from `i`; returns the index after the hunk. Counts from a numbered
 /// header are trusted to resolve ambiguous lines, but models get them wrong, so a hunk also
 /// continues past its counts while lines still look like hunk lines.
+// Kept whole: one loop whose remaining counts and previous-line state decide each line.
 fn read_hunk_body(
     lines: &[&str],
     mut i: usize,
@@ -259,6 +260,8 @@ fn hunk_continues_after_blanks(lines: &[&str], i: usize) -> bool {
     }
 }
 
+// Kept whole: one loop over the lines holding the current file patch; each header kind
+// (diff --git, ---/+++, mode and rename lines, @@) updates it; `read_hunk_body` reads bodies.
 fn parse_unified(lines: &[&str]) -> Result<Vec<FilePatch>, ParseError> {
     let mut files: Vec<FilePatch> = Vec::new();
     let mut current: Option<FilePatch> = None;

@@ -69,6 +69,8 @@ pub(crate) struct Repair {
 /// replace, sorted runs kept sorted. The repair is used only when the readings left all
 /// produce the same file. Errors: not a missing-context case (`None`), or readings that still
 /// disagree (`Some(advice)`).
+// Kept whole: the evidence steps narrow one pool of readings in a fixed order (the order is
+// the rule's strength); they share the pool, the window bounds and the parse check.
 pub(crate) fn restore_missing_context(
     lines: &[String],
     hunk: &Hunk,
@@ -271,6 +273,8 @@ fn embeddings(window: &[String], wanted: &[String], max_gap: usize) -> Option<Ve
 
 /// The readings of one embedding: restored lines before, after or among the added lines at
 /// each gap that has both; `None` when there are too many to consider.
+// Kept whole: the grouped hunk lines, gap choices and removed-run closures are built once and
+// used by every variant in the loop; a split would pass them all as parameters.
 fn readings_of(
     lines: &[String],
     hunk: &Hunk,

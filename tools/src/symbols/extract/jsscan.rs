@@ -103,6 +103,8 @@ fn is_ident_continue(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
 }
 
+// Kept whole: one pass over the bytes; the token, paren-owner and brace stacks are read and
+// updated by every branch, so pieces would each need all of that state passed in.
 pub(crate) fn scan(source: &str) -> JsScan<'_> {
     let b = source.as_bytes();
     let n = b.len();

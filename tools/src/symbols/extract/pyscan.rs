@@ -178,6 +178,8 @@ impl Pending {
     }
 }
 
+// Kept whole: one pass over the bytes whose state (position, row, bracket depth, the pending
+// logical line) every branch reads and advances; split up, each piece would take all of it.
 pub(crate) fn scan(source: &str) -> Scan<'_> {
     let b = source.as_bytes();
     let n = b.len();

@@ -85,49 +85,7 @@ fn merge_assignments(
     if skipped.is_empty() {
         return defs;
     }
-    let mut extra: Vec<(Definition, Option<usize>)> = Vec::with_capacity(skipped.len());
-    for s in skipped {
-        let line = &lines[s.line];
-        let Some((start, end)) = line.first_ident else {
-            continue;
-        };
-        let name = &source[start..end];
-        let row = line.start_row + 1;
-        let (kind, parent) = if s.in_class {
-            // The innermost class whose span holds the line.
-            let parent = defs
-                .iter()
-                .enumerate()
-                .filter(|(_, d)| d.kind == SymbolKind::Class && d.line <= row && row <= d.end_line)
-                .max_by_key(|(_, d)| d.line)
-                .map(|(i, _)| i);
-            if parent.is_none() {
-                continue;
-            }
-            (SymbolKind::Field, parent)
-        } else if name.starts_with("__") && name.ends_with("__") {
-            continue;
-        } else if is_upper_case(name) {
-            (SymbolKind::Constant, None)
-        } else {
-            (SymbolKind::Variable, None)
-        };
-        let text = &source[line.first_token..line.last_token_end];
-        extra.push((
-            Definition {
-                name: name.to_string(),
-                kind,
-                line: row,
-                end_line: line.end_row + 1,
-                parent: None,
-                container: parent.map(|p| defs[p].qualified_name()).unwrap_or_default(),
-                signature: collapse_whitespace(first_line(text), 120),
-                doc: None,
-                bases: Vec::new(),
-            },
-            parent,
-        ));
-    }
+    let extra = skipped_definitions(&defs, skipped, lines, source);
     // A constructor's `self.x = ...` is not a new field when the class body declared `x`
     // above it (what the walk does when it sees both).
     let shadowed: Vec<bool> = defs
@@ -173,6 +131,60 @@ fn merge_assignments(
             def
         })
         .collect()
+}
+
+/// The definitions for the skipped assignments, each with the index in `defs` of its class;
+/// dunder names at module level and class assignments outside any known class are left out.
+fn skipped_definitions(
+    defs: &[Definition],
+    skipped: &[SkippedAssignment],
+    lines: &[LogicalLine],
+    source: &str,
+) -> Vec<(Definition, Option<usize>)> {
+    let mut extra: Vec<(Definition, Option<usize>)> = Vec::with_capacity(skipped.len());
+    for s in skipped {
+        let line = &lines[s.line];
+        let Some((start, end)) = line.first_ident else {
+            continue;
+        };
+        let name = &source[start..end];
+        let row = line.start_row + 1;
+        let (kind, parent) = if s.in_class {
+            // The innermost class whose span holds the line.
+            let parent = defs
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| d.kind == SymbolKind::Class && d.line <= row && row <= d.end_line)
+                .max_by_key(|(_, d)| d.line)
+                .map(|(i, _)| i);
+            if parent.is_none() {
+                continue;
+            }
+            (SymbolKind::Field, parent)
+        } else if name.starts_with("__") && name.ends_with("__") {
+            continue;
+        } else if is_upper_case(name) {
+            (SymbolKind::Constant, None)
+        } else {
+            (SymbolKind::Variable, None)
+        };
+        let text = &source[line.first_token..line.last_token_end];
+        extra.push((
+            Definition {
+                name: name.to_string(),
+                kind,
+                line: row,
+                end_line: line.end_row + 1,
+                parent: None,
+                container: parent.map(|p| defs[p].qualified_name()).unwrap_or_default(),
+                signature: collapse_whitespace(first_line(text), 120),
+                doc: None,
+                bases: Vec::new(),
+            },
+            parent,
+        ));
+    }
+    extra
 }
 
 /// First line of each docstring, keyed by the 0-based row of its `def`/`class` line. Read from

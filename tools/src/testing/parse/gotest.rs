@@ -16,6 +16,8 @@ pub fn looks_like(output: &str) -> bool {
     })
 }
 
+// Kept whole: one pass over the output lines; the last RUN/FAIL names, the verbosity and the
+// package counts are state that each kind of line reads and updates.
 pub fn parse(output: &str) -> TestReport {
     let mut report = TestReport::for_framework(Framework::Go);
     let mut last_run: Option<String> = None;

@@ -21,6 +21,8 @@ struct Block<'a> {
     used: bool,
 }
 
+// Kept whole: one pass over the output lines; the current section and its blocks are state
+// that each kind of line reads and updates.
 pub fn parse(output: &str) -> TestReport {
     let mut report = TestReport::for_framework(Framework::Pytest);
     let mut blocks: Vec<Block> = Vec::new();
