@@ -23,7 +23,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -58,10 +60,12 @@ def materialize(instance, dest):
 
 
 def run_ours(args, instances, out, samples):
+    # With --parallel the server has slots for every attempt: a sample's attempts run together.
+    workers = samples if args.parallel else 1
     cmd = [
         args.agent, "bench", "run", "--dataset", str(args.dataset), "--output", str(out),
         "--base-url", args.server, "--model", "local", "--max-steps", str(args.steps),
-        "--workers", "1", "--instances", *[i["instance_id"] for i in instances],
+        "--workers", str(workers), "--instances", *[i["instance_id"] for i in instances],
     ]
     if samples > 1:
         cmd += ["--samples", str(samples), "--select"]
@@ -217,6 +221,10 @@ def main():
     # timeout; streamed, the timeout bounds each read instead of the whole reply.
     parser.add_argument("--agent-args", default="--stream --request-timeout 600",
                         help="extra flags for our agent (default: %(default)s)")
+    parser.add_argument("--parallel", action="store_true",
+                        help="run the configurations at the same time (start the server with a "
+                             "slot per concurrent request, e.g. llama-server -np 5): on a CPU "
+                             "server batched decoding costs little more than one stream")
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args()
     args.agent = str(Path(args.agent).resolve())
@@ -226,30 +234,41 @@ def main():
     if args.instances:
         instances = [i for i in instances if i["instance_id"] in set(args.instances)]
     args.out.mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows, lock = [], threading.Lock()
     for run in range(1, args.runs + 1):
-        for config in args.configs.split(","):
-            out = args.out / f"{config}-r{run}"
-            started = time.time()
-            if config == "mini":
-                per_instance = run_mini(args, instances, out)
-            else:
-                samples = int(config.split("-s")[1]) if "-s" in config else 1
-                run_ours(args, instances, out, samples)
-                per_instance = None
-            wall = time.time() - started
-            resolved = grade(args, out / "predictions.jsonl", f"{config}-r{run}", out / "eval")
-            diffs = predictions_of(out)
-            for instance in instances:
-                iid = instance["instance_id"]
-                row = {"config": config, "run": run, "instance": iid,
-                       "resolved": iid in resolved,
-                       "wall_s": round(per_instance[iid] if per_instance else wall / len(instances), 1)}
-                row.update(signals(config, out, instance, diffs.get(iid, "")))
-                rows.append(row)
-                print(json.dumps(row), file=sys.stderr, flush=True)
-            json.dump(rows, open(args.out / "summary.json", "w"), indent=1)
+        configs = args.configs.split(",")
+        if args.parallel:
+            with ThreadPoolExecutor(len(configs)) as pool:
+                list(pool.map(lambda c: run_config(args, instances, c, run, rows, lock), configs))
+        else:
+            for config in configs:
+                run_config(args, instances, config, run, rows, lock)
     print_table(rows)
+
+
+def run_config(args, instances, config, run, rows, lock):
+    """One configuration's run over the tasks, graded; its rows join `rows`."""
+    out = args.out / f"{config}-r{run}"
+    started = time.time()
+    if config == "mini":
+        per_instance = run_mini(args, instances, out)
+    else:
+        samples = int(config.split("-s")[1]) if "-s" in config else 1
+        run_ours(args, instances, out, samples)
+        per_instance = None
+    wall = time.time() - started
+    resolved = grade(args, out / "predictions.jsonl", f"{config}-r{run}", out / "eval")
+    diffs = predictions_of(out)
+    for instance in instances:
+        iid = instance["instance_id"]
+        row = {"config": config, "run": run, "instance": iid,
+               "resolved": iid in resolved,
+               "wall_s": round(per_instance[iid] if per_instance else wall / len(instances), 1)}
+        row.update(signals(config, out, instance, diffs.get(iid, "")))
+        with lock:
+            rows.append(row)
+            print(json.dumps(row), file=sys.stderr, flush=True)
+            json.dump(rows, open(args.out / "summary.json", "w"), indent=1)
 
 
 def print_table(rows):
