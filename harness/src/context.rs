@@ -196,8 +196,7 @@ impl BenchContext {
                 .context(|| format!("cannot remove {}", staging.display()))?;
         }
         checkout_at_base(&source, commit, &staging).await?;
-        std::fs::rename(&staging, &dir)
-            .context(|| format!("cannot move the checkout to {}", dir.display()))?;
+        move_into_place(&staging, &dir)?;
         Ok(dir)
     }
 
@@ -478,5 +477,55 @@ mod tests {
                 .unwrap_err()
                 .contains("container")
         );
+    }
+}
+
+/// Moves a finished checkout from `staging` to `dir`. Another process sharing the cache (a
+/// second `bench run` or `bench eval`) may have finished the same checkout first: the rename is
+/// atomic, so theirs is whole, and ours is dropped.
+fn move_into_place(staging: &Path, dir: &Path) -> Result<()> {
+    match std::fs::rename(staging, dir) {
+        Ok(()) => Ok(()),
+        Err(_) if dir.join(".git").exists() => {
+            let _ = std::fs::remove_dir_all(staging);
+            Ok(())
+        }
+        Err(e) => Err(e).context(|| format!("cannot move the checkout to {}", dir.display())),
+    }
+}
+
+#[cfg(test)]
+mod checkout_race_tests {
+    use super::move_into_place;
+
+    #[test]
+    fn a_checkout_finished_first_by_another_process_is_used() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("testbed");
+        std::fs::create_dir_all(dir.join(".git")).unwrap();
+        std::fs::write(dir.join("theirs"), "").unwrap();
+        let staging = root.path().join(".testbed-1");
+        std::fs::create_dir_all(staging.join(".git")).unwrap();
+        std::fs::write(staging.join("ours"), "").unwrap();
+
+        move_into_place(&staging, &dir).unwrap();
+
+        assert!(dir.join("theirs").exists(), "the finished checkout is kept");
+        assert!(!staging.exists(), "our staging copy is removed");
+    }
+
+    #[test]
+    fn a_half_made_destination_is_an_error_naming_it() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("testbed");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("stray"), "").unwrap();
+        let staging = root.path().join(".testbed-1");
+        std::fs::create_dir_all(&staging).unwrap();
+        std::fs::write(staging.join("ours"), "").unwrap();
+
+        let error = move_into_place(&staging, &dir).unwrap_err().to_string();
+        assert!(error.contains("cannot move the checkout to"), "{error}");
+        assert!(error.contains("testbed"), "{error}");
     }
 }
