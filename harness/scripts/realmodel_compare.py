@@ -65,7 +65,8 @@ def run_ours(args, instances, out, samples):
     cmd = [
         args.agent, "bench", "run", "--dataset", str(args.dataset), "--output", str(out),
         "--base-url", args.server, "--model", "local", "--max-steps", str(args.steps),
-        "--workers", str(workers), "--instances", *[i["instance_id"] for i in instances],
+        "--workers", str(workers), "--max-tokens", str(args.max_tokens),
+        "--instances", *[i["instance_id"] for i in instances],
     ]
     if samples > 1:
         cmd += ["--samples", str(samples), "--select"]
@@ -81,6 +82,7 @@ def mini_config(args):
         "-c", "mini.yaml", "-c", f"agent.step_limit={args.steps}", "-c", "agent.cost_limit=0",
         "-c", f"model.model_kwargs.api_base={args.server}",
         "-c", "model.model_kwargs.api_key=sk-x", "-c", "model.model_kwargs.temperature=0.2",
+        "-c", f"model.model_kwargs.max_tokens={args.max_tokens}",
         "-c", "model.cost_tracking=ignore_errors",
     ]
 
@@ -215,6 +217,9 @@ def main():
     parser.add_argument("--instances", nargs="*")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--max-tokens", type=int, default=300,
+                        help="reply length cap for both agents (default: %(default)s; a 1.5B model "
+                             "on a busy CPU writes under one token a second)")
     parser.add_argument("--configs", default="ours,mini")
     parser.add_argument("--instance-timeout", type=int, default=3600)
     # A reply of a few hundred tokens at 1-2 tokens/s outlives the default 300 s request
