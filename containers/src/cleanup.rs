@@ -1,5 +1,5 @@
 //! Leaving no containers behind: labels, the registry of this process's live containers, the
-//! Ctrl-C and panic helpers the binary installs, and `prune` for what a killed process left.
+//! removal helpers a stop or a panic uses, and `prune` for what a killed process left.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -93,29 +93,44 @@ pub async fn remove_live_containers() -> usize {
     removed
 }
 
-/// For the binary: on Ctrl-C or SIGTERM, remove this process's containers, then exit with
-/// 130 (SIGINT) or 143 (SIGTERM). Call once, inside the runtime.
-pub fn spawn_signal_cleanup() {
-    tokio::spawn(async {
-        let code = wait_for_termination().await;
-        let removed = tokio::time::timeout(Duration::from_secs(10), remove_live_containers()).await;
-        tracing::info!(?removed, "interrupted; removed the sandbox containers");
-        std::process::exit(code);
-    });
+/// [`remove_live_containers`] from any thread, runtime or not (a panic hook, a forced exit
+/// after a second Ctrl-C), on a fresh thread and runtime, giving up after `limit`. Returns how
+/// many were removed.
+pub fn remove_live_containers_blocking(limit: Duration) -> usize {
+    if live_containers().is_empty() {
+        return 0;
+    }
+    // A fresh thread and runtime: the calling thread may be a runtime worker.
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map(|runtime| {
+                runtime
+                    .block_on(tokio::time::timeout(limit, remove_live_containers()))
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0)
+    })
+    .join()
+    .unwrap_or(0)
 }
 
-async fn wait_for_termination() -> i32 {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => tokio::select! {
-            _ = tokio::signal::ctrl_c() => 130,
-            _ = term.recv() => 143,
-        },
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            130
+/// Force-removes the containers of this process (by its pid and host labels) on `docker`,
+/// including any whose creation was cut short before it was registered. Returns how many.
+pub async fn remove_own_containers(docker: &Docker) -> Result<usize> {
+    let this_host = hostname();
+    let mut removed = 0;
+    for container in labelled(docker, format!("{LABEL_PID}={}", std::process::id())).await? {
+        let labels = container.labels.unwrap_or_default();
+        let Some(id) = container.id else { continue };
+        if labels.get(LABEL_HOST) == Some(&this_host) {
+            force_remove(docker, &id).await?;
+            unregister(&id);
+            removed += 1;
         }
     }
+    Ok(removed)
 }
 
 /// For the binary: a panic hook that removes this process's containers before the previous
@@ -123,22 +138,7 @@ async fn wait_for_termination() -> i32 {
 pub fn install_panic_hook() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if !live_containers().is_empty() {
-            // A fresh thread and runtime: the panicking thread may be a runtime worker.
-            let _ = std::thread::spawn(|| {
-                if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    runtime.block_on(async {
-                        let _ =
-                            tokio::time::timeout(Duration::from_secs(10), remove_live_containers())
-                                .await;
-                    });
-                }
-            })
-            .join();
-        }
+        remove_live_containers_blocking(Duration::from_secs(10));
         previous(info);
     }));
 }

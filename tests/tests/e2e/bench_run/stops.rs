@@ -237,29 +237,50 @@ fn sandboxes_of(pid: u32) -> Vec<String> {
         .collect()
 }
 
-/// `bench eval` killed with SIGTERM while an evaluation container runs leaves none behind.
+/// Gold for `minibench__tinyconf-12`, plus a `conftest.py` that holds the tests for a while:
+/// the evaluation is surely still running when the signal comes.
+fn slow_gold_predictions(dir: &Path) -> std::path::PathBuf {
+    let instance = mini_dataset()
+        .into_iter()
+        .find(|i| i["instance_id"] == "minibench__tinyconf-12")
+        .unwrap();
+    let slow = "diff --git a/conftest.py b/conftest.py\nnew file mode 100644\n--- /dev/null\n\
+                +++ b/conftest.py\n@@ -0,0 +1,2 @@\n+import time\n+time.sleep(20)\n";
+    let patch = format!("{}{slow}", instance["patch"].as_str().unwrap());
+    let path = dir.join("slow.jsonl");
+    let line = json!({
+        "instance_id": "minibench__tinyconf-12",
+        "model_name_or_path": "slow-gold",
+        "model_patch": patch,
+    });
+    std::fs::write(&path, format!("{line}\n")).unwrap();
+    path
+}
+
+/// `bench eval` stopped by SIGTERM while an evaluation container runs: the owner removes its
+/// container, the command exits 143 with one line saying what was graded, and the same
+/// command run again finishes the evaluation.
 #[test]
 fn bench_eval_stopped_by_sigterm_removes_its_containers() {
     let dir = tempfile::tempdir().unwrap();
-    let child = agent(
-        dir.path(),
-        &[
-            "bench",
-            "eval",
-            "--dataset",
-            "mini",
-            "--predictions",
-            "gold",
-            "--run-id",
-            "sigterm",
-            "--instances",
-            "minibench__tinyconf-12",
-        ],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    let predictions = slow_gold_predictions(dir.path());
+    let args = [
+        "bench",
+        "eval",
+        "--dataset",
+        "mini",
+        "--predictions",
+        predictions.to_str().unwrap(),
+        "--run-id",
+        "sigterm",
+        "--instances",
+        "minibench__tinyconf-12",
+    ];
+    let child = agent(dir.path(), &args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let pid = child.id();
     let started = Instant::now();
     while sandboxes_of(pid).is_empty() && started.elapsed() < Duration::from_secs(600) {
@@ -275,11 +296,27 @@ fn bench_eval_stopped_by_sigterm_removes_its_containers() {
         .unwrap();
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
-    // 143 from the signal handler, or 1 when the evaluation noticed its container gone first.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
     assert!(
-        !out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        stderr.contains(
+            "error: stopped: 0 of 1 instances graded (their reports are kept); rerunning the \
+             same command resumes (stopped by SIGTERM)"
+        ),
+        "{stderr}"
     );
+    assert!(!stderr.contains("removed from outside"), "{stderr}");
     assert_eq!(sandboxes_of(pid), Vec::<String>::new());
+
+    let out = agent(dir.path(), &args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let report = dir
+        .path()
+        .join("logs/run_evaluation/sigterm/slow-gold/minibench__tinyconf-12/report.json");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(
+        report["minibench__tinyconf-12"]["resolved"], true,
+        "{report:#}"
+    );
 }
