@@ -601,9 +601,10 @@ fn a_second_interrupt_exits_at_once_and_removes_the_clones() {
     assert_eq!(server.judge_requests().len(), 1, "the judge was asked");
     let clones = repo.path().join(".agent/attempts");
     assert!(std::fs::read_dir(&clones).unwrap().next().is_some());
+    let pid = child.id().to_string();
     let interrupt = || {
         let kill = std::process::Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
+            .args(["-INT", &pid])
             .status()
             .unwrap();
         assert!(kill.success());
