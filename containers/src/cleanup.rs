@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bollard::Docker;
-use bollard::query_parameters::ListContainersOptionsBuilder;
+use bollard::query_parameters::{ListContainersOptionsBuilder, WaitContainerOptionsBuilder};
+use futures_util::StreamExt;
 
 use crate::engine::EngineAddress;
 use crate::error::{ContainerError, Result};
@@ -128,6 +129,13 @@ pub async fn remove_own_containers(docker: &Docker) -> Result<usize> {
             force_remove(docker, &id).await?;
             unregister(&id);
             removed += 1;
+            // A removal already in progress (a dropped sandbox's) counts as done for
+            // `force_remove`: wait until the container is really gone.
+            let options = WaitContainerOptionsBuilder::new()
+                .condition("removed")
+                .build();
+            let mut wait = docker.wait_container(&id, Some(options));
+            let _ = tokio::time::timeout(Duration::from_secs(10), wait.next()).await;
         }
     }
     Ok(removed)
