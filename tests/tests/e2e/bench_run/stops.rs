@@ -320,3 +320,52 @@ fn bench_eval_stopped_by_sigterm_removes_its_containers() {
         "{report:#}"
     );
 }
+
+/// `bench run` stopped by SIGTERM while an instance's model turn is pending: the run stops, no
+/// further instance starts, its sandbox is removed, the command exits 143 with one line saying
+/// what was kept, and the same command run again finishes.
+#[test]
+fn bench_run_stopped_by_sigterm_exits_143_and_resumes() {
+    let instances: Vec<Value> = mini_dataset().into_iter().skip(5).take(2).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let server = ScriptedServer::start(vec![Reply::Delayed(
+        Duration::from_secs(60),
+        Box::new(Reply::tool("submit", json!({"summary": "never reached"}))),
+    )])
+    .unwrap();
+    let args = run_args(&server.base_url(), &ids(&instances));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let child = agent(dir.path(), &args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let started = Instant::now();
+    while server.requests().is_empty() && started.elapsed() < Duration::from_secs(600) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "the first instance asks the model"
+    );
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert!(
+        stderr.contains(
+            "error: stopped by SIGTERM: 0 predictions written and kept, 1 runs not started; \
+             rerunning the same command resumes"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(sandboxes_of(pid), Vec::<String>::new());
+    assert!(predicted(&dir.path().join("out/predictions.jsonl")).is_empty());
+    rerun_finishes(dir.path(), &instances, &instances);
+}
