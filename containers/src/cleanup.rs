@@ -107,9 +107,12 @@ pub fn remove_live_containers_blocking(limit: Duration) -> usize {
             .enable_all()
             .build()
             .map(|runtime| {
-                runtime
-                    .block_on(tokio::time::timeout(limit, remove_live_containers()))
-                    .unwrap_or(0)
+                // The timer is made inside the runtime: outside it has no clock to run on.
+                runtime.block_on(async move {
+                    tokio::time::timeout(limit, remove_live_containers())
+                        .await
+                        .unwrap_or(0)
+                })
             })
             .unwrap_or(0)
     })
