@@ -26,9 +26,12 @@ pub const LABEL_RUN: &str = "agent.run";
 /// Live containers by id, with the engine each lives on.
 static LIVE: Mutex<BTreeMap<String, EngineAddress>> = Mutex::new(BTreeMap::new());
 static NAME_COUNTER: AtomicU64 = AtomicU64::new(0);
+/// Every engine this process created a container on, by URL: where a forced exit sweeps.
+static ENGINES_USED: Mutex<BTreeMap<String, EngineAddress>> = Mutex::new(BTreeMap::new());
 
 pub(crate) fn register(id: &str, engine: &EngineAddress) {
     lock(&LIVE).insert(id.to_string(), engine.clone());
+    lock(&ENGINES_USED).insert(engine.url.clone(), engine.clone());
 }
 
 pub(crate) fn unregister(id: &str) {
@@ -94,11 +97,13 @@ pub async fn remove_live_containers() -> usize {
     removed
 }
 
-/// [`remove_live_containers`] from any thread, runtime or not (a panic hook, a forced exit
-/// after a second Ctrl-C), on a fresh thread and runtime, giving up after `limit`. Returns how
-/// many were removed.
-pub fn remove_live_containers_blocking(limit: Duration) -> usize {
-    if live_containers().is_empty() {
+/// [`remove_live_containers`], then [`remove_own_containers`] on every engine this process
+/// used (containers whose removal an owner had begun, or whose creation was cut short), from
+/// any thread, runtime or not (a panic hook, a forced exit after a second Ctrl-C), on a fresh
+/// thread and runtime, giving up after `limit`. Returns how many were removed.
+pub fn remove_own_containers_blocking(limit: Duration) -> usize {
+    let engines: Vec<EngineAddress> = lock(&ENGINES_USED).values().cloned().collect();
+    if engines.is_empty() {
         return 0;
     }
     // A fresh thread and runtime: the calling thread may be a runtime worker.
@@ -109,9 +114,20 @@ pub fn remove_live_containers_blocking(limit: Duration) -> usize {
             .map(|runtime| {
                 // The timer is made inside the runtime: outside it has no clock to run on.
                 runtime.block_on(async move {
-                    tokio::time::timeout(limit, remove_live_containers())
-                        .await
-                        .unwrap_or(0)
+                    tokio::time::timeout(limit, async {
+                        let mut removed = remove_live_containers().await;
+                        for address in &engines {
+                            if let Ok(docker) =
+                                crate::engine::connect_address(address, Duration::from_secs(10))
+                                    .await
+                            {
+                                removed += remove_own_containers(&docker).await.unwrap_or(0);
+                            }
+                        }
+                        removed
+                    })
+                    .await
+                    .unwrap_or(0)
                 })
             })
             .unwrap_or(0)
@@ -149,7 +165,7 @@ pub async fn remove_own_containers(docker: &Docker) -> Result<usize> {
 pub fn install_panic_hook() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        remove_live_containers_blocking(Duration::from_secs(10));
+        remove_own_containers_blocking(Duration::from_secs(10));
         previous(info);
     }));
 }

@@ -104,7 +104,7 @@ pub fn interrupt_flag_saying(
 /// Removes what it can (this process's containers on every engine, then the registered
 /// directories) and exits with the first signal's code.
 fn force_exit(printer: &Printer, signal: StopSignal, why: &str) -> ! {
-    let removed = agent_containers::cleanup::remove_live_containers_blocking(FORCED_REMOVAL);
+    let removed = agent_containers::cleanup::remove_own_containers_blocking(FORCED_REMOVAL);
     let left = agent_containers::cleanup::live_containers().len();
     let dirs: Vec<PathBuf> = lock_discards().drain(..).collect();
     let mut kept = Vec::new();

@@ -182,7 +182,7 @@ async fn child_holds_a_sandbox() {
         // What the binary's forced exit (a second Ctrl-C) does: remove, then exit 130.
         tokio::spawn(async {
             let _ = tokio::signal::ctrl_c().await;
-            cleanup::remove_live_containers_blocking(Duration::from_secs(10));
+            cleanup::remove_own_containers_blocking(Duration::from_secs(10));
             std::process::exit(130);
         });
     }

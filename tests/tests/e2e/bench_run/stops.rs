@@ -321,6 +321,67 @@ fn bench_eval_stopped_by_sigterm_removes_its_containers() {
     );
 }
 
+/// A second SIGTERM right after the first one's warning: the process exits at once with 143
+/// (or the orderly stop, if it was quicker, does) and no container is left either way.
+#[test]
+fn bench_eval_signalled_twice_exits_and_leaves_no_container() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let predictions = slow_gold_predictions(dir.path());
+    let args = [
+        "bench",
+        "eval",
+        "--dataset",
+        "mini",
+        "--predictions",
+        predictions.to_str().unwrap(),
+        "--run-id",
+        "twice",
+        "--instances",
+        "minibench__tinyconf-12",
+    ];
+    let mut child = agent(dir.path(), &args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let started = Instant::now();
+    while sandboxes_of(pid).is_empty() && started.elapsed() < Duration::from_secs(600) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!sandboxes_of(pid).is_empty(), "no container was started");
+    let term = || {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    term();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap() > 0 {
+        seen.push_str(&line);
+        let warned = line.contains("interrupt again to exit at once");
+        line.clear();
+        if warned {
+            term();
+            break;
+        }
+    }
+    std::io::Read::read_to_string(&mut stderr, &mut line).unwrap();
+    seen.push_str(&line);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143), "{seen}");
+    assert!(
+        seen.contains("interrupted again: exiting now") || seen.contains("error: stopped: "),
+        "{seen}"
+    );
+    assert_eq!(sandboxes_of(pid), Vec::<String>::new(), "{seen}");
+}
+
 /// `bench run` stopped by SIGTERM while an instance's model turn is pending: the run stops, no
 /// further instance starts, its sandbox is removed, the command exits 143 with one line saying
 /// what was kept, and the same command run again finishes.
