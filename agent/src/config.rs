@@ -88,6 +88,15 @@ pub struct Price {
     pub output_per_mtok: f64,
 }
 
+impl Price {
+    /// What `usage` costs at this price, in USD.
+    pub fn cost_of(&self, usage: crate::model::Usage) -> f64 {
+        (usage.prompt_tokens as f64 * self.input_per_mtok
+            + usage.completion_tokens as f64 * self.output_per_mtok)
+            / 1_000_000.0
+    }
+}
+
 /// One layer of configuration as it appears in a file. Every field is optional so layers merge.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -445,7 +445,10 @@ fn finish(
     run.events.trajectory().sync()?;
     let collected = run.events.into_collector();
     Ok(RunReport {
-        secret_findings: run.redactor.scan_diff(&diff),
+        // The readable form: a file that is not UTF-8 is a binary patch in `diff`.
+        secret_findings: run
+            .redactor
+            .scan_diff(&workspace.diff_lossy(baseline, final_tree)?),
         git_reverted: runner
             .git_guard
             .as_ref()

@@ -23,6 +23,19 @@ pub struct Workspace {
     root: PathBuf,
 }
 
+/// The paths a diff's files have (the new path; the old one for a deletion).
+fn changed(diff: &git2::Diff<'_>) -> Vec<String> {
+    diff.deltas().filter_map(|d| delta_path(&d)).collect()
+}
+
+fn delta_path(delta: &git2::DiffDelta<'_>) -> Option<String> {
+    delta
+        .new_file()
+        .path()
+        .or_else(|| delta.old_file().path())
+        .map(|p| p.to_string_lossy().into_owned())
+}
+
 /// Files the agent writes inside the repository that must never show up in its diff.
 const AGENT_DIR_PATTERN: &str = "/.agent/";
 
@@ -130,17 +143,89 @@ impl Workspace {
         result.map_err(|e| self.git_err(e))
     }
 
-    /// A unified diff between two snapshots, in `git diff` format.
+    /// A unified diff between two snapshots, in `git diff --binary` format and byte-exact:
+    /// `git apply` turns `from` into `to`, files that are not UTF-8 included.
     pub fn diff(&self, from: Oid, to: Oid) -> Result<String, WorkspaceError> {
+        let whole = self.tree_diff(from, to, &[], false)?;
+        let not_utf8 = self.non_utf8_paths(&whole)?;
+        if not_utf8.is_empty() {
+            return self.patch_text(&whole);
+        }
+        // Text that is not UTF-8 (a Latin-1 source file) cannot travel in a `String` as it is:
+        // those files go as git binary patches, which `git apply` applies byte for byte.
+        let others: Vec<String> = changed(&whole)
+            .into_iter()
+            .filter(|p| !not_utf8.contains(p))
+            .collect();
+        let mut text = String::new();
+        if !others.is_empty() {
+            text = self.patch_text(&self.tree_diff(from, to, &others, false)?)?;
+        }
+        text.push_str(&self.patch_text(&self.tree_diff(from, to, &not_utf8, true)?)?);
+        Ok(text)
+    }
+
+    /// The diff for reading (the review turn, the secret scan): every file as text, bytes that
+    /// are not UTF-8 replaced. Not for applying.
+    pub fn diff_lossy(&self, from: Oid, to: Oid) -> Result<String, WorkspaceError> {
+        self.patch_text(&self.tree_diff(from, to, &[], false)?)
+    }
+
+    /// The tree-to-tree diff, limited to exactly `paths` when given, binary patches for every
+    /// file with `binary`.
+    fn tree_diff(
+        &self,
+        from: Oid,
+        to: Oid,
+        paths: &[String],
+        binary: bool,
+    ) -> Result<git2::Diff<'_>, WorkspaceError> {
         let a = self.repo.find_tree(from).map_err(|e| self.git_err(e))?;
         let b = self.repo.find_tree(to).map_err(|e| self.git_err(e))?;
         let mut opts = DiffOptions::new();
-        opts.show_binary(true);
-        let diff = self
-            .repo
+        opts.show_binary(true).force_binary(binary);
+        if !paths.is_empty() {
+            opts.disable_pathspec_match(true);
+            for path in paths {
+                opts.pathspec(path.as_str());
+            }
+        }
+        self.repo
             .diff_tree_to_tree(Some(&a), Some(&b), Some(&mut opts))
-            .map_err(|e| self.git_err(e))?;
+            .map_err(|e| self.git_err(e))
+    }
+
+    /// Paths of the text files (by git's NUL test) whose old or new content is not UTF-8.
+    fn non_utf8_paths(&self, diff: &git2::Diff<'_>) -> Result<Vec<String>, WorkspaceError> {
+        let mut paths = Vec::new();
+        for delta in diff.deltas() {
+            let mut not_utf8 = false;
+            for file in [delta.old_file(), delta.new_file()] {
+                if file.id().is_zero() {
+                    continue;
+                }
+                let blob = self
+                    .repo
+                    .find_blob(file.id())
+                    .map_err(|e| self.git_err(e))?;
+                not_utf8 |= !blob.is_binary() && std::str::from_utf8(blob.content()).is_err();
+            }
+            if not_utf8 && let Some(path) = delta_path(&delta) {
+                paths.push(path);
+            }
+        }
+        Ok(paths)
+    }
+
+    /// The patch of a diff whose contents are UTF-8 (only a path could still not be).
+    fn patch_text(&self, diff: &git2::Diff<'_>) -> Result<String, WorkspaceError> {
         let mut out = Vec::new();
+        self.print(diff, &mut out)?;
+        Ok(String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+    }
+
+    fn print(&self, diff: &git2::Diff<'_>, out: &mut Vec<u8>) -> Result<(), WorkspaceError> {
         diff.print(DiffFormat::Patch, |_, _, line| {
             if matches!(line.origin(), '+' | '-' | ' ') {
                 out.push(line.origin() as u8);
@@ -148,8 +233,7 @@ impl Workspace {
             out.extend_from_slice(line.content());
             true
         })
-        .map_err(|e| self.git_err(e))?;
-        Ok(String::from_utf8_lossy(&out).into_owned())
+        .map_err(|e| self.git_err(e))
     }
 
     /// Paths that differ between two snapshots (added, modified or deleted).
@@ -279,6 +363,46 @@ mod tests {
         std::fs::remove_file(dir.path().join("a.txt")).unwrap();
         let gone = ws.snapshot().unwrap();
         assert!(ws.diff(before, gone).unwrap().contains("deleted file mode"));
+    }
+
+    #[test]
+    fn a_file_that_is_not_utf8_diffs_byte_exact_and_applies() {
+        let (dir, ws) = repo_with_file();
+        std::fs::write(dir.path().join("legacy.py"), b"# caf\xe9\nX = 1\n").unwrap();
+        let before = ws.snapshot().unwrap();
+        std::fs::write(dir.path().join("legacy.py"), b"# caf\xe9\nX = 2\n").unwrap();
+        std::fs::write(dir.path().join("a.txt"), "two\n").unwrap();
+        let after = ws.snapshot().unwrap();
+        let diff = ws.diff(before, after).unwrap();
+        assert!(
+            diff.contains("-one\n+two\n"),
+            "the UTF-8 file stays text: {diff}"
+        );
+        assert!(diff.contains("GIT binary patch"), "{diff}");
+        assert!(ws.diff_lossy(before, after).unwrap().contains("+X = 2"));
+        // Applied to a checkout of `before`, it gives `after`'s bytes.
+        let other = tempfile::tempdir().unwrap();
+        let git = |dir: &Path, args: &[&str]| {
+            let status = std::process::Command::new("git")
+                .args(args)
+                .current_dir(dir)
+                .status()
+                .unwrap();
+            assert!(status.success(), "git {args:?}");
+        };
+        git(other.path(), &["init", "-q"]);
+        std::fs::write(other.path().join("a.txt"), "one\n").unwrap();
+        std::fs::write(other.path().join("legacy.py"), b"# caf\xe9\nX = 1\n").unwrap();
+        std::fs::write(other.path().join("change.diff"), &diff).unwrap();
+        git(other.path(), &["apply", "change.diff"]);
+        assert_eq!(
+            std::fs::read(other.path().join("legacy.py")).unwrap(),
+            b"# caf\xe9\nX = 2\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(other.path().join("a.txt")).unwrap(),
+            "two\n"
+        );
     }
 
     #[test]

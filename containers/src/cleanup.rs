@@ -1,5 +1,5 @@
 //! Leaving no containers behind: labels, the registry of this process's live containers, the
-//! Ctrl-C and panic helpers the binary installs, and `prune` for what a killed process left.
+//! removal helpers a stop or a panic uses, and `prune` for what a killed process left.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bollard::Docker;
-use bollard::query_parameters::ListContainersOptionsBuilder;
+use bollard::query_parameters::{ListContainersOptionsBuilder, WaitContainerOptionsBuilder};
+use futures_util::StreamExt;
 
 use crate::engine::EngineAddress;
 use crate::error::{ContainerError, Result};
@@ -25,9 +26,12 @@ pub const LABEL_RUN: &str = "agent.run";
 /// Live containers by id, with the engine each lives on.
 static LIVE: Mutex<BTreeMap<String, EngineAddress>> = Mutex::new(BTreeMap::new());
 static NAME_COUNTER: AtomicU64 = AtomicU64::new(0);
+/// Every engine this process created a container on, by URL: where a forced exit sweeps.
+static ENGINES_USED: Mutex<BTreeMap<String, EngineAddress>> = Mutex::new(BTreeMap::new());
 
 pub(crate) fn register(id: &str, engine: &EngineAddress) {
     lock(&LIVE).insert(id.to_string(), engine.clone());
+    lock(&ENGINES_USED).insert(engine.url.clone(), engine.clone());
 }
 
 pub(crate) fn unregister(id: &str) {
@@ -93,29 +97,67 @@ pub async fn remove_live_containers() -> usize {
     removed
 }
 
-/// For the binary: on Ctrl-C or SIGTERM, remove this process's containers, then exit with
-/// 130 (SIGINT) or 143 (SIGTERM). Call once, inside the runtime.
-pub fn spawn_signal_cleanup() {
-    tokio::spawn(async {
-        let code = wait_for_termination().await;
-        let removed = tokio::time::timeout(Duration::from_secs(10), remove_live_containers()).await;
-        tracing::info!(?removed, "interrupted; removed the sandbox containers");
-        std::process::exit(code);
-    });
+/// [`remove_live_containers`], then [`remove_own_containers`] on every engine this process
+/// used (containers whose removal an owner had begun, or whose creation was cut short), from
+/// any thread, runtime or not (a panic hook, a forced exit after a second Ctrl-C), on a fresh
+/// thread and runtime, giving up after `limit`. Returns how many were removed.
+pub fn remove_own_containers_blocking(limit: Duration) -> usize {
+    let engines: Vec<EngineAddress> = lock(&ENGINES_USED).values().cloned().collect();
+    if engines.is_empty() {
+        return 0;
+    }
+    // A fresh thread and runtime: the calling thread may be a runtime worker.
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map(|runtime| {
+                // The timer is made inside the runtime: outside it has no clock to run on.
+                runtime.block_on(async move {
+                    tokio::time::timeout(limit, async {
+                        let mut removed = remove_live_containers().await;
+                        for address in &engines {
+                            if let Ok(docker) =
+                                crate::engine::connect_address(address, Duration::from_secs(10))
+                                    .await
+                            {
+                                removed += remove_own_containers(&docker).await.unwrap_or(0);
+                            }
+                        }
+                        removed
+                    })
+                    .await
+                    .unwrap_or(0)
+                })
+            })
+            .unwrap_or(0)
+    })
+    .join()
+    .unwrap_or(0)
 }
 
-async fn wait_for_termination() -> i32 {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => tokio::select! {
-            _ = tokio::signal::ctrl_c() => 130,
-            _ = term.recv() => 143,
-        },
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            130
+/// Force-removes the containers of this process (by its pid and host labels) on `docker`,
+/// including any whose creation was cut short before it was registered. Returns how many.
+pub async fn remove_own_containers(docker: &Docker) -> Result<usize> {
+    let this_host = hostname();
+    let mut removed = 0;
+    for container in labelled(docker, format!("{LABEL_PID}={}", std::process::id())).await? {
+        let labels = container.labels.unwrap_or_default();
+        let Some(id) = container.id else { continue };
+        if labels.get(LABEL_HOST) == Some(&this_host) {
+            force_remove(docker, &id).await?;
+            unregister(&id);
+            removed += 1;
+            // A removal already in progress (a dropped sandbox's) counts as done for
+            // `force_remove`: wait until the container is really gone.
+            let options = WaitContainerOptionsBuilder::new()
+                .condition("removed")
+                .build();
+            let mut wait = docker.wait_container(&id, Some(options));
+            let _ = tokio::time::timeout(Duration::from_secs(10), wait.next()).await;
         }
     }
+    Ok(removed)
 }
 
 /// For the binary: a panic hook that removes this process's containers before the previous
@@ -123,22 +165,7 @@ async fn wait_for_termination() -> i32 {
 pub fn install_panic_hook() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if !live_containers().is_empty() {
-            // A fresh thread and runtime: the panicking thread may be a runtime worker.
-            let _ = std::thread::spawn(|| {
-                if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    runtime.block_on(async {
-                        let _ =
-                            tokio::time::timeout(Duration::from_secs(10), remove_live_containers())
-                                .await;
-                    });
-                }
-            })
-            .join();
-        }
+        remove_own_containers_blocking(Duration::from_secs(10));
         previous(info);
     }));
 }

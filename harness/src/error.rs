@@ -53,14 +53,24 @@ pub enum HarnessError {
     /// Any other invalid argument.
     #[error("{0}")]
     Invalid(String),
+    /// The stop flag was set while this instance ran (its container is removed).
+    #[error("stopped before it finished")]
+    Stopped,
+    /// The evaluation was stopped from outside; what was graded is kept.
+    #[error(
+        "stopped: {graded} of {total} instances graded (their reports are kept); rerunning the same command resumes"
+    )]
+    StoppedAfter { graded: usize, total: usize },
 }
 
 pub type Result<T, E = HarnessError> = std::result::Result<T, E>;
 
 impl HarnessError {
-    /// Errors after which no further instance can succeed (the engine is gone).
+    /// Errors after which no further instance can succeed (the engine is gone) or should run
+    /// (a stop was asked for).
     pub fn is_fatal(&self) -> bool {
         matches!(self, Self::Container(e) if e.is_unavailable())
+            || matches!(self, Self::Stopped | Self::StoppedAfter { .. })
     }
 
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {

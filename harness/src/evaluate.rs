@@ -25,6 +25,7 @@ use crate::report::{
     instance_log_dir,
 };
 use crate::runlog::InstanceLog;
+use crate::stop::StopFlag;
 use crate::testspec::{CONTAINER_EVAL_SCRIPT, CONTAINER_PATCH, TESTBED, eval_script_for};
 
 /// Tried in order; the first that exits 0 applies the patch (4.1.0).
@@ -67,6 +68,9 @@ pub struct EvalOptions {
     pub report_dir: PathBuf,
     /// Whose verdicts: swebench 4.1.0 (default) or 5.x.
     pub harness_version: HarnessVersion,
+    /// Set from outside (Ctrl-C): no new instance starts, running ones stop, and the evaluation
+    /// ends with [`HarnessError::StoppedAfter`].
+    pub stop: StopFlag,
 }
 
 impl EvalOptions {
@@ -78,6 +82,7 @@ impl EvalOptions {
             log_root: PathBuf::from("."),
             report_dir: PathBuf::from("."),
             harness_version: HarnessVersion::default(),
+            stop: StopFlag::default(),
         }
     }
 }
@@ -159,26 +164,61 @@ pub async fn evaluate(
     for (instance, _) in &to_run {
         ctx.spec(instance)?;
     }
-    let failed_envs = prepare_environments(ctx, to_run.iter().map(|(i, _)| *i), events).await?;
+    let total = to_run.len() + outcomes.len();
+    let failed_envs =
+        prepare_environments_until(ctx, to_run.iter().map(|(i, _)| *i), events, &options.stop)
+            .await?;
 
     let workers = options.workers.max(1);
     let failed_envs = &failed_envs;
-    let finished: Vec<InstanceOutcome> = futures_util::stream::iter(to_run)
+    let finished: Vec<Option<InstanceOutcome>> = futures_util::stream::iter(to_run)
         .map(|(instance, prediction)| async move {
+            if options.stop.is_set() {
+                return Ok(None);
+            }
             events(EvalEvent::Started(instance.instance_id.clone()));
             let key = (instance.repo.clone(), instance.version.clone());
             let outcome = match failed_envs.get(&key) {
                 Some(reason) => environment_failed(instance, prediction, options, reason)?,
-                None => evaluate_instance(ctx, instance, prediction, options).await?,
+                None => match evaluate_instance(ctx, instance, prediction, options).await {
+                    Err(HarnessError::Stopped) => return Ok(None),
+                    other => other?,
+                },
             };
             events(EvalEvent::Finished(outcome.clone()));
-            Ok::<_, HarnessError>(outcome)
+            Ok::<_, HarnessError>(Some(outcome))
         })
         .buffer_unordered(workers)
         .try_collect()
         .await?;
-    outcomes.extend(finished);
+    outcomes.extend(finished.into_iter().flatten());
+    if options.stop.is_set() {
+        return Err(stopped_after(graded(&outcomes), total, &[ctx]).await);
+    }
     summarize(dataset, predictions, options, outcomes)
+}
+
+/// The error a stopped evaluation ends with, after a sweep of this process's containers on
+/// every engine it used (one whose creation was cut short has no owner to remove it).
+pub(crate) async fn stopped_after(
+    graded: usize,
+    total: usize,
+    engines: &[&BenchContext],
+) -> HarnessError {
+    for ctx in engines {
+        if let Err(e) = agent_containers::cleanup::remove_own_containers(&ctx.docker).await {
+            tracing::warn!("after the stop, could not remove this run's containers: {e}");
+        }
+    }
+    HarnessError::StoppedAfter { graded, total }
+}
+
+/// Outcomes with a report (this run's or an earlier one's).
+pub(crate) fn graded(outcomes: &[InstanceOutcome]) -> usize {
+    outcomes
+        .iter()
+        .filter(|o| !matches!(o.verdict, Verdict::Error(_)))
+        .count()
 }
 
 /// What is to run (instances with a non-empty prediction and no report yet), and the outcomes
@@ -255,16 +295,34 @@ pub async fn prepare_environments<'a>(
     instances: impl Iterator<Item = &'a Instance>,
     events: &EventSink,
 ) -> Result<HashMap<(String, String), String>> {
+    prepare_environments_until(ctx, instances, events, &StopFlag::default()).await
+}
+
+/// [`prepare_environments`] that builds nothing more once `stop` is set (the caller then ends
+/// with a stop).
+pub async fn prepare_environments_until<'a>(
+    ctx: &BenchContext,
+    instances: impl Iterator<Item = &'a Instance>,
+    events: &EventSink,
+    stop: &StopFlag,
+) -> Result<HashMap<(String, String), String>> {
     let mut seen = std::collections::HashSet::new();
     let mut failed = HashMap::new();
     for instance in instances {
         let key = (instance.repo.clone(), instance.version.clone());
+        if stop.is_set() {
+            break;
+        }
         if seen.insert(key.clone()) {
             events(EvalEvent::PreparingEnvironment(format!(
                 "{} {}",
                 instance.repo, instance.version
             )));
-            match ctx.env_image(instance).await {
+            let built = tokio::select! {
+                built = ctx.env_image(instance) => built,
+                () = stop.wait() => break,
+            };
+            match built {
                 Ok(_) => {}
                 Err(e) if e.is_fatal() => return Err(e),
                 Err(e) => {
@@ -360,6 +418,7 @@ async fn write_and_run(
             timeout: options.timeout,
             label: &label,
             version: options.harness_version,
+            stop: &options.stop,
         },
         log,
     )
@@ -521,10 +580,12 @@ pub struct ScriptRequest<'a> {
     pub label: &'a str,
     /// Whose patch fallbacks.
     pub version: HarnessVersion,
+    /// Set: the script stops and the container is removed ([`HarnessError::Stopped`]).
+    pub stop: &'a StopFlag,
 }
 
 /// A fresh container; the patch (if any and not empty) applied with the fallbacks; the eval
-/// script run with `timeout`; the container removed in every case.
+/// script run with `timeout`; the container removed in every case, a stop included.
 pub async fn run_script(
     ctx: &BenchContext,
     instance: &Instance,
@@ -537,10 +598,15 @@ pub async fn run_script(
         timeout,
         label,
         version,
+        stop,
     } = request;
     let started = Instant::now();
     let mut timings = InstanceTimings::default();
-    let (sandbox, setup) = ctx.instance_container(instance, label, timeout).await?;
+    // Cut short, a creation's container is found by the sweep after the stop.
+    let (sandbox, setup) = tokio::select! {
+        made = ctx.instance_container(instance, label, timeout) => made?,
+        () = stop.wait() => return Err(HarnessError::Stopped),
+    };
     timings.setup = setup;
     log.info(&format!(
         "Container for {} started: {} ({})",
@@ -548,7 +614,10 @@ pub async fn run_script(
         sandbox.id(),
         sandbox.config().image
     ));
-    let result = in_container(&sandbox, patch, script, timeout, log, &mut timings, version).await;
+    let result = tokio::select! {
+        result = in_container(&sandbox, patch, script, timeout, log, &mut timings, version) => result,
+        () = stop.wait() => Err(HarnessError::Stopped),
+    };
     let removed = sandbox.remove().await;
     timings.total = started.elapsed();
     let run = result?;

@@ -12,7 +12,7 @@ use crate::engines::{Attempt, EnginePool, distribute};
 use crate::error::{HarnessError, IoContext, Result};
 use crate::evaluate::{
     EvalEvent, EvalOptions, EvalReport, EventSink, InstanceOutcome, Verdict, environment_failed,
-    evaluate_instance, log_dir, plan, prepare_environments, summarize,
+    evaluate_instance, log_dir, plan, prepare_environments_until, stopped_after, summarize,
 };
 use crate::predictions::{Prediction, Predictions};
 use crate::report::{LOG_REPORT, RunSummary};
@@ -39,6 +39,7 @@ pub async fn evaluate_on(
     events: &EventSink,
 ) -> Result<(EvalReport, EngineUse)> {
     let (to_run, mut outcomes) = plan(dataset, predictions, options, events)?;
+    let total = to_run.len() + outcomes.len();
     let first = pool
         .engines
         .first()
@@ -47,10 +48,19 @@ pub async fn evaluate_on(
         first.ctx.spec(instance)?;
     }
     // Environments are made once, on the first engine; the others copy what they need.
-    let failed_envs =
-        prepare_environments(&first.ctx, to_run.iter().map(|(i, _)| *i), events).await?;
+    let failed_envs = prepare_environments_until(
+        &first.ctx,
+        to_run.iter().map(|(i, _)| *i),
+        events,
+        &options.stop,
+    )
+    .await?;
     let failed_envs = &failed_envs;
     let distribution = distribute(pool, to_run, |engine, (instance, prediction)| async move {
+        // Stopped: the queue drains without starting anything, and nothing is retried.
+        if options.stop.is_set() {
+            return Attempt::Finished(Err(HarnessError::Stopped));
+        }
         events(EvalEvent::Started(instance.instance_id.clone()));
         let key = (instance.repo.clone(), instance.version.clone());
         let result = match failed_envs.get(&key) {
@@ -66,6 +76,7 @@ pub async fn evaluate_on(
             other => other,
         };
         match result {
+            Err(HarnessError::Stopped) => Attempt::Finished(Err(HarnessError::Stopped)),
             Ok(outcome) if graded || !matches!(outcome.verdict, Verdict::Error(_)) => {
                 events(EvalEvent::Finished(outcome.clone()));
                 Attempt::Finished(Ok(outcome))
@@ -74,6 +85,16 @@ pub async fn evaluate_on(
         }
     })
     .await;
+    if options.stop.is_set() {
+        let graded: Vec<InstanceOutcome> = distribution
+            .placed
+            .into_iter()
+            .filter_map(|placed| placed.result.ok())
+            .chain(outcomes)
+            .collect();
+        let engines: Vec<_> = pool.engines.iter().map(|e| &e.ctx).collect();
+        return Err(stopped_after(crate::evaluate::graded(&graded), total, &engines).await);
+    }
     let mut usage = EngineUse {
         lost_engines: distribution.lost_engines.clone(),
         retried: distribution.retried,

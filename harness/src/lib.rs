@@ -22,6 +22,7 @@ pub mod report;
 pub mod runlog;
 pub mod shard;
 pub mod specs;
+pub mod stop;
 pub mod testspec;
 pub mod validate;
 

@@ -11,11 +11,12 @@ use futures_util::{StreamExt, TryStreamExt};
 use crate::context::BenchContext;
 use crate::dataset::{Dataset, Instance};
 use crate::error::{HarnessError, IoContext, Result};
-use crate::evaluate::{EvalEvent, EventSink, ScriptRun, prepare_environments, run_script};
+use crate::evaluate::{EvalEvent, EventSink, ScriptRun, prepare_environments_until, run_script};
 use crate::grading::{LogVerdict, parse_eval_log, test_passed};
 use crate::log_parsers::StatusMap;
 use crate::report::{LOG_EVAL_SCRIPT, LOG_INSTANCE, LOG_PATCH, LOG_TEST_OUTPUT};
 use crate::runlog::InstanceLog;
+use crate::stop::StopFlag;
 use crate::testspec::eval_script;
 
 #[derive(Debug, Clone)]
@@ -25,6 +26,9 @@ pub struct ValidateOptions {
     pub timeout: Duration,
     /// `logs/run_validation/RUN_ID/INSTANCE_ID/{before,after}/` goes here.
     pub log_root: PathBuf,
+    /// Set from outside: no new instance starts, running ones stop, and validation ends with
+    /// [`HarnessError::StoppedAfter`].
+    pub stop: StopFlag,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -82,10 +86,14 @@ pub async fn validate(
         already_done: 0,
         empty_patches: 0,
     });
-    let failed_envs = prepare_environments(ctx, dataset.instances.iter(), events).await?;
+    let failed_envs =
+        prepare_environments_until(ctx, dataset.instances.iter(), events, &options.stop).await?;
     let failed_envs = &failed_envs;
-    futures_util::stream::iter(&dataset.instances)
+    let validations: Vec<Option<Validation>> = futures_util::stream::iter(&dataset.instances)
         .map(|instance| async move {
+            if options.stop.is_set() {
+                return Ok(None);
+            }
             events(EvalEvent::Started(instance.instance_id.clone()));
             let key = (instance.repo.clone(), instance.version.clone());
             let validation = match failed_envs.get(&key) {
@@ -93,7 +101,10 @@ pub async fn validate(
                     instance_id: instance.instance_id.clone(),
                     derived: Err(format!("environment: {reason}")),
                 },
-                None => validate_instance(ctx, instance, options).await?,
+                None => match validate_instance(ctx, instance, options).await {
+                    Err(HarnessError::Stopped) => return Ok(None),
+                    other => other?,
+                },
             };
             let verdict = match &validation.derived {
                 Ok(_) if validation.matches(instance) => crate::evaluate::Verdict::Resolved,
@@ -105,11 +116,17 @@ pub async fn validate(
                 verdict,
                 timings: Default::default(),
             }));
-            Ok::<_, HarnessError>(validation)
+            Ok::<_, HarnessError>(Some(validation))
         })
         .buffered(options.workers.max(1))
         .try_collect()
-        .await
+        .await?;
+    if options.stop.is_set() {
+        let done = validations.iter().flatten().count();
+        let total = dataset.instances.len();
+        return Err(crate::evaluate::stopped_after(done, total, &[ctx]).await);
+    }
+    Ok(validations.into_iter().flatten().collect())
 }
 
 async fn validate_instance(
@@ -148,6 +165,7 @@ async fn validate_instance(
                 timeout: options.timeout,
                 label: &label,
                 version: crate::grading::HarnessVersion::V4_1_0,
+                stop: &options.stop,
             },
             &mut log,
         )

@@ -339,6 +339,7 @@ async fn validation_reproduces_the_dataset_lists() {
         workers: 2,
         timeout: Duration::from_secs(300),
         log_root: logs.path().to_path_buf(),
+        stop: Default::default(),
     };
     let results = validate(&ctx, &dataset, &options, &no_events())
         .await

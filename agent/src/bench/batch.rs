@@ -39,6 +39,8 @@ pub struct BatchRequest<'a> {
     pub setup_timeout: Duration,
     /// Where the batch's own lines and bar go (each run's own output is quiet).
     pub printer: &'a Printer,
+    /// Ctrl-C/SIGTERM: no new instance starts; the running runs stop and are recorded.
+    pub interrupt: crate::run::Interrupt,
 }
 
 #[derive(Debug, Default)]
@@ -122,6 +124,9 @@ pub async fn run_batch(request: &BatchRequest<'_>, resume: Resume) -> BatchSumma
 /// One (instance, sample): unless the batch stopped or the budget is spent, prepare its copy,
 /// run the agent, record what came of it.
 async fn one(request: &BatchRequest<'_>, shared: &Shared, instance: &Instance, sample: usize) {
+    if *request.interrupt.borrow() {
+        shared.stop(FatalError::Interrupted);
+    }
     if shared.stop.load(Ordering::SeqCst) {
         shared.summary().not_started += 1;
         return;
@@ -153,6 +158,7 @@ async fn one(request: &BatchRequest<'_>, shared: &Shared, instance: &Instance, s
                     .trajectory_path(&instance.instance_id, sample),
                 keep_attempt: request.layout.samples > 1,
                 printer: &quiet,
+                interrupt: request.interrupt.clone(),
             })
             .await
         }

@@ -105,7 +105,12 @@ pub fn fatal_cause(error: &(dyn std::error::Error + 'static)) -> Option<FatalErr
         if let Some(h) = e.downcast_ref::<HarnessError>()
             && h.is_fatal()
         {
-            return Some(FatalError::Engine(h.to_string()));
+            return Some(match h {
+                HarnessError::Stopped | HarnessError::StoppedAfter { .. } => {
+                    FatalError::Interrupted
+                }
+                _ => FatalError::Engine(h.to_string()),
+            });
         }
         if let Some(io) = e.downcast_ref::<std::io::Error>()
             && is_disk_full(io)

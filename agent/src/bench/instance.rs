@@ -32,6 +32,8 @@ pub struct InstanceRequest<'a> {
     pub keep_attempt: bool,
     /// Per-instance output (the session's own lines) goes here; quiet in a batch.
     pub printer: &'a Printer,
+    /// The batch's one stop flag.
+    pub interrupt: crate::run::Interrupt,
 }
 
 /// Runs the agent on one prepared instance. A run that ended on its own terms (submitted, a
@@ -46,6 +48,7 @@ pub async fn run_instance(request: InstanceRequest<'_>) -> Result<AgentRun, Inst
         trajectory,
         keep_attempt,
         printer,
+        interrupt,
     } = request;
     let sandbox = DockerSandbox::create(
         SandboxConfig::new(copy.image.clone())
@@ -74,7 +77,7 @@ pub async fn run_instance(request: InstanceRequest<'_>) -> Result<AgentRun, Inst
             allow_dirty: true,
             ..FixOptions::new(instance.problem_statement.clone())
         };
-        fix::execute_with(&workspace, config, &options, printer, &runner).await
+        fix::execute_with(&workspace, config, &options, printer, &runner, interrupt).await
     }
     .await;
     runner.stop(printer).await;

@@ -112,6 +112,7 @@ pub async fn select_batch(
     let prompts = Prompts::load(request.config.prompts_dir.as_deref())
         .map_err(|e| BenchSelectError::Judge(e.to_string()))?;
     let registry = registry(request.config);
+    let context_window = crate::run::run_shape(request.config).await.context_window;
     for instance in &request.dataset.instances {
         let id = &instance.instance_id;
         if done.contains_key(id) {
@@ -138,6 +139,7 @@ pub async fn select_batch(
             registry: &registry,
             model: &model,
             prompts: &prompts,
+            context_window,
             workers: request.workers,
         })
         .await;
@@ -146,7 +148,14 @@ pub async fn select_batch(
             instance_id: id.clone(),
             model_name_or_path: request.config.model.clone(),
             model_patch: Some(selection.chosen_diff().to_string()),
-            cost_usd: Some(lines.iter().filter_map(|l| l.cost_usd).sum()),
+            // The samples' and the judge's.
+            cost_usd: Some(
+                lines.iter().filter_map(|l| l.cost_usd).sum::<f64>()
+                    + request
+                        .config
+                        .price()
+                        .map_or(0.0, |p| p.cost_of(selection.usage)),
+            ),
             sample: selection.chosen,
         })?;
         summary.selected += 1;

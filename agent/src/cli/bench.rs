@@ -19,8 +19,9 @@ use agent_harness::evaluate_pool::{EngineUse, evaluate_on};
 use agent_harness::grading::HarnessVersion;
 use agent_harness::official::ImageSource;
 use agent_harness::repos::RepoSource;
+use agent_harness::stop::StopFlag;
 use agent_harness::validate::{ValidateOptions, apply_validations, validate};
-use agent_harness::{Dataset, Predictions, SpecTable, mini};
+use agent_harness::{Dataset, HarnessError, Predictions, SpecTable, mini};
 
 use crate::bench::progress::EvalProgress;
 use crate::printer::Printer;
@@ -133,14 +134,6 @@ pub struct ValidateArgs {
 }
 
 pub async fn run(args: BenchArgs, printer: &Printer) -> Result<ExitCode> {
-    // Evaluation has no graceful stop of its own: on Ctrl-C or SIGTERM its containers are
-    // removed before the process exits (`bench run` stops gracefully and cleans up itself).
-    if matches!(
-        args.command,
-        BenchCommand::Eval(_) | BenchCommand::Validate(_)
-    ) {
-        agent_containers::cleanup::spawn_signal_cleanup();
-    }
     match args.command {
         BenchCommand::Eval(args) => eval(args, printer).await,
         BenchCommand::Validate(args) => validate_cmd(args, printer).await,
@@ -237,6 +230,7 @@ async fn eval(args: EvalArgs, printer: &Printer) -> Result<ExitCode> {
         log_root: args.common.log_dir.clone(),
         report_dir: args.report_dir.clone(),
         harness_version: args.harness_version,
+        stop: stop_flag(printer),
     };
     let progress = Arc::new(EvalProgress::new(printer, "eval", ("✓", "✖")));
     let report = if args.common.engines.is_empty() {
@@ -252,7 +246,10 @@ async fn eval(args: EvalArgs, printer: &Printer) -> Result<ExitCode> {
         })
     };
     progress.finish();
-    let report = report?;
+    let report = match report {
+        Err(e) => return stopped(e, printer),
+        Ok(report) => report,
+    };
     let errors = errors_by_reason(&report.outcomes);
     for (reason, ids) in &errors {
         printer.error(&format!(
@@ -273,6 +270,27 @@ async fn eval(args: EvalArgs, printer: &Printer) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Ctrl-C/SIGTERM stop the evaluation through this flag (see `run::interrupt`).
+fn stop_flag(printer: &Printer) -> StopFlag {
+    StopFlag::new(crate::run::interrupt::interrupt_flag_saying(
+        *printer,
+        "interrupted: no new instance starts; the running ones are stopped and their containers removed",
+        crate::run::interrupt::BATCH_STOP_GRACE,
+    ))
+}
+
+/// A stopped evaluation ends with one line and 130 (SIGINT) or 143 (SIGTERM); any other error
+/// is returned.
+fn stopped(error: HarnessError, printer: &Printer) -> Result<ExitCode> {
+    if let (HarnessError::StoppedAfter { .. }, Some(signal)) =
+        (&error, crate::run::interrupt::stop_signal())
+    {
+        printer.error(&format!("{error} (stopped by {})", signal.name()));
+        return Ok(ExitCode::from(signal.exit_code()));
+    }
+    Err(error.into())
 }
 
 /// `--engine` is only implemented for `bench eval` so far: elsewhere it is refused rather than
@@ -343,11 +361,15 @@ async fn validate_cmd(args: ValidateArgs, printer: &Printer) -> Result<ExitCode>
         workers: args.common.workers,
         timeout: Duration::from_secs(args.common.timeout),
         log_root: args.common.log_dir.clone(),
+        stop: stop_flag(printer),
     };
     let progress = Arc::new(EvalProgress::new(printer, "validate", ("match", "differ")));
     let validations = validate(&ctx, &dataset, &options, &sink(&progress)).await;
     progress.finish();
-    let validations = validations?;
+    let validations = match validations {
+        Err(e) => return stopped(e, printer),
+        Ok(validations) => validations,
+    };
     let mut lines = Vec::new();
     let mut all_ok = true;
     for v in &validations {

@@ -16,6 +16,7 @@ use agent_harness::Dataset;
 
 use super::bench::{CommonArgs, bench_context, dataset_and_repos};
 use super::fix::{RunFlags, load_config};
+use crate::bench::error::FatalError;
 use crate::bench::select as bench_select;
 use crate::bench::{BatchRequest, BatchSummary, Resume, RunLayout, run_batch};
 use crate::printer::Printer;
@@ -118,6 +119,11 @@ pub async fn run(args: BenchRunArgs, printer: &Printer) -> Result<ExitCode> {
         max_cost_total: args.max_cost_total,
         setup_timeout: Duration::from_secs(args.setup_timeout),
         printer,
+        interrupt: crate::run::interrupt::interrupt_flag_saying(
+            *printer,
+            "interrupted: no new instance starts; the running ones stop and are recorded",
+            crate::run::interrupt::BATCH_STOP_GRACE,
+        ),
     };
     let summary = run_batch(&request, resume).await;
     if args.select && summary.stopped.is_none() {
@@ -159,7 +165,8 @@ async fn select_samples(
 }
 
 /// Prints what the batch did and returns the exit code: 0 when every run has a prediction, 3
-/// when some have none (a rerun tries them), 1 when a fatal error stopped the batch.
+/// when some have none (a rerun tries them), 1 when a fatal error stopped the batch, 130/143
+/// when Ctrl-C/SIGTERM did.
 fn report(summary: &BatchSummary, layout: &RunLayout, printer: &Printer) -> ExitCode {
     for (id, sample, reason) in &summary.unfinished {
         printer.warn(&format!("{id} (sample {sample}): {reason}"));
@@ -187,6 +194,17 @@ fn report(summary: &BatchSummary, layout: &RunLayout, printer: &Printer) -> Exit
         summary.cost_usd,
         layout.predictions_path(0).display()
     ));
+    if let (Some(FatalError::Interrupted), Some(signal)) =
+        (&summary.stopped, crate::run::interrupt::stop_signal())
+    {
+        printer.error(&format!(
+            "stopped by {}: {} predictions written and kept, {} runs not started; rerunning the same command resumes",
+            signal.name(),
+            summary.written,
+            summary.not_started
+        ));
+        return ExitCode::from(signal.exit_code());
+    }
     if let Some(error) = &summary.stopped {
         printer.error(&format!(
             "the batch stopped: {error}. The {} predictions written are kept; {} runs were not started; rerun the same command to resume",

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use crate::config::Config;
 use crate::printer::Printer;
-use crate::run::{RunError, RunRequest};
+use crate::run::{Interrupt, RunError, RunRequest};
 use crate::workspace::Workspace;
 
 pub use crate::run::{
@@ -88,16 +88,18 @@ pub async fn execute(
 }
 
 /// Runs the agent with a runner the caller made (and will stop), e.g. a bench instance's
-/// sandbox on the instance's environment image.
+/// sandbox on the instance's environment image, and the caller's stop flag (one per batch).
 pub async fn execute_with(
     workspace: &Workspace,
     config: &Config,
     options: &FixOptions,
     printer: &Printer,
     runner: &Runner,
+    interrupt: Interrupt,
 ) -> Result<FixReport, RunError> {
     crate::run::run(RunRequest {
         runner: Some(runner),
+        interrupt: Some(interrupt),
         ..options.request(workspace, config, printer)
     })
     .await

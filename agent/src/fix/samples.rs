@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 
 use super::{FixOptions, FixReport};
 use crate::config::Config;
-use crate::model::ModelError;
+use crate::model::{ModelError, Usage};
 use crate::printer::Printer;
 use crate::prompts::{PromptError, Prompts};
 use crate::run::{Interrupt, RunError, RunRequest};
@@ -41,17 +41,22 @@ pub enum SamplesError {
     Apply { path: PathBuf, message: String },
     #[error(transparent)]
     Checkout(#[from] SelectError),
+    /// What a single run can meet (the workspace, the trajectory, the prompts, the model).
     #[error(transparent)]
     Run(#[from] RunError),
-    #[error(transparent)]
-    Workspace(#[from] WorkspaceError),
-    #[error(transparent)]
-    Trajectory(#[from] TrajectoryError),
-    #[error(transparent)]
-    Prompt(#[from] PromptError),
-    #[error(transparent)]
-    Model(#[from] ModelError),
 }
+
+/// A run's own errors, met here outside a run, are the run's kinds.
+macro_rules! through_run_error {
+    ($($error:ty),*) => {$(
+        impl From<$error> for SamplesError {
+            fn from(error: $error) -> Self {
+                Self::Run(error.into())
+            }
+        }
+    )*};
+}
+through_run_error!(WorkspaceError, TrajectoryError, PromptError, ModelError);
 
 type Result<T, E = SamplesError> = std::result::Result<T, E>;
 
@@ -86,6 +91,8 @@ pub async fn execute(request: SamplesRequest<'_>) -> Result<FixReport> {
         path: base.clone(),
         source,
     })?;
+    // A second Ctrl-C exits at once: the clones go then too.
+    let _discard = crate::run::interrupt::DiscardOnForcedExit::new(base.clone());
     let clones = Clones {
         source: workspace.root().to_path_buf(),
         head,
@@ -155,27 +162,52 @@ async fn attempts_then_select(request: &SamplesRequest<'_>, clones: &Clones) -> 
     for line in selection.summary_lines() {
         request.printer.status(&line);
     }
-    request.printer.status(&totals(&reports, &selection));
+    let totals = Totals::of(&reports, &selection, request.config);
+    request
+        .printer
+        .status(&totals.line(reports.len(), &selection));
     let report = adopt(request, reports, &selection, &trajectory).await?;
-    record(request, &trajectory, &selection, &report)?;
+    record(request, &trajectory, &selection, &report, &totals)?;
     Ok(report)
 }
 
 /// What all the attempts and the judge used together.
-fn totals(reports: &[(usize, FixReport)], selection: &Selection) -> String {
-    let mut usage = selection.usage;
-    let mut cost = Some(0.0);
-    for (_, report) in reports {
-        usage += report.outcome.usage;
-        cost = cost.zip(report.outcome.cost_usd).map(|(a, b)| a + b);
+struct Totals {
+    usage: Usage,
+    /// Unknown when the price of any part is.
+    cost_usd: Option<f64>,
+}
+
+impl Totals {
+    fn of(reports: &[(usize, FixReport)], selection: &Selection, config: &Config) -> Self {
+        let mut usage = selection.usage;
+        let mut cost = config.price().map(|p| p.cost_of(selection.usage));
+        for (_, report) in reports {
+            usage += report.outcome.usage;
+            cost = cost.zip(report.outcome.cost_usd).map(|(a, b)| a + b);
+        }
+        Self {
+            usage,
+            cost_usd: cost,
+        }
     }
-    format!(
-        "all {} attempts and the judge: {} prompt + {} completion tokens; the attempts cost {}",
-        reports.len(),
-        usage.prompt_tokens,
-        usage.completion_tokens,
-        cost.map_or("unknown".into(), |c| format!("${c:.4}"))
-    )
+
+    fn line(&self, attempts: usize, selection: &Selection) -> String {
+        let judge = match &selection.judge {
+            Some(_) => format!(
+                " (the judge: {} prompt + {} completion tokens)",
+                selection.usage.prompt_tokens, selection.usage.completion_tokens
+            ),
+            None => " (the judge was not asked)".into(),
+        };
+        format!(
+            "all {attempts} attempts and the judge: {} prompt + {} completion tokens, cost {}{judge}",
+            self.usage.prompt_tokens,
+            self.usage.completion_tokens,
+            self.cost_usd
+                .map_or("unknown".into(), |c| format!("${c:.4}"))
+        )
+    }
 }
 
 /// The attempts, `workers` at a time, each reported on one line as it ends; one interrupt flag
@@ -280,6 +312,7 @@ async fn choose(
     }
     let model = super::model_client(request.config)?;
     let prompts = Prompts::load(request.config.prompts_dir.as_deref())?;
+    let shape = crate::run::run_shape(request.config).await;
     Ok(select::select(select::SelectRequest {
         task: &request.options.task,
         attempts,
@@ -287,6 +320,7 @@ async fn choose(
         registry: &registry,
         model: &model,
         prompts: &prompts,
+        context_window: shape.context_window,
         workers: request.options.workers,
     })
     .await)
@@ -329,6 +363,7 @@ fn record(
     path: &Path,
     selection: &Selection,
     report: &FixReport,
+    totals: &Totals,
 ) -> Result<()> {
     let config = request.config;
     let mut writer = TrajectoryWriter::create(path, super::redactor(config))?;
@@ -356,8 +391,9 @@ fn record(
         summary: outcome.summary.clone(),
         plan: outcome.plan.clone(),
         steps: outcome.steps,
-        usage: outcome.usage,
-        cost_usd: outcome.cost_usd,
+        // The whole run's: every attempt and the judge.
+        usage: totals.usage,
+        cost_usd: totals.cost_usd,
         duration_ms: selection.duration_ms,
         diff: report.diff.clone(),
     })?;

@@ -10,7 +10,8 @@ use crate::fix::test_integrity;
 use crate::session::{EditGuard, WorkspaceProbe};
 use crate::workspace::Workspace;
 
-/// The session's view of the workspace: the diff so far, and which paths are existing tests.
+/// The session's view of the workspace: the diff so far (as text to read: the review turn
+/// shows it to the model), and which paths are existing tests.
 pub(super) struct Probe {
     pub root: PathBuf,
     pub baseline: Oid,
@@ -23,7 +24,7 @@ impl WorkspaceProbe for Probe {
         };
         workspace
             .snapshot()
-            .and_then(|tree| workspace.diff(self.baseline, tree))
+            .and_then(|tree| workspace.diff_lossy(self.baseline, tree))
             .unwrap_or_default()
     }
 

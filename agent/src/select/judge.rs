@@ -9,8 +9,12 @@ use serde::Serialize;
 use crate::model::{ChatRequest, Message, ModelClient, Usage};
 use crate::prompts::Prompts;
 
-/// Characters of each candidate's diff shown to the judge.
+/// Characters of each candidate's diff shown to the judge, at most.
 const MAX_DIFF_CHARS: usize = 12_000;
+/// Characters of a diff shown however small the window: below this the judge sees nothing.
+const MIN_DIFF_CHARS: usize = 300;
+/// Tokens of the window kept for the judge's answer.
+const ANSWER_TOKENS: usize = 512;
 /// Characters of the judge's answer kept in the record.
 const MAX_ANSWER_CHARS: usize = 2_000;
 
@@ -33,6 +37,39 @@ pub struct JudgeRequest<'a> {
     pub candidates: &'a [JudgeCandidate],
     pub model: &'a dyn ModelClient,
     pub prompts: &'a Prompts,
+    /// The judge model's context window in tokens, when known (see [`Budget`]).
+    pub context_window: Option<u32>,
+}
+
+/// How many characters the task and each diff get so that the request fits the window: the
+/// share of the window compaction allows, less the answer, the system prompt and the
+/// request's own text; the task at most a third of it, the rest split evenly between the
+/// candidates. Cut text keeps its head and tail around a line that says how much was cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Budget {
+    task_chars: usize,
+    diff_chars: usize,
+}
+
+impl Budget {
+    fn new(window: Option<u32>, fixed_chars: usize, task_chars: usize, candidates: usize) -> Self {
+        let Some(window) = window else {
+            return Self {
+                task_chars,
+                diff_chars: MAX_DIFF_CHARS,
+            };
+        };
+        let tokens = (window as f64 * crate::session::compaction::COMPACT_AT) as usize;
+        let chars =
+            tokens.saturating_sub(ANSWER_TOKENS) * crate::session::compaction::CHARS_PER_TOKEN;
+        let room = chars.saturating_sub(fixed_chars);
+        let task_chars = task_chars.min(room / 3);
+        let diff_chars = (room - task_chars) / candidates.max(1);
+        Self {
+            task_chars,
+            diff_chars: diff_chars.clamp(MIN_DIFF_CHARS, MAX_DIFF_CHARS),
+        }
+    }
 }
 
 /// What the judge was asked and what came of it.
@@ -92,31 +129,7 @@ pub async fn judge(request: JudgeRequest<'_>) -> JudgeRecord {
 }
 
 async fn ask(request: &JudgeRequest<'_>, asked: &[usize]) -> Result<(String, Usage), String> {
-    let shown: Vec<JudgeCandidate> = request
-        .candidates
-        .iter()
-        .map(|c| JudgeCandidate {
-            diff: agent_tools::text::truncate_middle(&c.diff, MAX_DIFF_CHARS),
-            ..c.clone()
-        })
-        .collect();
-    let numbers = asked
-        .iter()
-        .map(usize::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
-    let system = request
-        .prompts
-        .render("judge_system.md", context! {})
-        .map_err(|e| e.to_string())?;
-    let user = request
-        .prompts
-        .render(
-            "judge_request.md",
-            context! { task => request.task, candidates => shown, numbers => numbers },
-        )
-        .map_err(|e| e.to_string())?;
-    let messages = [Message::system(system), Message::user(user)];
+    let messages = messages(request, asked)?;
     let response = request
         .model
         .chat(ChatRequest {
@@ -127,6 +140,60 @@ async fn ask(request: &JudgeRequest<'_>, asked: &[usize]) -> Result<(String, Usa
         .await
         .map_err(|e| e.to_string())?;
     Ok((response.message.text().to_string(), response.usage))
+}
+
+/// The system and user messages, the task and the diffs cut to the [`Budget`].
+fn messages(request: &JudgeRequest<'_>, asked: &[usize]) -> Result<[Message; 2], String> {
+    let numbers = asked
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let system = request
+        .prompts
+        .render("judge_system.md", context! {})
+        .map_err(|e| e.to_string())?;
+    let render = |task: &str, candidates: &[JudgeCandidate], cut: bool| {
+        request
+            .prompts
+            .render(
+                "judge_request.md",
+                context! { task => task, candidates => candidates, numbers => &numbers, cut => cut },
+            )
+            .map_err(|e| e.to_string())
+    };
+    // The request's own text: everything but the task and the diffs.
+    let bare: Vec<JudgeCandidate> = request
+        .candidates
+        .iter()
+        .map(|c| JudgeCandidate {
+            diff: String::new(),
+            ..c.clone()
+        })
+        .collect();
+    let fixed = system.chars().count() + render("", &bare, true)?.chars().count();
+    let budget = Budget::new(
+        request.context_window,
+        fixed,
+        request.task.chars().count(),
+        request.candidates.len(),
+    );
+    let task = agent_tools::text::truncate_middle(request.task, budget.task_chars);
+    let shown: Vec<JudgeCandidate> = request
+        .candidates
+        .iter()
+        .map(|c| JudgeCandidate {
+            diff: agent_tools::text::truncate_middle(&c.diff, budget.diff_chars),
+            ..c.clone()
+        })
+        .collect();
+    let cut = task != request.task
+        || shown
+            .iter()
+            .zip(request.candidates)
+            .any(|(s, c)| s.diff != c.diff);
+    let user = render(&task, &shown, cut)?;
+    Ok([Message::system(system), Message::user(user)])
 }
 
 /// The chosen attempt and the reason, from `CHOICE: n` / `REASON: ...`, a JSON object with a
@@ -288,6 +355,31 @@ mod tests {
             changed_lines,
         };
         assert_eq!(fallback_choice(&[c(1, 9), c(2, 2), c(3, 2)]), 2);
+    }
+
+    #[test]
+    fn a_small_window_cuts_the_diffs_to_fit_and_no_window_keeps_the_cap() {
+        let none = Budget::new(None, 2_000, 500, 3);
+        assert_eq!(none.diff_chars, MAX_DIFF_CHARS);
+        assert_eq!(none.task_chars, 500);
+        // 4096 tokens: 80% less the answer is 2764 tokens, 8292 characters; less 2000 fixed
+        // and the 500-character task, 5792 for three diffs.
+        let small = Budget::new(Some(4096), 2_000, 500, 3);
+        assert_eq!(
+            small,
+            Budget {
+                task_chars: 500,
+                diff_chars: 1930
+            }
+        );
+        // A long task takes at most a third of the room.
+        let long_task = Budget::new(Some(4096), 2_000, 100_000, 3);
+        assert_eq!(long_task.task_chars, 6292 / 3);
+        // However small the window, each diff keeps a few lines.
+        assert_eq!(
+            Budget::new(Some(512), 2_000, 500, 3).diff_chars,
+            MIN_DIFF_CHARS
+        );
     }
 
     #[test]

@@ -98,6 +98,9 @@ pub struct SelectRequest<'a> {
     /// The judge's model and prompts.
     pub model: &'a dyn ModelClient,
     pub prompts: &'a Prompts,
+    /// The judge model's context window in tokens, when known: the candidates' diffs are cut
+    /// to fit it.
+    pub context_window: Option<u32>,
     /// Candidates checked at the same time.
     pub workers: usize,
 }
@@ -327,6 +330,7 @@ async fn decide(request: &SelectRequest<'_>, selection: &mut Selection) {
         candidates: &tied,
         model: request.model,
         prompts: request.prompts,
+        context_window: request.context_window,
     })
     .await;
     record::explain_judge(selection, &verdict);

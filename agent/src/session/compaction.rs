@@ -9,7 +9,7 @@ use crate::prompts::{PromptError, Prompts};
 /// Fraction of the context window a request may fill before older turns are compacted.
 pub const COMPACT_AT: f64 = 0.8;
 /// Characters per token assumed when estimating (conservative for code and JSON).
-const CHARS_PER_TOKEN: usize = 3;
+pub const CHARS_PER_TOKEN: usize = 3;
 
 /// Rough token count of a request: its messages and tool definitions.
 pub fn estimate_tokens(messages: &[Message], tool_defs: &[serde_json::Value]) -> usize {

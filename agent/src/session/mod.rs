@@ -2,7 +2,7 @@
 
 mod budget;
 mod calls;
-mod compaction;
+pub(crate) mod compaction;
 mod gates;
 mod guidance;
 mod history;

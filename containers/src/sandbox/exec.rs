@@ -239,6 +239,7 @@ impl DockerSandbox {
         if !channel.send(&nonce, &request.command, &workdir, &env).await {
             return None;
         }
+        channel.in_flight = true;
         let mut stdout = Capture::new(request.output_cap, OutputStream::Stdout, live.clone());
         let mut stderr = Capture::new(request.output_cap, OutputStream::Stderr, live.clone());
         let (mut out_end, mut err_end) = (MarkerScan::new(&nonce), MarkerScan::new(&nonce));
@@ -270,7 +271,8 @@ impl DockerSandbox {
                 Err(_) => break,
             }
         }
-        if !(out_end.done() && err_end.done()) {
+        channel.in_flight = !(out_end.done() && err_end.done());
+        if channel.in_flight {
             // The server did not finish this command: it cannot be trusted with another.
             channel.state = server::ServerState::Unusable;
             stdout.push(&out_end.rest());

@@ -336,6 +336,7 @@ impl DockerSandbox {
             input: attached.input,
             output: attached.output,
             state: server::ServerState::Starting,
+            in_flight: false,
         });
         started.map_err(|e| ContainerError::engine(format!("starting container {}", self.name), e))
     }
@@ -379,12 +380,13 @@ impl DockerSandbox {
         cleanup::unregister(&self.id);
         // Closing the main process's stdin ends the container like `docker run --rm` ends:
         // the process exits and the engine removes it. Forced removal is the fallback.
-        // A command still running holds the channel: then removal is forced.
-        let had_channel = match self.channel.try_lock() {
-            Ok(mut channel) => channel.take().is_some(),
+        // A command still running holds the channel, or was cut off while the server still
+        // runs it: then removal is forced.
+        let ends_on_its_own = match self.channel.try_lock() {
+            Ok(mut channel) => channel.take().is_some_and(|c| !c.in_flight),
             Err(_) => false,
         };
-        if had_channel {
+        if ends_on_its_own {
             // Whether the wait is registered before or after the removal, it ends once the
             // container is gone (a 404 if it already is).
             let options = WaitContainerOptionsBuilder::new()

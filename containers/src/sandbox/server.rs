@@ -52,6 +52,9 @@ pub(crate) struct Channel {
     pub input: Pin<Box<dyn AsyncWrite + Send>>,
     pub output: AttachOutput,
     pub state: ServerState,
+    /// A command was sent and its end not read (its caller stopped waiting, e.g. on Ctrl-C):
+    /// the server is still running it and will not see stdin close until it ends.
+    pub in_flight: bool,
 }
 
 impl Channel {

@@ -179,7 +179,12 @@ async fn prune_removes_orphans_and_keeps_live_sandboxes() {
 #[ignore = "helper: run in a child process by killed_process_leaves_no_container"]
 async fn child_holds_a_sandbox() {
     if std::env::var_os("AGENT_TEST_SIGNAL_CLEANUP").is_some() {
-        cleanup::spawn_signal_cleanup();
+        // What the binary's forced exit (a second Ctrl-C) does: remove, then exit 130.
+        tokio::spawn(async {
+            let _ = tokio::signal::ctrl_c().await;
+            cleanup::remove_own_containers_blocking(Duration::from_secs(10));
+            std::process::exit(130);
+        });
     }
     let sandbox = sandbox(|c| c.run_id("kill-test")).await;
     println!("READY {}", sandbox.id());

@@ -237,29 +237,50 @@ fn sandboxes_of(pid: u32) -> Vec<String> {
         .collect()
 }
 
-/// `bench eval` killed with SIGTERM while an evaluation container runs leaves none behind.
+/// Gold for `minibench__tinyconf-12`, plus a `conftest.py` that holds the tests for a while:
+/// the evaluation is surely still running when the signal comes.
+fn slow_gold_predictions(dir: &Path) -> std::path::PathBuf {
+    let instance = mini_dataset()
+        .into_iter()
+        .find(|i| i["instance_id"] == "minibench__tinyconf-12")
+        .unwrap();
+    let slow = "diff --git a/conftest.py b/conftest.py\nnew file mode 100644\n--- /dev/null\n\
+                +++ b/conftest.py\n@@ -0,0 +1,2 @@\n+import time\n+time.sleep(20)\n";
+    let patch = format!("{}{slow}", instance["patch"].as_str().unwrap());
+    let path = dir.join("slow.jsonl");
+    let line = json!({
+        "instance_id": "minibench__tinyconf-12",
+        "model_name_or_path": "slow-gold",
+        "model_patch": patch,
+    });
+    std::fs::write(&path, format!("{line}\n")).unwrap();
+    path
+}
+
+/// `bench eval` stopped by SIGTERM while an evaluation container runs: the owner removes its
+/// container, the command exits 143 with one line saying what was graded, and the same
+/// command run again finishes the evaluation.
 #[test]
 fn bench_eval_stopped_by_sigterm_removes_its_containers() {
     let dir = tempfile::tempdir().unwrap();
-    let child = agent(
-        dir.path(),
-        &[
-            "bench",
-            "eval",
-            "--dataset",
-            "mini",
-            "--predictions",
-            "gold",
-            "--run-id",
-            "sigterm",
-            "--instances",
-            "minibench__tinyconf-12",
-        ],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    let predictions = slow_gold_predictions(dir.path());
+    let args = [
+        "bench",
+        "eval",
+        "--dataset",
+        "mini",
+        "--predictions",
+        predictions.to_str().unwrap(),
+        "--run-id",
+        "sigterm",
+        "--instances",
+        "minibench__tinyconf-12",
+    ];
+    let child = agent(dir.path(), &args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let pid = child.id();
     let started = Instant::now();
     while sandboxes_of(pid).is_empty() && started.elapsed() < Duration::from_secs(600) {
@@ -275,11 +296,137 @@ fn bench_eval_stopped_by_sigterm_removes_its_containers() {
         .unwrap();
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
-    // 143 from the signal handler, or 1 when the evaluation noticed its container gone first.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
     assert!(
-        !out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        stderr.contains(
+            "error: stopped: 0 of 1 instances graded (their reports are kept); rerunning the \
+             same command resumes (stopped by SIGTERM)"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("removed from outside"), "{stderr}");
+    assert_eq!(sandboxes_of(pid), Vec::<String>::new());
+
+    let out = agent(dir.path(), &args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let report = dir
+        .path()
+        .join("logs/run_evaluation/sigterm/slow-gold/minibench__tinyconf-12/report.json");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(
+        report["minibench__tinyconf-12"]["resolved"], true,
+        "{report:#}"
+    );
+}
+
+/// A second SIGTERM right after the first one's warning: the process exits at once with 143
+/// (or the orderly stop, if it was quicker, does) and no container is left either way.
+#[test]
+fn bench_eval_signalled_twice_exits_and_leaves_no_container() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let predictions = slow_gold_predictions(dir.path());
+    let args = [
+        "bench",
+        "eval",
+        "--dataset",
+        "mini",
+        "--predictions",
+        predictions.to_str().unwrap(),
+        "--run-id",
+        "twice",
+        "--instances",
+        "minibench__tinyconf-12",
+    ];
+    let mut child = agent(dir.path(), &args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let started = Instant::now();
+    while sandboxes_of(pid).is_empty() && started.elapsed() < Duration::from_secs(600) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!sandboxes_of(pid).is_empty(), "no container was started");
+    let term = || {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    term();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap() > 0 {
+        seen.push_str(&line);
+        let warned = line.contains("interrupt again to exit at once");
+        line.clear();
+        if warned {
+            term();
+            break;
+        }
+    }
+    std::io::Read::read_to_string(&mut stderr, &mut line).unwrap();
+    seen.push_str(&line);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143), "{seen}");
+    assert!(
+        seen.contains("interrupted again: exiting now") || seen.contains("error: stopped: "),
+        "{seen}"
+    );
+    assert_eq!(sandboxes_of(pid), Vec::<String>::new(), "{seen}");
+}
+
+/// `bench run` stopped by SIGTERM while an instance's model turn is pending: the run stops, no
+/// further instance starts, its sandbox is removed, the command exits 143 with one line saying
+/// what was kept, and the same command run again finishes.
+#[test]
+fn bench_run_stopped_by_sigterm_exits_143_and_resumes() {
+    let instances: Vec<Value> = mini_dataset().into_iter().skip(5).take(2).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let server = ScriptedServer::start(vec![Reply::Delayed(
+        Duration::from_secs(60),
+        Box::new(Reply::tool("submit", json!({"summary": "never reached"}))),
+    )])
+    .unwrap();
+    let args = run_args(&server.base_url(), &ids(&instances));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let child = agent(dir.path(), &args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let started = Instant::now();
+    while server.requests().is_empty() && started.elapsed() < Duration::from_secs(600) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "the first instance asks the model"
+    );
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert!(
+        stderr.contains(
+            "error: stopped by SIGTERM: 0 predictions written and kept, 1 runs not started; \
+             rerunning the same command resumes"
+        ),
+        "{stderr}"
     );
     assert_eq!(sandboxes_of(pid), Vec::<String>::new());
+    assert!(predicted(&dir.path().join("out/predictions.jsonl")).is_empty());
+    rerun_finishes(dir.path(), &instances, &instances);
 }

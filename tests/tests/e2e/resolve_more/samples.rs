@@ -302,9 +302,8 @@ fn a_tie_goes_to_the_judge_and_a_malformed_answer_to_the_smallest_change() {
 }
 
 #[test]
-fn empty_and_non_applying_candidates_are_out() {
-    // A Latin-1 file: an edit next to its first line makes a diff whose context (decoded
-    // lossily) no longer matches the file, so it does not apply to a clean checkout.
+fn a_candidate_that_changes_a_latin1_file_applies_byte_for_byte() {
+    // A Latin-1 file: its diff is not UTF-8 text, so it travels as a git binary patch.
     let repo = tempfile::tempdir().unwrap();
     git_repo(repo.path(), STATS_FILES).unwrap();
     std::fs::write(repo.path().join("stats/legacy.py"), b"# caf\xe9\nX = 1\n").unwrap();
@@ -320,7 +319,7 @@ fn empty_and_non_applying_candidates_are_out() {
             edit(STATS_FIX),
             submit(),
         ],
-        vec![edit(STATS_FIX), submit()],
+        vec![submit(), submit()],
     ]);
     let server = ScriptedServer::start_scripts(Scripts {
         keyed: scripts,
@@ -330,29 +329,21 @@ fn empty_and_non_applying_candidates_are_out() {
     let run = fix_samples_in(&server, repo, &["--no-review"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let selection = run.selection();
-    assert_eq!(selection["chosen"], 3, "{selection:#}");
+    assert_eq!(selection["chosen"], 2, "{selection:#}");
     assert_eq!(selection["decided_by"], "only_candidate");
     assert_eq!(run.candidate(1)["status"], "empty");
+    assert_eq!(run.candidate(2)["status"], "eligible", "{selection:#}");
+    assert!(
+        selection["reasons"]
+            .to_string()
+            .contains("attempt 1 is out: its diff is empty")
+    );
+    // The user's checkout has the attempt's bytes, the Latin-1 byte included.
     assert_eq!(
-        run.candidate(2)["status"],
-        "does_not_apply",
-        "{selection:#}"
+        std::fs::read(run.repo.path().join("stats/legacy.py")).unwrap(),
+        b"# caf\xe9\nX = 2\n"
     );
-    let reasons = selection["reasons"].to_string();
-    assert!(
-        reasons.contains("attempt 1 is out: its diff is empty"),
-        "{reasons}"
-    );
-    assert!(
-        reasons.contains("attempt 2 is out: its diff does not apply to a clean checkout"),
-        "{reasons}"
-    );
-    assert!(
-        run.stderr
-            .contains("attempt 2: out: the diff does not apply"),
-        "{}",
-        run.stderr
-    );
+    assert!(agent_tests::fixtures::stats_tests_pass(run.repo.path()).unwrap());
 }
 
 #[test]
@@ -432,4 +423,268 @@ fn an_interrupted_samples_run_chooses_nothing_and_leaves_the_checkout_as_it_was(
         assert_eq!(events.last().unwrap()["exit_reason"], "interrupted");
     }
     assert!(!traj.exists() || read_events(&traj).iter().all(|e| e["event"] != "selection"));
+}
+
+/// A user config: the local sandbox and $10 per million prompt tokens for the `scripted` model
+/// (each scripted reply, 1000 prompt tokens, costs $0.01).
+fn priced_config() -> tempfile::NamedTempFile {
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        config.path(),
+        "sandbox = \"local\"\n[prices.scripted]\ninput_per_mtok = 10.0\noutput_per_mtok = 0.0\n",
+    )
+    .unwrap();
+    config
+}
+
+#[test]
+fn the_cost_line_counts_the_judge_too() {
+    let server = ScriptedServer::start_scripts(Scripts {
+        keyed: three_different_right_fixes(),
+        judges: vec![Reply::Text("CHOICE: 2\nREASON: shortest.".into())],
+        ..Scripts::default()
+    })
+    .unwrap();
+    let repo = tempfile::tempdir().unwrap();
+    git_repo(repo.path(), STATS_FILES).unwrap();
+    let config = priced_config();
+    let base = server.base_url();
+    let traj = repo.path().join(".agent/fix.jsonl");
+    let args = [
+        "fix",
+        "--issue-text",
+        STATS_ISSUE,
+        "--base-url",
+        &base,
+        "--model",
+        "scripted",
+        "--trajectory",
+        traj.to_str().unwrap(),
+        "--samples",
+        "3",
+        "--test-command",
+        TEST_COMMAND,
+        "--no-review",
+    ];
+    let config_path = config.path().to_str().unwrap();
+    let out = run_agent(repo.path(), &args, &[("AGENT_CONFIG", config_path)]).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(server.judge_requests().len(), 1, "{stderr}");
+    // Six attempt replies and the judge's: 7000 prompt tokens, $0.07.
+    assert!(
+        stderr.contains(
+            "all 3 attempts and the judge: 7000 prompt + 700 completion tokens, cost $0.0700 \
+             (the judge: 1000 prompt + 100 completion tokens)"
+        ),
+        "{stderr}"
+    );
+    let end = read_events(&traj)
+        .into_iter()
+        .find(|e| e["event"] == "end")
+        .unwrap();
+    assert!(
+        (end["cost_usd"].as_f64().unwrap() - 0.07).abs() < 1e-9,
+        "{end}"
+    );
+    assert_eq!(end["usage"]["prompt_tokens"], 7000, "{end}");
+}
+
+/// Three right fixes that each also add a long comment block (about 6000 characters).
+fn three_long_right_fixes() -> Vec<(String, Vec<Reply>)> {
+    let long = |tag: &str, fix: &str| {
+        let comment: String = (0..120)
+            .map(|i| format!("    # {tag} note {i:03}: the divisor is the number of values\n"))
+            .collect();
+        edit(&format!("{comment}{fix}"))
+    };
+    keyed(vec![
+        vec![long("first", STATS_FIX), submit()],
+        vec![
+            long("second", "    return sum(values) / len(values)\n"),
+            submit(),
+        ],
+        vec![
+            long("third", "    return total / float(len(values))\n"),
+            submit(),
+        ],
+    ])
+}
+
+#[test]
+fn the_judge_request_fits_a_small_context_window() {
+    let server = ScriptedServer::start_scripts(Scripts {
+        keyed: three_long_right_fixes(),
+        judges: vec![Reply::Text("CHOICE: 1\nREASON: plainest.".into())],
+        ..Scripts::default()
+    })
+    .unwrap();
+    let run = fix_samples(&server, &["--no-review", "--context-window", "4096"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.selection()["decided_by"], "judge", "{}", run.stderr);
+    let judged = server.judge_requests();
+    assert_eq!(judged.len(), 1);
+    let text = |i: usize| {
+        judged[0]["messages"][i]["content"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (system, user) = (text(0), text(1));
+    // By compaction's estimate (3 characters a token), within 80% of the window.
+    let chars = system.chars().count() + user.chars().count();
+    assert!(chars <= 4096 * 3 * 8 / 10, "{chars} characters:\n{user}");
+    // Every candidate is there, cut in the middle with a marker that says so.
+    for n in 1..=3 {
+        assert!(
+            user.contains(&format!("<candidate number=\"{n}\">")),
+            "{user}"
+        );
+    }
+    assert_eq!(user.matches("cut from the middle").count(), 3, "{user}");
+    assert!(
+        user.contains("Some text above was cut in the middle"),
+        "{user}"
+    );
+    // Without a window the same diffs go whole (each is under the 12000-character cap).
+    let server = ScriptedServer::start_scripts(Scripts {
+        keyed: three_long_right_fixes(),
+        judges: vec![Reply::Text("CHOICE: 1".into())],
+        ..Scripts::default()
+    })
+    .unwrap();
+    let run = fix_samples(&server, &["--no-review"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let user = server.judge_requests()[0]["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(!user.contains("cut from the middle"), "{user}");
+    assert!(user.contains("third note 119"), "{user}");
+}
+
+/// A second Ctrl-C while the judge is being asked (the selection does not stop on the first)
+/// exits at once, with 130, and removes the attempts' clones.
+#[test]
+fn a_second_interrupt_exits_at_once_and_removes_the_clones() {
+    use std::io::BufRead;
+    let server = ScriptedServer::start_scripts(Scripts {
+        keyed: three_different_right_fixes(),
+        judges: vec![Reply::Delayed(
+            std::time::Duration::from_secs(60),
+            Box::new(Reply::Text("CHOICE: 1".into())),
+        )],
+        ..Scripts::default()
+    })
+    .unwrap();
+    let repo = tempfile::tempdir().unwrap();
+    git_repo(repo.path(), STATS_FILES).unwrap();
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(config.path(), "sandbox = \"local\"\n").unwrap();
+    let mut child = std::process::Command::new(agent_tests::fixtures::agent_binary().unwrap())
+        .args(["fix", "--issue-text", STATS_ISSUE, "--samples", "3"])
+        .args(["--base-url", &server.base_url(), "--no-review"])
+        .args(["--test-command", TEST_COMMAND])
+        .env("AGENT_CONFIG", config.path())
+        .env_remove("OPENAI_API_KEY")
+        .current_dir(repo.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while server.judge_requests().is_empty()
+        && started.elapsed() < std::time::Duration::from_secs(120)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(server.judge_requests().len(), 1, "the judge was asked");
+    let clones = repo.path().join(".agent/attempts");
+    assert!(std::fs::read_dir(&clones).unwrap().next().is_some());
+    let pid = child.id().to_string();
+    let interrupt = || {
+        let kill = std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+    };
+    interrupt();
+    // The second signal once the first was handled (its warning is printed).
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap() > 0 {
+        seen.push_str(&line);
+        let first_handled = line.contains("interrupt again to exit at once");
+        line.clear();
+        if first_handled {
+            interrupt();
+            break;
+        }
+    }
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    seen.push_str(&rest);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{seen}");
+    assert!(seen.contains("exiting now"), "{seen}");
+    let left: Vec<_> = std::fs::read_dir(&clones).unwrap().flatten().collect();
+    assert!(left.is_empty(), "clones left behind: {left:?}\n{seen}");
+    // The checkout is as it was.
+    assert!(
+        std::fs::read_to_string(repo.path().join("stats/core.py"))
+            .unwrap()
+            .contains(STATS_BUG)
+    );
+}
+
+/// An error the run's own kinds cover (here: the run's trajectory cannot be written) ends
+/// `--samples` with the same message a single run gives.
+#[test]
+fn a_run_kind_error_after_the_attempts_reads_as_a_single_runs() {
+    let server = ScriptedServer::start_scripts(Scripts {
+        keyed: three_different_right_fixes(),
+        judges: vec![Reply::Text("CHOICE: 1".into())],
+        ..Scripts::default()
+    })
+    .unwrap();
+    let repo = tempfile::tempdir().unwrap();
+    git_repo(repo.path(), STATS_FILES).unwrap();
+    // The attempts' trajectories go beside it; the run's own cannot be a directory.
+    let traj = repo.path().join(".agent/fix.jsonl");
+    std::fs::create_dir_all(&traj).unwrap();
+    let base = server.base_url();
+    let args = [
+        "fix",
+        "--issue-text",
+        STATS_ISSUE,
+        "--base-url",
+        &base,
+        "--trajectory",
+        traj.to_str().unwrap(),
+        "--samples",
+        "3",
+        "--test-command",
+        TEST_COMMAND,
+        "--no-review",
+    ];
+    let out = run_agent(repo.path(), &args, &[]).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "error: cannot write trajectory {}",
+            traj.display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("check free disk space and permissions"),
+        "{stderr}"
+    );
+    let left: Vec<_> = std::fs::read_dir(repo.path().join(".agent/attempts"))
+        .map(|d| d.flatten().collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "clones left behind: {left:?}");
 }
