@@ -123,24 +123,30 @@ async fn wait_for_termination() -> i32 {
 pub fn install_panic_hook() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if !live_containers().is_empty() {
-            // A fresh thread and runtime: the panicking thread may be a runtime worker.
-            let _ = std::thread::spawn(|| {
-                if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    runtime.block_on(async {
-                        let _ =
-                            tokio::time::timeout(Duration::from_secs(10), remove_live_containers())
-                                .await;
-                    });
-                }
-            })
-            .join();
-        }
+        remove_live_containers_now();
         previous(info);
     }));
+}
+
+/// [`remove_live_containers`] from anywhere, a runtime's thread included (on its own thread
+/// and runtime, within 10 seconds): for a panic, or a forced exit after an interrupt, where
+/// containers on every engine must go before the process does.
+pub fn remove_live_containers_now() {
+    if live_containers().is_empty() {
+        return;
+    }
+    let _ = std::thread::spawn(|| {
+        if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            runtime.block_on(async {
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(10), remove_live_containers()).await;
+            });
+        }
+    })
+    .join();
 }
 
 /// Which managed containers `prune` removes.

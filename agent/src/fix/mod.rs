@@ -88,16 +88,18 @@ pub async fn execute(
 }
 
 /// Runs the agent with a runner the caller made (and will stop), e.g. a bench instance's
-/// sandbox on the instance's environment image.
+/// sandbox on the instance's environment image, and the caller's interrupt flag.
 pub async fn execute_with(
     workspace: &Workspace,
     config: &Config,
     options: &FixOptions,
     printer: &Printer,
     runner: &Runner,
+    interrupt: crate::run::Interrupt,
 ) -> Result<FixReport, RunError> {
     crate::run::run(RunRequest {
         runner: Some(runner),
+        interrupt: Some(interrupt),
         ..options.request(workspace, config, printer)
     })
     .await

@@ -11,7 +11,8 @@ const STOP_GRACE_SECS: u64 = 5;
 
 /// Sets the returned flag on Ctrl-C or SIGTERM, so the session stops cleanly: the diff so far and
 /// the trajectory's `end` event are still written, and the sandbox is removed. A second signal,
-/// or the orderly stop taking longer than [`STOP_GRACE_SECS`], ends the process at once.
+/// or the orderly stop taking longer than [`STOP_GRACE_SECS`], ends the process at once, after
+/// removing this process's containers on every engine they live on.
 pub fn interrupt_flag(printer: Printer) -> Interrupt {
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -23,10 +24,12 @@ pub fn interrupt_flag(printer: Printer) -> Interrupt {
         std::thread::spawn(move || {
             std::thread::sleep(std::time::Duration::from_secs(STOP_GRACE_SECS));
             printer.error("the run did not stop in time after the interrupt; exiting now");
+            agent_containers::cleanup::remove_live_containers_now();
             std::process::exit(130);
         });
         next_stop_signal(&mut term).await;
         printer.error("interrupted again: exiting now");
+        agent_containers::cleanup::remove_live_containers_now();
         std::process::exit(130);
     });
     rx
