@@ -302,6 +302,7 @@ impl Config {
         // Local servers default to sampling at random (llama.cpp: 0.8) and to unbounded replies;
         // tool calls from small models need neither.
         let local = is_local_endpoint(&base_url);
+        let bench_engines = bench_engines(layer.bench.as_ref(), sources.user_file.as_deref())?;
         Ok(Config {
             model: layer.model.unwrap_or_else(|| DEFAULT_MODEL.to_string()),
             api_key,
@@ -326,7 +327,7 @@ impl Config {
             require_reproduction: layer.require_reproduction.unwrap_or(false),
             review: layer.review.unwrap_or(true),
             prices: layer.prices,
-            bench_engines: bench_engines(&layer, sources.user_file.as_deref())?,
+            bench_engines,
         })
     }
 
@@ -346,12 +347,11 @@ impl Config {
 
 /// The engines a layer names, each checked (`file` is for the error message). A repository's
 /// file never gets here: [`RepoConfigFile::check`] refuses `[bench]` outright.
-fn bench_engines(layer: &ConfigLayer, file: Option<&Path>) -> Result<Vec<EngineSpec>, ConfigError> {
-    let engines = layer
-        .bench
-        .as_ref()
-        .and_then(|b| b.engines.clone())
-        .unwrap_or_default();
+fn bench_engines(
+    bench: Option<&BenchLayer>,
+    file: Option<&Path>,
+) -> Result<Vec<EngineSpec>, ConfigError> {
+    let engines = bench.and_then(|b| b.engines.clone()).unwrap_or_default();
     for engine in &engines {
         engine.check().map_err(|message| ConfigError::Invalid {
             path: file.map(Path::to_path_buf).unwrap_or_default(),
@@ -371,7 +371,7 @@ pub fn user_bench_engines(
         Some(path) => ConfigLayer::from_file(path)?.unwrap_or_default(),
         None => ConfigLayer::default(),
     };
-    bench_engines(&layer, path.as_deref())
+    bench_engines(layer.bench.as_ref(), path.as_deref())
 }
 
 /// Local servers (llama.cpp, Ollama, vLLM on this machine) need no key.
@@ -513,16 +513,20 @@ mod tests {
         .unwrap();
         let err = load(dir.path()).unwrap_err().to_string();
         assert!(err.contains(".agent.toml"), "{err}");
-        assert!(err.contains("[bench]") && err.contains("your own config"), "{err}");
+        assert!(
+            err.contains("[bench]") && err.contains("your own config"),
+            "{err}"
+        );
         // Zero workers is named with the file.
         std::fs::write(
             &user,
             "[[bench.engines]]\nurl = \"unix:///a.sock\"\nworkers = 0\n",
         )
         .unwrap();
-        let err = user_bench_engines(&|k| (k == CONFIG_PATH_ENV).then(|| user.display().to_string()))
-            .unwrap_err()
-            .to_string();
+        let err =
+            user_bench_engines(&|k| (k == CONFIG_PATH_ENV).then(|| user.display().to_string()))
+                .unwrap_err()
+                .to_string();
         assert!(err.contains("user.toml") && err.contains("N >= 1"), "{err}");
     }
 

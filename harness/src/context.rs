@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use agent_containers::engine::{Engine, EngineAddress};
 use agent_containers::images::image_id;
 use agent_containers::images::{BuildOptions, Progress, log_progress};
-use agent_containers::engine::{Engine, EngineAddress};
 use agent_containers::{DockerSandbox, Limits, SandboxConfig, SandboxUser, cleanup};
 use agent_exec::ExecRequest;
 use bollard::Docker;
@@ -332,8 +332,7 @@ impl BenchContext {
             SetupMode::ContainerStart => {
                 let checkout = self.checkout(instance).await?;
                 let started = Instant::now();
-                let sandbox =
-                    DockerSandbox::create_on(&self.engine(), config(&env_tag)).await?;
+                let sandbox = DockerSandbox::create_on(&self.engine(), config(&env_tag)).await?;
                 timings.container = started.elapsed();
                 let started = Instant::now();
                 if let Err(e) = self

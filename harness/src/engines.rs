@@ -208,19 +208,22 @@ pub struct Distribution<T, R> {
 }
 
 impl<T, R> Distribution<T, R> {
-    /// Which engine ran which items (each named by `name`), and what was lost on the way.
-    pub fn usage(&self, name: impl Fn(&T) -> String) -> EngineUse {
+    /// Which engine ran which items (each named by `name`, which leaves out an item whose
+    /// result says it did not run), and what was lost on the way.
+    pub fn usage(&self, name: impl Fn(&T, &R) -> Option<String>) -> EngineUse {
         let mut usage = EngineUse {
             lost_engines: self.lost_engines.clone(),
             retried: self.retried,
             ..EngineUse::default()
         };
         for placed in &self.placed {
-            usage
-                .by_engine
-                .entry(placed.engine.clone())
-                .or_default()
-                .push(name(&placed.item));
+            if let Some(name) = name(&placed.item, &placed.result) {
+                usage
+                    .by_engine
+                    .entry(placed.engine.clone())
+                    .or_default()
+                    .push(name);
+            }
         }
         usage
     }

@@ -59,7 +59,7 @@ pub async fn evaluate_on(
         }
     })
     .await;
-    let mut usage = distribution.usage(|(instance, _)| instance.instance_id.clone());
+    let mut usage = distribution.usage(|(instance, _), _| Some(instance.instance_id.clone()));
     for placed in distribution.placed {
         let outcome: InstanceOutcome = placed.result?;
         if matches!(outcome.verdict, Verdict::Error(_)) {

@@ -134,7 +134,8 @@ pub async fn run_batch(request: &BatchRequest<'_>, resume: Resume) -> BatchSumma
     .await;
     shared.progress.finish();
     let samples = request.layout.samples;
-    let usage = distribution.usage(|(i, k)| run_name(&i.instance_id, *k, samples));
+    let usage =
+        distribution.usage(|(i, k), ran| ran.then(|| run_name(&i.instance_id, *k, samples)));
     let started = std::mem::take(&mut *lock(&shared.started));
     let engine_errors = std::mem::take(&mut *lock(&shared.engine_errors));
     let mut summary = shared
@@ -173,29 +174,32 @@ fn every_engine_gone(errors: BTreeMap<String, String>) -> FatalError {
         return FatalError::Engine(errors.into_values().next().unwrap_or_default());
     }
     let each: Vec<String> = errors.into_values().collect();
-    FatalError::Engine(format!("every engine stopped answering: {}", each.join("; ")))
+    FatalError::Engine(format!(
+        "every engine stopped answering: {}",
+        each.join("; ")
+    ))
 }
 
 /// One (instance, sample) on `engine`: unless the batch stopped or the budget is spent,
 /// prepare its copy, run the agent, record what came of it, or hand it back when the engine
-/// died under it.
+/// died under it. Finished with whether it ran.
 async fn one(
     request: &BatchRequest<'_>,
     shared: &Shared,
     engine: &PoolEngine,
     instance: &Instance,
     sample: usize,
-) -> Attempt<()> {
+) -> Attempt<bool> {
     if shared.stop.load(Ordering::SeqCst) || *request.interrupt.borrow() {
         shared.summary().not_started += 1;
-        return Attempt::Finished(());
+        return Attempt::Finished(false);
     }
     if request
         .max_cost_total
         .is_some_and(|max| shared.summary().cost_usd >= max)
     {
         shared.summary().skipped_for_budget += 1;
-        return Attempt::Finished(());
+        return Attempt::Finished(false);
     }
     let id = &instance.instance_id;
     lock(&shared.started).insert((id.clone(), sample));
@@ -203,7 +207,7 @@ async fn one(
     let failure = match outcome {
         Ok(run) => {
             record_prediction(request, shared, id, sample, run).await;
-            return Attempt::Finished(());
+            return Attempt::Finished(true);
         }
         Err(failure) => failure,
     };
@@ -212,7 +216,7 @@ async fn one(
         return Attempt::EngineLost;
     }
     record_failure(request, shared, id, sample, failure).await;
-    Attempt::Finished(())
+    Attempt::Finished(true)
 }
 
 /// Prepares the pair's copy on the engine (its image built or copied there first) and runs the

@@ -14,8 +14,8 @@ use clap::{Args, Subcommand};
 
 use agent_harness::context::{BenchContext, ContextOptions, SetupMode};
 use agent_harness::engines::EnginePool;
-use agent_harness::evaluate::{EvalEvent, EvalOptions, Verdict, evaluate};
 use agent_harness::engines::EngineUse;
+use agent_harness::evaluate::{EvalEvent, EvalOptions, Verdict, evaluate};
 use agent_harness::evaluate_pool::evaluate_on;
 use agent_harness::grading::HarnessVersion;
 use agent_harness::official::ImageSource;

@@ -143,10 +143,10 @@ async fn prepare_environments(
         return Ok(());
     };
     let pending = resume.pending(dataset);
-    let sink = *printer;
+    let (sink, url) = (*printer, first.url().to_string());
     let events = move |event: agent_harness::evaluate::EvalEvent| {
         if let agent_harness::evaluate::EvalEvent::PreparingEnvironment(what) = event {
-            sink.status(&format!("preparing the environment {what} on {}", first.url()));
+            sink.status(&format!("preparing the environment {what} on {url}"));
         }
     };
     agent_harness::evaluate::prepare_environments(

@@ -9,7 +9,9 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use agent_tests::engines::{PrivateEngine, can_start_engines, labelled_containers, local_engine_url};
+use agent_tests::engines::{
+    PrivateEngine, can_start_engines, labelled_containers, local_engine_url,
+};
 use agent_tests::{Reply, ScriptedServer, Scripts};
 use serde_json::{Value, json};
 
@@ -120,9 +122,10 @@ fn a_bench_run_across_three_engines_loses_and_repeats_nothing_when_one_dies() {
     }
 
     // The summary and engines.json say which engine ran what; the killed one is named.
-    let usage: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/engines.json")).unwrap())
-            .unwrap();
+    let usage: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/engines.json")).unwrap(),
+    )
+    .unwrap();
     let by_engine: BTreeMap<String, Vec<String>> =
         serde_json::from_value(usage["engines"].clone()).unwrap();
     let mut ran: Vec<String> = by_engine.values().flatten().cloned().collect();
@@ -134,7 +137,10 @@ fn a_bench_run_across_three_engines_loses_and_repeats_nothing_when_one_dies() {
         by_engine.get(&tls.url()).is_some_and(|v| !v.is_empty()),
         "the TLS engine ran instances: {usage}"
     );
-    assert!(stderr.contains(&format!("{} stopped answering", doomed.url())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{} stopped answering", doomed.url())),
+        "{stderr}"
+    );
     assert!(stderr.contains(&format!("{} ran ", tls.url())), "{stderr}");
     eprintln!("engine use: {usage}");
 
@@ -185,11 +191,19 @@ fn engines_come_from_the_users_config_and_never_from_the_repository() {
     let out = agent(dir.path(), &args).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains(&format!("{local} ran 2 instances")), "{stderr}");
-    let usage: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/engines.json")).unwrap())
-            .unwrap();
-    assert_eq!(usage["engines"][&local].as_array().unwrap().len(), 2, "{usage}");
+    assert!(
+        stderr.contains(&format!("{local} ran 2 instances")),
+        "{stderr}"
+    );
+    let usage: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/engines.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        usage["engines"][&local].as_array().unwrap().len(),
+        2,
+        "{usage}"
+    );
 
     // `--engine` replaces the config's list: its engine (nothing listens there) is not used.
     std::fs::write(
@@ -223,4 +237,84 @@ fn engines_come_from_the_users_config_and_never_from_the_repository() {
     assert!(stderr.contains(".agent.toml"), "{stderr}");
     assert!(stderr.contains("[bench]"), "{stderr}");
     assert!(stderr.contains("your own config"), "{stderr}");
+}
+
+/// SIGTERM while sandboxes run on this machine's engine and on a private one: the batch stops
+/// and no container of the run is left on either.
+#[test]
+fn a_bench_run_stopped_by_sigterm_leaves_no_container_on_any_engine() {
+    if !can_start_engines() {
+        eprintln!("skipped: starting private dockerds needs root");
+        return;
+    }
+    let instances: Vec<Value> = mini_dataset().into_iter().take(2).collect();
+    let ids: BTreeSet<String> = instances.iter().map(id_of).collect();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let other = PrivateEngine::start("rd", "203.0.113.193/27", false).unwrap();
+    rt.block_on(other.wait_ready()).unwrap();
+    // Each instance's first command outlasts the test's patience.
+    let keyed = instances
+        .iter()
+        .map(|i| {
+            (
+                id_of(i),
+                vec![Reply::tool("run", json!({"command": "sleep 120"}))],
+            )
+        })
+        .collect();
+    let server = ScriptedServer::start_scripts(Scripts {
+        keyed,
+        ..Scripts::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let all: Vec<String> = ids.iter().cloned().collect();
+    let mut args = run_args(&server.base_url(), &all);
+    args.push("--no-review".into());
+    for engine in [local_engine_url(), other.url()] {
+        args.extend(["--engine".to_string(), format!("{engine}=1")]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let child = agent(dir.path(), &args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let ours = |p: &str| p == pid.to_string();
+    let local = rt.block_on(agent_containers::engine::connect()).unwrap();
+    // Both engines run an agent sandbox (the command server answers inside each).
+    let started = Instant::now();
+    let mut both = false;
+    while started.elapsed() < Duration::from_secs(600) && !both {
+        std::thread::sleep(Duration::from_millis(200));
+        let here = rt.block_on(labelled_containers(&local, "agent.run", |r| {
+            ids.contains(r)
+        }));
+        let there = rt.block_on(other.labelled_containers("agent.run", |r| ids.contains(r)));
+        both = here.is_some_and(|c| !c.is_empty()) && there.is_some_and(|c| !c.is_empty());
+    }
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        both,
+        "the two engines never ran a sandbox at once:\n{stderr}"
+    );
+    assert!(!out.status.success(), "{stderr}");
+    assert_eq!(
+        rt.block_on(labelled_containers(&local, "agent.pid", ours)),
+        Some(vec![]),
+        "{stderr}"
+    );
+    assert_eq!(
+        rt.block_on(other.labelled_containers("agent.pid", ours)),
+        Some(vec![]),
+        "{stderr}"
+    );
+    // Nothing was predicted; a rerun would do both.
+    assert!(predicted_ids(&dir.path().join("out/predictions.jsonl")).is_empty());
 }
