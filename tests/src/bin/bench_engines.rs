@@ -45,16 +45,15 @@ fn eval(dir: &Path, run_id: &str, engines: &[String], cert_path: &Path) -> Resul
 /// One `bench run` over the mini dataset into `dir/run_id`, the scripted model applying each
 /// gold patch (one conversation per instance, keyed by its id); its seconds.
 fn run(dir: &Path, run_id: &str, engines: &[String], cert_path: &Path) -> Result<f64> {
-    let instances = agent_tests::engines::mini_instances()?;
-    let keyed = instances
-        .iter()
+    let keyed = agent_harness::mini::dataset()?
+        .instances
+        .into_iter()
         .map(|i| {
-            let id = i["instance_id"].as_str().unwrap_or_default().to_string();
             let script = vec![
-                Reply::tool("apply_patch", json!({"patch": i["patch"]})),
+                Reply::tool("apply_patch", json!({"patch": i.patch})),
                 Reply::tool("submit", json!({"summary": "applied the fix"})),
             ];
-            (id, script)
+            (i.instance_id, script)
         })
         .collect();
     let server = ScriptedServer::start_scripts(Scripts {

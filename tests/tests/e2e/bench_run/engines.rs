@@ -250,7 +250,7 @@ fn a_bench_run_stopped_by_sigterm_leaves_no_container_on_any_engine() {
     let instances: Vec<Value> = mini_dataset().into_iter().take(2).collect();
     let ids: BTreeSet<String> = instances.iter().map(id_of).collect();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let other = PrivateEngine::start("rd", "203.0.113.193/27", false).unwrap();
+    let other = PrivateEngine::start("rd", "198.51.100.1/27", false).unwrap();
     rt.block_on(other.wait_ready()).unwrap();
     // Each instance's first command outlasts the test's patience.
     let keyed = instances
