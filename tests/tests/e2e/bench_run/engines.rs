@@ -318,3 +318,70 @@ fn a_bench_run_stopped_by_sigterm_leaves_no_container_on_any_engine() {
     // Nothing was predicted; a rerun would do both.
     assert!(predicted_ids(&dir.path().join("out/predictions.jsonl")).is_empty());
 }
+
+/// `--samples K --select` across engines: each (instance, sample) is one unit of work on any
+/// engine; the choice follows once an instance has its samples.
+#[test]
+fn samples_and_selection_run_across_engines() {
+    if !can_start_engines() {
+        eprintln!("skipped: starting private dockerds needs root");
+        return;
+    }
+    let all = mini_dataset();
+    let instances: Vec<Value> = vec![all[3].clone(), all[4].clone()];
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let other = PrivateEngine::start("re", "198.51.100.33/27", false).unwrap();
+    rt.block_on(other.wait_ready()).unwrap();
+    let mut keyed = Vec::new();
+    for i in &instances {
+        for k in 0..2 {
+            keyed.push((
+                format!("{}.s{k}", id_of(i)),
+                vec![
+                    Reply::tool("apply_patch", json!({"patch": i["patch"]})),
+                    Reply::tool("submit", json!({"summary": "applied the fix"})),
+                ],
+            ));
+        }
+    }
+    let server = ScriptedServer::start_scripts(Scripts {
+        keyed,
+        ..Scripts::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ids: Vec<String> = instances.iter().map(id_of).collect();
+    let mut args = run_args(&server.base_url(), &ids);
+    args.extend(["--no-review", "--samples", "2", "--select"].map(String::from));
+    for engine in [local_engine_url(), other.url()] {
+        args.extend(["--engine".to_string(), format!("{engine}=1")]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = agent(dir.path(), &args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    for k in 0..2 {
+        let mut got = predicted_ids(
+            &dir.path()
+                .join(format!("out/samples/{k}/predictions.jsonl")),
+        );
+        got.sort();
+        assert_eq!(got, ids, "sample {k}: {stderr}");
+    }
+    let mut chosen = predicted_ids(&dir.path().join("out/predictions.jsonl"));
+    chosen.sort();
+    assert_eq!(chosen, ids, "{stderr}");
+    let usage: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/engines.json")).unwrap(),
+    )
+    .unwrap();
+    let by_engine: BTreeMap<String, Vec<String>> =
+        serde_json::from_value(usage["engines"].clone()).unwrap();
+    let mut ran: Vec<String> = by_engine.values().flatten().cloned().collect();
+    ran.sort();
+    let want: Vec<String> = ids
+        .iter()
+        .flat_map(|id| [format!("{id}.s0"), format!("{id}.s1")])
+        .collect();
+    assert_eq!(ran, want, "each sample once, on some engine: {usage}");
+}
