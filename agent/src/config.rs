@@ -8,6 +8,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use agent_harness::engines::EngineSpec;
+
 use crate::trust::{RepoConfigFile, TrustedRepo};
 
 pub const DEFAULT_MODEL: &str = "gpt-4o-mini";
@@ -138,6 +140,20 @@ pub struct ConfigLayer {
     /// user's own config.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trusted_repos: Option<Vec<TrustedRepo>>,
+    /// `agent bench` settings; honoured only in the user's own config.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bench: Option<BenchLayer>,
+}
+
+/// `[bench]` in the user's config.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BenchLayer {
+    /// `[[bench.engines]]`: the Docker engines `bench run` and `bench eval` spread a batch
+    /// over (`url`, `workers`), as `--engine URL=N` does; `--engine` replaces the list. Only
+    /// the user's own config may name them: the agent's workspaces go to these engines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engines: Option<Vec<EngineSpec>>,
 }
 
 impl ConfigLayer {
@@ -167,7 +183,8 @@ impl ConfigLayer {
             profile,
             context_window,
             require_reproduction,
-            review
+            review,
+            bench
         );
         self.prices.extend(over.prices);
         self
@@ -222,6 +239,8 @@ pub struct Config {
     pub require_reproduction: bool,
     pub review: bool,
     pub prices: BTreeMap<String, Price>,
+    /// The engines of the user's `[[bench.engines]]` (none: `DOCKER_HOST` alone).
+    pub bench_engines: Vec<EngineSpec>,
 }
 
 /// Where the layers come from. Environment access is injected so tests stay hermetic.
@@ -292,6 +311,7 @@ impl Config {
         // Local servers default to sampling at random (llama.cpp: 0.8) and to unbounded replies;
         // tool calls from small models need neither.
         let local = is_local_endpoint(&base_url);
+        let bench_engines = bench_engines(layer.bench.as_ref(), sources.user_file.as_deref())?;
         Ok(Config {
             model: layer.model.unwrap_or_else(|| DEFAULT_MODEL.to_string()),
             api_key,
@@ -316,6 +336,7 @@ impl Config {
             require_reproduction: layer.require_reproduction.unwrap_or(false),
             review: layer.review.unwrap_or(true),
             prices: layer.prices,
+            bench_engines,
         })
     }
 
@@ -331,6 +352,35 @@ impl Config {
             .max_by_key(|(name, _)| name.len())
             .map(|(_, p)| *p)
     }
+}
+
+/// The engines a layer names, each checked (`file` is for the error message). A repository's
+/// file never gets here: [`RepoConfigFile::check`] refuses `[bench]` outright.
+fn bench_engines(
+    bench: Option<&BenchLayer>,
+    file: Option<&Path>,
+) -> Result<Vec<EngineSpec>, ConfigError> {
+    let engines = bench.and_then(|b| b.engines.clone()).unwrap_or_default();
+    for engine in &engines {
+        engine.check().map_err(|message| ConfigError::Invalid {
+            path: file.map(Path::to_path_buf).unwrap_or_default(),
+            message: format!("[[bench.engines]]: {message}"),
+        })?;
+    }
+    Ok(engines)
+}
+
+/// The engines of `[[bench.engines]]` in the user's own config file alone (for commands that
+/// need no model, such as `bench eval`); no repository's file is read.
+pub fn user_bench_engines(
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<EngineSpec>, ConfigError> {
+    let path = ConfigSources::user_config_path(env);
+    let layer = match &path {
+        Some(path) => ConfigLayer::from_file(path)?.unwrap_or_default(),
+        None => ConfigLayer::default(),
+    };
+    bench_engines(layer.bench.as_ref(), path.as_deref())
 }
 
 /// Local servers (llama.cpp, Ollama, vLLM on this machine) need no key.
@@ -431,6 +481,62 @@ mod tests {
         })
         .unwrap();
         assert_eq!(cfg.model, "from-flag");
+    }
+
+    #[test]
+    fn engines_come_from_the_users_file_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let user = dir.path().join("user.toml");
+        std::fs::write(
+            &user,
+            "base_url = \"http://127.0.0.1:1/v1\"\n[[bench.engines]]\nurl = \"unix:///a.sock\"\nworkers = 3\n[[bench.engines]]\nurl = \"tcp://10.0.0.5:2376\"\n",
+        )
+        .unwrap();
+        let env = env_from(&[]);
+        let load = |root: &Path| {
+            Config::load(ConfigSources {
+                user_file: Some(user.clone()),
+                repo_root: Some(root),
+                env: &env,
+                flags: ConfigLayer::default(),
+            })
+        };
+        let cfg = load(dir.path()).unwrap();
+        let engines: Vec<(String, usize)> = cfg
+            .bench_engines
+            .iter()
+            .map(|e| (e.url.clone(), e.workers))
+            .collect();
+        assert_eq!(
+            engines,
+            [
+                ("unix:///a.sock".to_string(), 3),
+                ("tcp://10.0.0.5:2376".to_string(), 1)
+            ]
+        );
+        // A repository's file naming an engine is refused, naming the file and the fix.
+        std::fs::write(
+            dir.path().join(".agent.toml"),
+            "[[bench.engines]]\nurl = \"tcp://203.0.113.9:2375\"\n",
+        )
+        .unwrap();
+        let err = load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains(".agent.toml"), "{err}");
+        assert!(
+            err.contains("[bench]") && err.contains("your own config"),
+            "{err}"
+        );
+        // Zero workers is named with the file.
+        std::fs::write(
+            &user,
+            "[[bench.engines]]\nurl = \"unix:///a.sock\"\nworkers = 0\n",
+        )
+        .unwrap();
+        let err =
+            user_bench_engines(&|k| (k == CONFIG_PATH_ENV).then(|| user.display().to_string()))
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("user.toml") && err.contains("N >= 1"), "{err}");
     }
 
     #[test]

@@ -111,6 +111,19 @@ impl RepoConfigFile {
         if self.layer.trusted_repos.is_some() {
             return Err(self.refusal(root, "trusted_repos", SENSITIVE[6].why, String::new()));
         }
+        // Not even with trust: the engines receive the agent's workspaces (and credentials in
+        // them), so only the user names them.
+        if self.layer.bench.is_some() {
+            return Err(ConfigError::Untrusted {
+                path: self.path.clone(),
+                message: "it sets `[bench]` (engines), and only your own config may say which \
+                          Docker engines receive the workspaces. Remove the `[bench]` section \
+                          from the repository's file; put `[[bench.engines]]` in your own config \
+                          (AGENT_CONFIG, or ~/.config/agent/config.toml) or pass \
+                          `--engine URL[=N]`"
+                    .into(),
+            });
+        }
         if is_trusted(root, &self.sha256, trusted) {
             return Ok(());
         }

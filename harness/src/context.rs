@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use agent_containers::engine::{Engine, EngineAddress};
 use agent_containers::images::image_id;
 use agent_containers::images::{BuildOptions, Progress, log_progress};
 use agent_containers::{DockerSandbox, Limits, SandboxConfig, SandboxUser, cleanup};
@@ -89,12 +90,17 @@ impl ContextOptions {
 
 pub struct BenchContext {
     pub docker: Docker,
+    /// Where `docker` points: containers are registered for cleanup with it, and a sandbox's
+    /// workspace is bind-mounted or copied as it allows.
+    pub address: EngineAddress,
     pub options: ContextOptions,
     pub builder: ImageBuilder,
     /// Environment image tag per (repo, version), once built or found.
     env_tags: Mutex<HashMap<(String, String), String>>,
-    /// One lock per checkout directory, so that concurrent workers make it once.
-    checkout_locks: Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>,
+    /// One lock per checkout directory and per image tag, so that concurrent workers make each
+    /// once; shared by the contexts of an engine pool, so that an image is built on one engine
+    /// while the others wait, then copy it.
+    checkout_locks: Arc<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>>,
     /// Other engines of the batch: an image one of them has is copied from it, not built.
     image_peers: Vec<Docker>,
 }
@@ -112,12 +118,14 @@ pub struct SetupTimings {
 impl BenchContext {
     /// Connects to the engine (`DOCKER_HOST` or the default socket).
     pub async fn connect(options: ContextOptions) -> Result<Self> {
+        let address = EngineAddress::from_env()?;
         let docker =
-            agent_containers::engine::connect_with_timeout(Duration::from_secs(3600)).await?;
-        Ok(Self::with_docker(docker, options))
+            agent_containers::engine::connect_address(&address, Duration::from_secs(3600)).await?;
+        Ok(Self::with_engine(Engine { address, docker }, options))
     }
 
-    pub fn with_docker(docker: Docker, options: ContextOptions) -> Self {
+    pub fn with_engine(engine: Engine, options: ContextOptions) -> Self {
+        let Engine { address, docker } = engine;
         let builder = ImageBuilder {
             docker: docker.clone(),
             base_options: options.base_options.clone(),
@@ -126,17 +134,38 @@ impl BenchContext {
         };
         Self {
             docker,
+            address,
             options,
             builder,
             env_tags: Mutex::new(HashMap::new()),
-            checkout_locks: Mutex::new(HashMap::new()),
+            checkout_locks: Arc::new(Mutex::new(HashMap::new())),
             image_peers: Vec::new(),
+        }
+    }
+
+    /// The engine this context works on, for creating sandboxes there.
+    pub fn engine(&self) -> Engine {
+        Engine {
+            address: self.address.clone(),
+            docker: self.docker.clone(),
         }
     }
 
     /// Engines to copy images from before building them here.
     pub fn set_image_peers(&mut self, peers: Vec<Docker>) {
         self.image_peers = peers;
+    }
+
+    /// Uses `other`'s locks (the pool's first context), so that each checkout and image is
+    /// made once across the pool.
+    pub fn share_locks_with(&mut self, other: &BenchContext) {
+        self.checkout_locks = other.checkout_locks.clone();
+    }
+
+    /// The lock for making `key` (a checkout directory or an image tag) once.
+    async fn lock_for(&self, key: PathBuf) -> Arc<Mutex<()>> {
+        let mut locks = self.checkout_locks.lock().await;
+        locks.entry(key).or_default().clone()
     }
 
     /// Copies `tag` here from the first peer engine that has it; whether one did.
@@ -179,10 +208,7 @@ impl BenchContext {
             .join(repo.replace('/', "__"))
             .join(commit);
         let dir = parent.join("testbed");
-        let lock = {
-            let mut locks = self.checkout_locks.lock().await;
-            locks.entry(dir.clone()).or_default().clone()
-        };
+        let lock = self.lock_for(dir.clone()).await;
         let _guard = lock.lock().await;
         if dir.join(".git").exists() {
             return Ok(dir);
@@ -211,6 +237,8 @@ impl BenchContext {
         let spec = self.spec(instance)?;
         let recipe = self.planned_env_recipe(instance).await?;
         let tag = recipe.tag();
+        let lock = self.lock_for(PathBuf::from(&tag)).await;
+        let _guard = lock.lock().await;
         if image_id(&self.docker, &tag).await?.is_none() && !self.copy_from_peers(&tag).await {
             let base = self.builder.base_image(&spec.spec.python).await?;
             let recipe = env_recipe(&spec, &base, recipe.requirements.clone())?;
@@ -268,7 +296,7 @@ impl BenchContext {
                 .network(self.options.network)
                 .run_id(label);
             config.workdir = TESTBED.into();
-            let sandbox = DockerSandbox::create_with(self.docker.clone(), config).await?;
+            let sandbox = DockerSandbox::create_on(&self.engine(), config).await?;
             timings.container = started.elapsed();
             return Ok((sandbox, timings));
         }
@@ -296,15 +324,14 @@ impl BenchContext {
                 let started = Instant::now();
                 let mut config = config(&tag);
                 config.workdir = TESTBED.into();
-                let sandbox = DockerSandbox::create_with(self.docker.clone(), config).await?;
+                let sandbox = DockerSandbox::create_on(&self.engine(), config).await?;
                 timings.container = started.elapsed();
                 Ok((sandbox, timings))
             }
             SetupMode::ContainerStart => {
                 let checkout = self.checkout(instance).await?;
                 let started = Instant::now();
-                let sandbox =
-                    DockerSandbox::create_with(self.docker.clone(), config(&env_tag)).await?;
+                let sandbox = DockerSandbox::create_on(&self.engine(), config(&env_tag)).await?;
                 timings.container = started.elapsed();
                 let started = Instant::now();
                 if let Err(e) = self
@@ -331,10 +358,7 @@ impl BenchContext {
     ) -> Result<(String, bool)> {
         if let ImageSource::Official { registry } = &self.options.image_source {
             let reference = official_reference(instance, registry.as_deref());
-            let lock = {
-                let mut locks = self.checkout_locks.lock().await;
-                locks.entry(PathBuf::from(&reference)).or_default().clone()
-            };
+            let lock = self.lock_for(PathBuf::from(&reference)).await;
             let _guard = lock.lock().await;
             let pulled = ensure_pulled(&self.docker, &reference).await?;
             return Ok((reference, pulled));
@@ -345,10 +369,7 @@ impl BenchContext {
         let env_tag = self.planned_env_recipe(instance).await?.tag();
         let script = setup_repo_script(&spec);
         let tag = instance_image_tag(&env_tag, instance, &script);
-        let lock = {
-            let mut locks = self.checkout_locks.lock().await;
-            locks.entry(PathBuf::from(&tag)).or_default().clone()
-        };
+        let lock = self.lock_for(PathBuf::from(&tag)).await;
         let _guard = lock.lock().await;
         if image_id(&self.docker, &tag).await?.is_some() || self.copy_from_peers(&tag).await {
             return Ok((tag, false));
@@ -364,7 +385,7 @@ impl BenchContext {
             .network(self.options.network)
             .limits(limits)
             .run_id(format!("setup-{}", instance.instance_id));
-        let sandbox = DockerSandbox::create_with(self.docker.clone(), config).await?;
+        let sandbox = DockerSandbox::create_on(&self.engine(), config).await?;
         let result = async {
             self.set_up(&sandbox, instance, &checkout, &script, setup_timeout)
                 .await?;

@@ -9,26 +9,48 @@
 //! its workers (default 1). Images reach an engine at first use: copied from an engine that has
 //! them (`docker save | docker load` through the APIs), else built there.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use agent_containers::engine::{EngineAddress, TlsEnv};
+use agent_containers::engine::{Engine, EngineAddress, TlsEnv};
 
 use crate::context::{BenchContext, ContextOptions};
-use crate::error::{HarnessError, Result};
+use crate::error::{HarnessError, IoContext, Result};
 
 /// How long an engine gets to answer a ping before it is taken for dead.
 const PING_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often an idle worker looks again while other workers' instances may still come back.
 const IDLE_POLL: Duration = Duration::from_millis(200);
 
-/// `URL[=N]`: an engine and its worker count.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `URL[=N]`: an engine and its worker count. In the user's config file:
+/// `[[bench.engines]]` with `url = "..."` and `workers = N` (default 1).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EngineSpec {
     pub url: String,
+    #[serde(default = "one_worker")]
     pub workers: usize,
+}
+
+fn one_worker() -> usize {
+    1
+}
+
+impl EngineSpec {
+    /// A usable spec: an address and at least one worker. The error says what to write.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        if self.url.trim().is_empty() || self.workers == 0 {
+            return Err(format!(
+                "engine `{}` with {} workers is not URL[=N] with N >= 1 (e.g. \
+                 unix:///var/run/docker.sock=4 or tcp://10.0.0.5:2376=8)",
+                self.url, self.workers
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl std::str::FromStr for EngineSpec {
@@ -44,16 +66,12 @@ impl std::str::FromStr for EngineSpec {
             }
             None => (s, 1),
         };
-        if url.is_empty() || workers == 0 {
-            return Err(format!(
-                "`--engine {s}` is not URL[=N] with N >= 1 (e.g. unix:///var/run/docker.sock=4 \
-                 or tcp://10.0.0.5:2376=8)"
-            ));
-        }
-        Ok(Self {
+        let spec = Self {
             url: url.to_string(),
             workers,
-        })
+        };
+        spec.check().map_err(|e| format!("`--engine {s}`: {e}"))?;
+        Ok(spec)
     }
 }
 
@@ -115,8 +133,12 @@ impl EnginePool {
             let docker =
                 agent_containers::engine::connect_address(&address, Duration::from_secs(3600))
                     .await?;
+            let engine = Engine {
+                address: address.clone(),
+                docker,
+            };
             engines.push(PoolEngine {
-                ctx: BenchContext::with_docker(docker, options.clone()),
+                ctx: BenchContext::with_engine(engine, options.clone()),
                 address,
                 workers: spec.workers,
                 alive: AtomicBool::new(true),
@@ -132,14 +154,19 @@ impl EnginePool {
                 .collect();
             engine.ctx.set_image_peers(peers);
         }
+        if let Some((first, rest)) = engines.split_first_mut() {
+            for engine in rest {
+                engine.ctx.share_locks_with(&first.ctx);
+            }
+        }
         Ok(Self { engines })
     }
 
-    /// One engine (the `DOCKER_HOST` one) with `workers` workers, around an existing context.
+    /// One engine (the context's) with `workers` workers, around an existing context.
     pub fn single(ctx: BenchContext, workers: usize) -> Result<Self> {
         Ok(Self {
             engines: vec![PoolEngine {
-                address: EngineAddress::from_env()?,
+                address: ctx.address.clone(),
                 workers: workers.max(1),
                 ctx,
                 alive: AtomicBool::new(true),
@@ -158,6 +185,9 @@ pub enum Attempt<R> {
     Finished(R),
     /// It failed; if the engine no longer answers, the item is retried elsewhere.
     Failed(R),
+    /// The work itself found its engine gone (it asked, see [`PoolEngine::answers`]): the item
+    /// goes back to the queue for the other engines without asking again.
+    EngineLost,
 }
 
 /// One item's final result and the engine that produced it.
@@ -175,6 +205,61 @@ pub struct Distribution<T, R> {
     pub lost_engines: Vec<String>,
     /// Times an item went back to the queue because its engine died under it.
     pub retried: usize,
+}
+
+impl<T, R> Distribution<T, R> {
+    /// Which engine ran which items (each named by `name`, which leaves out an item whose
+    /// result says it did not run), and what was lost on the way.
+    pub fn usage(&self, name: impl Fn(&T, &R) -> Option<String>) -> EngineUse {
+        let mut usage = EngineUse {
+            lost_engines: self.lost_engines.clone(),
+            retried: self.retried,
+            ..EngineUse::default()
+        };
+        for placed in &self.placed {
+            if let Some(name) = name(&placed.item, &placed.result) {
+                usage
+                    .by_engine
+                    .entry(placed.engine.clone())
+                    .or_default()
+                    .push(name);
+            }
+        }
+        usage
+    }
+}
+
+/// Which engine ran which items, and what was lost on the way.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineUse {
+    /// Engine URL → the items it ran (in the order they finished).
+    pub by_engine: BTreeMap<String, Vec<String>>,
+    /// Engines that stopped answering during the batch.
+    pub lost_engines: Vec<String>,
+    /// Items sent back to the queue because their engine died under them.
+    pub retried: usize,
+    /// Where this was written.
+    pub path: PathBuf,
+}
+
+impl EngineUse {
+    /// Writes this as JSON (`engines`, `lost_engines`, `retried`) to `path`, and keeps `path`.
+    pub fn write(&mut self, path: PathBuf) -> Result<()> {
+        let value = serde_json::json!({
+            "engines": self.by_engine,
+            "lost_engines": self.lost_engines,
+            "retried": self.retried,
+        });
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let text = serde_json::to_string_pretty(&value)
+            .map_err(|e| HarnessError::Invalid(format!("cannot encode engine use: {e}")))?;
+        std::fs::write(&path, text + "\n")
+            .context(|| format!("cannot write {}", path.display()))?;
+        self.path = path;
+        Ok(())
+    }
 }
 
 /// Runs `work` on every item, on the pool's workers, as described in the module docs.
@@ -216,20 +301,19 @@ where
                         continue;
                     };
                     let result = match work(engine, item.clone()).await {
-                        Attempt::Finished(r) => r,
-                        Attempt::Failed(r) => {
-                            if engine.answers().await {
-                                r
-                            } else {
-                                if engine.mark_dead() {
-                                    lock_mutex(lost).push(engine.url().to_string());
-                                }
-                                lock_mutex(queue).push_front(item);
-                                retried.fetch_add(1, Ordering::SeqCst);
-                                in_flight.fetch_sub(1, Ordering::SeqCst);
-                                break;
-                            }
+                        Attempt::Finished(r) => Some(r),
+                        Attempt::Failed(r) => engine.answers().await.then_some(r),
+                        Attempt::EngineLost => None,
+                    };
+                    let Some(result) = result else {
+                        // The engine is gone: its workers stop, the item waits for another.
+                        if engine.mark_dead() {
+                            lock_mutex(lost).push(engine.url().to_string());
                         }
+                        lock_mutex(queue).push_front(item);
+                        retried.fetch_add(1, Ordering::SeqCst);
+                        in_flight.fetch_sub(1, Ordering::SeqCst);
+                        break;
                     };
                     lock_mutex(placed).push(Placed {
                         item,

@@ -4,31 +4,16 @@
 //! written is never graded twice. Which engine graded what is written beside the summary
 //! (`MODEL.RUN_ID.engines.json`) and returned.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-
 use crate::dataset::{Dataset, Instance};
+pub use crate::engines::EngineUse;
 use crate::engines::{Attempt, EnginePool, distribute};
-use crate::error::{HarnessError, IoContext, Result};
+use crate::error::{HarnessError, Result};
 use crate::evaluate::{
     EvalEvent, EvalOptions, EvalReport, EventSink, InstanceOutcome, Verdict, environment_failed,
     evaluate_instance, log_dir, plan, prepare_environments_until, stopped_after, summarize,
 };
 use crate::predictions::{Prediction, Predictions};
 use crate::report::{LOG_REPORT, RunSummary};
-
-/// Which engine graded which instances, and what was lost on the way.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EngineUse {
-    /// Engine URL → instance ids it graded (in the order they finished).
-    pub by_engine: BTreeMap<String, Vec<String>>,
-    /// Engines that stopped answering during the evaluation.
-    pub lost_engines: Vec<String>,
-    /// Instances sent back to the queue because their engine died under them.
-    pub retried: usize,
-    /// Where this was written.
-    pub path: PathBuf,
-}
 
 /// Evaluates `predictions` on `dataset` across the pool's engines.
 pub async fn evaluate_on(
@@ -95,21 +80,12 @@ pub async fn evaluate_on(
         let engines: Vec<_> = pool.engines.iter().map(|e| &e.ctx).collect();
         return Err(stopped_after(crate::evaluate::graded(&graded), total, &engines).await);
     }
-    let mut usage = EngineUse {
-        lost_engines: distribution.lost_engines.clone(),
-        retried: distribution.retried,
-        ..EngineUse::default()
-    };
+    let mut usage = distribution.usage(|(instance, _), _| Some(instance.instance_id.clone()));
     for placed in distribution.placed {
         let outcome: InstanceOutcome = placed.result?;
         if matches!(outcome.verdict, Verdict::Error(_)) {
             events(EvalEvent::Finished(outcome.clone()));
         }
-        usage
-            .by_engine
-            .entry(placed.engine)
-            .or_default()
-            .push(outcome.instance_id.clone());
         outcomes.push(outcome);
     }
     if !distribution.not_run.is_empty() {
@@ -127,7 +103,9 @@ pub async fn evaluate_on(
         )));
     }
     let report = summarize(dataset, predictions, options, outcomes)?;
-    usage.path = write_usage(&usage, predictions, options)?;
+    let model = predictions.model_name().unwrap_or("None");
+    let name = RunSummary::file_name(model, &options.run_id).replace(".json", ".engines.json");
+    usage.write(options.report_dir.join(name))?;
     Ok((report, usage))
 }
 
@@ -153,25 +131,4 @@ fn graded_outcome(
         },
         timings: Default::default(),
     }
-}
-
-fn write_usage(
-    usage: &EngineUse,
-    predictions: &Predictions,
-    options: &EvalOptions,
-) -> Result<PathBuf> {
-    let model = predictions.model_name().unwrap_or("None");
-    let name = RunSummary::file_name(model, &options.run_id).replace(".json", ".engines.json");
-    let path = options.report_dir.join(name);
-    let value = serde_json::json!({
-        "engines": usage.by_engine,
-        "lost_engines": usage.lost_engines,
-        "retried": usage.retried,
-    });
-    std::fs::create_dir_all(&options.report_dir)
-        .context(|| format!("cannot create {}", options.report_dir.display()))?;
-    let text = serde_json::to_string_pretty(&value)
-        .map_err(|e| HarnessError::Invalid(format!("cannot encode engine use: {e}")))?;
-    std::fs::write(&path, text + "\n").context(|| format!("cannot write {}", path.display()))?;
-    Ok(path)
 }

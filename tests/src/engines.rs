@@ -284,6 +284,85 @@ fn create_bridge(name: &str, subnet: &str) -> Result<()> {
     Ok(())
 }
 
+/// The ids of the containers (any state) on `docker` whose label `key` passes `keep`; `None`
+/// when the engine does not answer.
+pub async fn labelled_containers(
+    docker: &bollard::Docker,
+    key: &str,
+    keep: impl Fn(&str) -> bool,
+) -> Option<Vec<String>> {
+    let options = bollard::query_parameters::ListContainersOptionsBuilder::new()
+        .all(true)
+        .build();
+    let list = docker.list_containers(Some(options)).await.ok()?;
+    Some(
+        list.into_iter()
+            .filter(|c| {
+                c.labels
+                    .as_ref()
+                    .and_then(|l| l.get(key))
+                    .is_some_and(|v| keep(v))
+            })
+            .filter_map(|c| c.id)
+            .collect(),
+    )
+}
+
+/// The local engine's (`DOCKER_HOST`, or the default socket) address as `--engine` takes it.
+pub fn local_engine_url() -> String {
+    std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into())
+}
+
+impl PrivateEngine {
+    /// [`labelled_containers`] on this engine.
+    pub async fn labelled_containers(
+        &self,
+        key: &str,
+        keep: impl Fn(&str) -> bool,
+    ) -> Option<Vec<String>> {
+        let docker = agent_containers::engine::connect_address(
+            &self.address().ok()?,
+            Duration::from_secs(5),
+        )
+        .await
+        .ok()?;
+        labelled_containers(&docker, key, keep).await
+    }
+
+    /// Starts a killed engine again and returns the containers labelled as `keep` says that
+    /// are still there once it has settled (a killed engine's auto-remove containers go when
+    /// it comes back, within a few seconds).
+    pub async fn restart_and_list(
+        &mut self,
+        key: &str,
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<Option<Vec<String>>> {
+        self.restart()?;
+        self.wait_ready().await?;
+        let mut left = self.labelled_containers(key, &keep).await;
+        for _ in 0..50 {
+            if left == Some(vec![]) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            left = self.labelled_containers(key, &keep).await;
+        }
+        Ok(left)
+    }
+}
+
+/// The bundled mini dataset's instances, as JSON rows.
+pub fn mini_instances() -> Result<Vec<serde_json::Value>> {
+    let rt = tokio::runtime::Runtime::new()?;
+    let paths = rt.block_on(agent_harness::mini::materialize(
+        &agent_harness::mini::cache_root(),
+    ))?;
+    std::fs::read_to_string(paths.dataset)?
+        .lines()
+        .map(|l| Ok(serde_json::from_str(l)?))
+        .collect()
+}
+
 /// Whether this process can start engines (root).
 pub fn can_start_engines() -> bool {
     Command::new("id")

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use agent_containers::{DockerSandbox, SandboxConfig};
+use std::time::Duration;
+
+use agent_containers::{DockerSandbox, Engine, SandboxConfig};
 use agent_harness::Instance;
 
 use super::error::{FatalError, InstanceFailure, classify_run_error, fatal_cause};
@@ -11,6 +13,7 @@ use super::prepare::InstanceCopy;
 use crate::config::Config;
 use crate::fix::{self, FixOptions, Runner};
 use crate::printer::Printer;
+use crate::run::Interrupt;
 use crate::session::ExitReason;
 use crate::workspace::Workspace;
 
@@ -25,6 +28,9 @@ pub struct AgentRun {
 /// What one instance run needs besides its copy.
 pub struct InstanceRequest<'a> {
     pub config: &'a Config,
+    /// Where the sandbox runs: the workspace is bind-mounted on a unix-socket engine (this
+    /// host's), copied in and kept in step on any other (it may be another machine).
+    pub engine: Engine,
     pub instance: &'a Instance,
     pub copy: InstanceCopy,
     pub trajectory: std::path::PathBuf,
@@ -32,8 +38,8 @@ pub struct InstanceRequest<'a> {
     pub keep_attempt: bool,
     /// Per-instance output (the session's own lines) goes here; quiet in a batch.
     pub printer: &'a Printer,
-    /// The batch's one stop flag.
-    pub interrupt: crate::run::Interrupt,
+    /// The batch's Ctrl-C/SIGTERM flag (one for every run, so none installs its own).
+    pub interrupt: Interrupt,
 }
 
 /// Runs the agent on one prepared instance. A run that ended on its own terms (submitted, a
@@ -43,6 +49,7 @@ pub struct InstanceRequest<'a> {
 pub async fn run_instance(request: InstanceRequest<'_>) -> Result<AgentRun, InstanceFailure> {
     let InstanceRequest {
         config,
+        engine,
         instance,
         copy,
         trajectory,
@@ -50,7 +57,8 @@ pub async fn run_instance(request: InstanceRequest<'_>) -> Result<AgentRun, Inst
         printer,
         interrupt,
     } = request;
-    let sandbox = DockerSandbox::create(
+    let sandbox = DockerSandbox::create_on(
+        &engine,
         SandboxConfig::new(copy.image.clone())
             .workspace(&copy.path)
             .mount_workspace_at(copy.mount.clone())
@@ -102,7 +110,7 @@ pub async fn run_instance(request: InstanceRequest<'_>) -> Result<AgentRun, Inst
         }
         // A tool that could not run may have lost the engine: then no later instance can run.
         ExitReason::ToolError => {
-            if let Err(e) = agent_containers::engine::ping().await {
+            if let Err(e) = Engine::connect(&engine.address, Duration::from_secs(10)).await {
                 return Err(InstanceFailure::Fatal(FatalError::Engine(e.to_string())));
             }
         }

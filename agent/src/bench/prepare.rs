@@ -69,7 +69,7 @@ pub async fn prepare_at(
         .user(SandboxUser::Root)
         .network(false)
         .run_id(format!("copy-{}", instance.instance_id));
-    let sandbox = DockerSandbox::create_with(ctx.docker.clone(), config).await?;
+    let sandbox = DockerSandbox::create_on(&ctx.engine(), config).await?;
     let copied = sandbox.copy_out(TESTBED, &staging).await;
     let _ = sandbox.remove().await;
     let copied = copied?;

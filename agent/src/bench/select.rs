@@ -260,8 +260,8 @@ impl Environment for InstanceCopies<'_> {
         let Some((image, mount)) = self.image.lock().await.clone() else {
             return Err(fail("no copy of the instance was made".into()));
         };
-        let sandbox = DockerSandbox::create_with(
-            self.ctx.docker.clone(),
+        let sandbox = DockerSandbox::create_on(
+            &self.ctx.engine(),
             SandboxConfig::new(image)
                 .workspace(root)
                 .mount_workspace_at(mount)

@@ -14,8 +14,9 @@ use clap::{Args, Subcommand};
 
 use agent_harness::context::{BenchContext, ContextOptions, SetupMode};
 use agent_harness::engines::EnginePool;
+use agent_harness::engines::EngineUse;
 use agent_harness::evaluate::{EvalEvent, EvalOptions, Verdict, evaluate};
-use agent_harness::evaluate_pool::{EngineUse, evaluate_on};
+use agent_harness::evaluate_pool::evaluate_on;
 use agent_harness::grading::HarnessVersion;
 use agent_harness::official::ImageSource;
 use agent_harness::repos::RepoSource;
@@ -61,10 +62,11 @@ pub struct CommonArgs {
     /// the shards' folders. In a Kubernetes Indexed Job: `$JOB_COMPLETION_INDEX/N`.
     #[arg(long, value_name = "I/N")]
     pub shard: Option<agent_harness::shard::Shard>,
-    /// A Docker engine and its worker count (repeatable): the batch runs across all of them,
-    /// an instance on a free worker of any; an engine that dies has its instances redone on
-    /// the others. Any address DOCKER_HOST takes (TLS from DOCKER_TLS_VERIFY and
-    /// DOCKER_CERT_PATH). Without it: DOCKER_HOST with --workers.
+    /// A Docker engine and its worker count (repeatable; `bench eval` and `bench run`): the
+    /// batch runs across all of them, an instance on a free worker of any; an engine that dies
+    /// has its instances redone on the others. Any address DOCKER_HOST takes (TLS from
+    /// DOCKER_TLS_VERIFY and DOCKER_CERT_PATH). Replaces the user config's
+    /// `[[bench.engines]]`. Without either: DOCKER_HOST with --workers.
     #[arg(long = "engine", value_name = "URL[=N]")]
     pub engines: Vec<agent_harness::engines::EngineSpec>,
     /// Directory of bare clones named `owner__name.git`, or a URL template such as
@@ -233,15 +235,18 @@ async fn eval(args: EvalArgs, printer: &Printer) -> Result<ExitCode> {
         stop: stop_flag(printer),
     };
     let progress = Arc::new(EvalProgress::new(printer, "eval", ("✓", "✖")));
-    let report = if args.common.engines.is_empty() {
+    let engines = chosen_engines(
+        &args.common,
+        &crate::config::user_bench_engines(&crate::config::process_env)?,
+    );
+    let report = if engines.is_empty() {
         let ctx = bench_context(&args.common, repos).await?;
         evaluate(&ctx, &dataset, &predictions, &options, &sink(&progress)).await
     } else {
-        let context = context_options(&args.common, repos)?;
-        let pool = EnginePool::connect(&args.common.engines, &context).await?;
+        let pool = engine_pool(&args.common, repos, &engines).await?;
         let result = evaluate_on(&pool, &dataset, &predictions, &options, &sink(&progress)).await;
         result.map(|(report, usage)| {
-            print_engine_use(&usage, printer);
+            print_engine_use(&usage, "graded", printer);
             report
         })
     };
@@ -293,25 +298,53 @@ fn stopped(error: HarnessError, printer: &Printer) -> Result<ExitCode> {
     Err(error.into())
 }
 
-/// `--engine` is only implemented for `bench eval` so far: elsewhere it is refused rather than
-/// ignored.
+/// `--engine` is implemented for `bench eval` and `bench run`: elsewhere it is refused rather
+/// than ignored.
 pub(super) fn refuse_engines(common: &CommonArgs, command: &str) -> Result<()> {
     if common.engines.is_empty() {
         return Ok(());
     }
     anyhow::bail!(
-        "`{command}` does not take --engine yet (only `bench eval` runs across engines); point \
-         DOCKER_HOST at one engine and use --workers, or split the dataset with --shard I/N"
+        "`{command}` does not take --engine (only `bench eval` and `bench run` run across \
+         engines); point DOCKER_HOST at one engine and use --workers, or split the dataset \
+         with --shard I/N"
     )
 }
 
-/// Which engine graded what, and what was redone after an engine died.
-fn print_engine_use(usage: &EngineUse, printer: &Printer) {
+/// The engines of a batch: `--engine` when given, else the user's `[[bench.engines]]`; none
+/// means `DOCKER_HOST` alone with `--workers`.
+pub(super) fn chosen_engines(
+    common: &CommonArgs,
+    from_config: &[agent_harness::engines::EngineSpec],
+) -> Vec<agent_harness::engines::EngineSpec> {
+    if common.engines.is_empty() {
+        from_config.to_vec()
+    } else {
+        common.engines.clone()
+    }
+}
+
+/// The pool a batch runs on: the chosen engines, each with its own context, or one context on
+/// `DOCKER_HOST` with `--workers`.
+pub(super) async fn engine_pool(
+    common: &CommonArgs,
+    repos: RepoSource,
+    engines: &[agent_harness::engines::EngineSpec],
+) -> Result<EnginePool> {
+    if engines.is_empty() {
+        let ctx = bench_context(common, repos).await?;
+        return Ok(EnginePool::single(ctx, common.workers)?);
+    }
+    Ok(EnginePool::connect(engines, &context_options(common, repos)?).await?)
+}
+
+/// Which engine ran what (`what`: "graded", "ran"), and what was redone after an engine died.
+pub(super) fn print_engine_use(usage: &EngineUse, what: &str, printer: &Printer) {
     for (engine, ids) in &usage.by_engine {
-        printer.status(&format!("{engine}: {}", plural_instances(ids.len())));
+        printer.status(&format!("{engine} {what} {}", plural_instances(ids.len())));
     }
     for engine in &usage.lost_engines {
-        printer.warn(&format!("{engine} stopped answering during the evaluation"));
+        printer.warn(&format!("{engine} stopped answering during the batch"));
     }
     if usage.retried > 0 {
         printer.status(&format!(
@@ -319,7 +352,9 @@ fn print_engine_use(usage: &EngineUse, printer: &Printer) {
             plural_instances(usage.retried)
         ));
     }
-    printer.status(&format!("engines per instance in {}", usage.path.display()));
+    if !usage.path.as_os_str().is_empty() {
+        printer.status(&format!("engines per instance in {}", usage.path.display()));
+    }
 }
 
 /// Instance errors grouped by their reason, so that one cause (an environment that could not be

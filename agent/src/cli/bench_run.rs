@@ -8,13 +8,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 
 use agent_containers::PruneScope;
 use agent_harness::Dataset;
+use agent_harness::engines::EnginePool;
 
-use super::bench::{CommonArgs, bench_context, dataset_and_repos};
+use super::bench::{CommonArgs, chosen_engines, dataset_and_repos, engine_pool, print_engine_use};
 use super::fix::{RunFlags, load_config};
 use crate::bench::error::FatalError;
 use crate::bench::select as bench_select;
@@ -56,7 +57,6 @@ pub async fn run(args: BenchRunArgs, printer: &Printer) -> Result<ExitCode> {
             args.samples
         );
     }
-    super::bench::refuse_engines(&args.common, "bench run")?;
     super::bench::preflight(&args.common, printer).await?;
     let (dataset_path, repos) = dataset_and_repos(&args.common).await?;
     let dataset = Dataset::load(&dataset_path)?
@@ -75,15 +75,9 @@ pub async fn run(args: BenchRunArgs, printer: &Printer) -> Result<ExitCode> {
         }
     }
     let config = load_config(&std::env::current_dir()?, &args.run)?;
-    let ctx = bench_context(&args.common, repos).await?;
-    // A killed earlier run may have left sandboxes behind; their owner process is gone.
-    let pruned = agent_containers::prune(&ctx.docker, PruneScope::Orphaned).await?;
-    if !pruned.removed.is_empty() {
-        printer.status(&format!(
-            "removed {} containers left by an interrupted run",
-            pruned.removed.len()
-        ));
-    }
+    let engines = chosen_engines(&args.common, &config.bench_engines);
+    let pool = engine_pool(&args.common, repos, &engines).await?;
+    prune_orphans(&pool, printer).await?;
     // The only read of the output folder: each predictions file once, before any instance.
     let resume = Resume::open(&layout)?;
     let pending = resume.pending(&dataset).len();
@@ -101,7 +95,7 @@ pub async fn run(args: BenchRunArgs, printer: &Printer) -> Result<ExitCode> {
             args.output.display()
         ));
         if args.select {
-            select_samples(&args, &ctx, &dataset, &layout, &config, printer).await?;
+            select_samples(&args, &pool, &dataset, &layout, &config, printer).await?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -110,12 +104,12 @@ pub async fn run(args: BenchRunArgs, printer: &Printer) -> Result<ExitCode> {
             "resuming: {done} runs already done{env_note}, {pending} to go"
         ));
     }
+    prepare_environments(&pool, &resume, &dataset, printer).await?;
     let request = BatchRequest {
-        ctx: &ctx,
+        pool: &pool,
         dataset: &dataset,
         layout: &layout,
         config: &config,
-        workers: args.common.workers,
         max_cost_total: args.max_cost_total,
         setup_timeout: Duration::from_secs(args.setup_timeout),
         printer,
@@ -125,24 +119,91 @@ pub async fn run(args: BenchRunArgs, printer: &Printer) -> Result<ExitCode> {
             crate::run::interrupt::BATCH_STOP_GRACE,
         ),
     };
-    let summary = run_batch(&request, resume).await;
+    let mut summary = run_batch(&request, resume).await;
+    // Every sandbox was removed by its run; any left (an engine that came back) goes now, on
+    // whichever engine it lives.
+    agent_containers::cleanup::remove_live_containers().await;
+    if !engines.is_empty() || !summary.engines.lost_engines.is_empty() {
+        summary.engines.write(layout.root.join("engines.json"))?;
+        print_engine_use(&summary.engines, "ran", printer);
+    }
     if args.select && summary.stopped.is_none() {
-        select_samples(&args, &ctx, &dataset, &layout, &config, printer).await?;
+        select_samples(&args, &pool, &dataset, &layout, &config, printer).await?;
     }
     Ok(report(&summary, &layout, printer))
 }
 
-/// `--select`: one sample chosen per instance that has all of them.
+/// With several engines, the environment images are made first on the first engine (as
+/// `bench eval` does), so that every other engine copies them rather than building its own:
+/// an engine without network can still run instances. A failed environment is left to its
+/// instances, which record it as theirs.
+async fn prepare_environments(
+    pool: &EnginePool,
+    resume: &Resume,
+    dataset: &Dataset,
+    printer: &Printer,
+) -> Result<()> {
+    let [first, _, ..] = pool.engines.as_slice() else {
+        return Ok(());
+    };
+    let pending = resume.pending(dataset);
+    let (sink, url) = (*printer, first.url().to_string());
+    let events = move |event: agent_harness::evaluate::EvalEvent| {
+        if let agent_harness::evaluate::EvalEvent::PreparingEnvironment(what) = event {
+            sink.status(&format!("preparing the environment {what} on {url}"));
+        }
+    };
+    agent_harness::evaluate::prepare_environments(
+        &first.ctx,
+        pending.iter().map(|(instance, _)| *instance),
+        &events,
+    )
+    .await?;
+    Ok(())
+}
+
+/// A killed earlier run may have left sandboxes behind on any engine; their owner process is
+/// gone. An engine that does not answer is named, not skipped.
+async fn prune_orphans(pool: &EnginePool, printer: &Printer) -> Result<()> {
+    let mut removed = 0;
+    for engine in &pool.engines {
+        let pruned = agent_containers::prune(&engine.ctx.docker, PruneScope::Orphaned)
+            .await
+            .with_context(|| format!("removing leftover sandboxes on {}", engine.url()))?;
+        removed += pruned.removed.len();
+    }
+    if removed > 0 {
+        printer.status(&format!(
+            "removed {removed} containers left by an interrupted run"
+        ));
+    }
+    Ok(())
+}
+
+/// `--select`: one sample chosen per instance that has all of them, on the first engine of
+/// the pool that still answers (the choice reads the samples; it is short next to them).
 async fn select_samples(
     args: &BenchRunArgs,
-    ctx: &agent_harness::context::BenchContext,
+    pool: &EnginePool,
     dataset: &Dataset,
     layout: &RunLayout,
     config: &crate::config::Config,
     printer: &Printer,
 ) -> Result<()> {
+    let mut engine = None;
+    for candidate in pool.engines.iter().filter(|e| e.is_alive()) {
+        if candidate.answers().await {
+            engine = Some(candidate);
+            break;
+        }
+    }
+    let engine = engine.ok_or_else(|| {
+        anyhow::anyhow!(
+            "no engine answers for the selection; rerun the same command with a working engine"
+        )
+    })?;
     let summary = bench_select::select_batch(&bench_select::SelectBatchRequest {
-        ctx,
+        ctx: &engine.ctx,
         dataset,
         layout,
         config,

@@ -377,7 +377,8 @@ impl DockerSandbox {
         if self.removed.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        cleanup::unregister(&self.id);
+        // The container stays in the live registry until it is gone: a process that must exit
+        // during the removal (a second Ctrl-C, the grace period after one) still removes it.
         // Closing the main process's stdin ends the container like `docker run --rm` ends:
         // the process exits and the engine removes it. Forced removal is the fallback.
         // A command still running holds the channel, or was cut off while the server still
@@ -403,10 +404,13 @@ impl DockerSandbox {
                 Err(_) => false,
             };
             if gone {
+                cleanup::unregister(&self.id);
                 return Ok(());
             }
         }
-        force_remove(&self.docker, &self.id).await
+        force_remove(&self.docker, &self.id).await?;
+        cleanup::unregister(&self.id);
+        Ok(())
     }
 
     /// Whether the container still exists and runs.

@@ -1,6 +1,8 @@
 //! `agent bench run` end to end: the scripted model applies each instance's gold patch through
 //! `apply_patch`, the predictions are graded by `agent bench eval`, and a killed run resumes.
 
+#[path = "bench_run/engines.rs"]
+mod engines;
 #[path = "bench_run/stops.rs"]
 mod stops;
 
@@ -13,17 +15,7 @@ use agent_tests::{Reply, ScriptedServer};
 use serde_json::{Value, json};
 
 fn mini_dataset() -> Vec<Value> {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let paths = rt
-        .block_on(agent_harness::mini::materialize(
-            &agent_harness::mini::cache_root(),
-        ))
-        .unwrap();
-    std::fs::read_to_string(paths.dataset)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    agent_tests::engines::mini_instances().unwrap()
 }
 
 /// For each instance in order: apply the gold patch, then submit.

@@ -8,54 +8,24 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use agent_containers::engine::connect_address;
-use agent_tests::engines::{PrivateEngine, can_start_engines};
+use agent_tests::engines::{
+    PrivateEngine, can_start_engines, labelled_containers, local_engine_url, mini_instances,
+};
 use agent_tests::fixtures::agent_binary;
-use bollard::query_parameters::ListContainersOptionsBuilder;
 use serde_json::Value;
 
 const RUN_ID: &str = "across";
 
-/// Containers (any state) of this evaluation on the engine at `engine`: labelled `RUN_ID.<id>`.
-async fn run_containers(engine: &PrivateEngine) -> Option<Vec<String>> {
-    let docker = connect_address(&engine.address().ok()?, Duration::from_secs(5))
-        .await
-        .ok()?;
-    containers_of(&docker).await
-}
-
-async fn containers_of(docker: &bollard::Docker) -> Option<Vec<String>> {
-    let options = ListContainersOptionsBuilder::new().all(true).build();
-    let list = docker.list_containers(Some(options)).await.ok()?;
-    Some(
-        list.into_iter()
-            .filter(|c| {
-                c.labels
-                    .as_ref()
-                    .and_then(|l| l.get("agent.run"))
-                    .is_some_and(|r| r.starts_with(&format!("{RUN_ID}.")))
-            })
-            .filter_map(|c| c.id)
-            .collect(),
-    )
+/// Whether a container belongs to this evaluation: labelled `RUN_ID.<id>`.
+fn ours(run: &str) -> bool {
+    run.starts_with(&format!("{RUN_ID}."))
 }
 
 fn mini_ids() -> BTreeSet<String> {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let paths = rt
-        .block_on(agent_harness::mini::materialize(
-            &agent_harness::mini::cache_root(),
-        ))
-        .unwrap();
-    std::fs::read_to_string(paths.dataset)
+    mini_instances()
         .unwrap()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["instance_id"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
+        .iter()
+        .map(|i| i["instance_id"].as_str().unwrap().to_string())
         .collect()
 }
 
@@ -71,8 +41,7 @@ fn an_evaluation_across_three_engines_loses_nothing_when_one_dies() {
     let tls = PrivateEngine::start("c", "203.0.113.33/27", true).unwrap();
     rt.block_on(doomed.wait_ready()).unwrap();
     rt.block_on(tls.wait_ready()).unwrap();
-    let local =
-        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    let local = local_engine_url();
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
     let mut child = Command::new(agent_binary().unwrap())
@@ -108,7 +77,7 @@ fn an_evaluation_across_three_engines_loses_nothing_when_one_dies() {
             break;
         }
         if rt
-            .block_on(run_containers(&doomed))
+            .block_on(doomed.labelled_containers("agent.run", ours))
             .is_some_and(|c| !c.is_empty())
         {
             doomed.kill();
@@ -162,17 +131,16 @@ fn an_evaluation_across_three_engines_loses_nothing_when_one_dies() {
 
     // No container of the evaluation left anywhere, the killed engine included once it is back.
     let local_docker = rt.block_on(agent_containers::engine::connect()).unwrap();
-    assert_eq!(rt.block_on(containers_of(&local_docker)), Some(vec![]));
-    assert_eq!(rt.block_on(run_containers(&tls)), Some(vec![]));
-    doomed.restart().unwrap();
-    rt.block_on(doomed.wait_ready()).unwrap();
-    let mut left = rt.block_on(run_containers(&doomed));
-    for _ in 0..50 {
-        if left == Some(vec![]) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-        left = rt.block_on(run_containers(&doomed));
-    }
+    assert_eq!(
+        rt.block_on(labelled_containers(&local_docker, "agent.run", ours)),
+        Some(vec![])
+    );
+    assert_eq!(
+        rt.block_on(tls.labelled_containers("agent.run", ours)),
+        Some(vec![])
+    );
+    let left = rt
+        .block_on(doomed.restart_and_list("agent.run", ours))
+        .unwrap();
     assert_eq!(left, Some(vec![]), "{}", doomed.log());
 }
