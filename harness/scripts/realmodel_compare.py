@@ -77,9 +77,11 @@ def run_ours(args, instances, out, samples):
     return rc, time.time() - started
 
 
-def mini_config(args):
-    return [
-        "-c", "mini.yaml", "-c", f"agent.step_limit={args.steps}", "-c", "agent.cost_limit=0",
+def mini_config(args, text_mode=False):
+    # `mini-text`: mini-swe-agent's text-action mode, for models whose calls come back as text.
+    mode = ["--model-class", "litellm_textbased", "-c", "mini_textbased.yaml"] if text_mode \
+        else ["-c", "mini.yaml"]
+    return mode + ["-c", f"agent.step_limit={args.steps}", "-c", "agent.cost_limit=0",
         "-c", f"model.model_kwargs.api_base={args.server}",
         "-c", "model.model_kwargs.api_key=sk-x", "-c", "model.model_kwargs.temperature=0.2",
         "-c", f"model.model_kwargs.max_tokens={args.max_tokens}",
@@ -87,7 +89,7 @@ def mini_config(args):
     ]
 
 
-def run_mini(args, instances, out):
+def run_mini(args, instances, out, text_mode=False):
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, MSWEA_CONFIGURED="true", MSWEA_COST_TRACKING="ignore_errors",
                LITELLM_LOCAL_MODEL_COST_MAP="True")
@@ -106,7 +108,7 @@ def run_mini(args, instances, out):
         with open(out / f"{iid}.log", "w") as log:
             subprocess.run(
                 [args.mini, "-m", "openai/local", "-t", instance["problem_statement"], "-y",
-                 "--exit-immediately", *mini_config(args), "-o", str(traj)],
+                 "--exit-immediately", *mini_config(args, text_mode), "-o", str(traj)],
                 cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 timeout=args.instance_timeout,
             )
@@ -182,7 +184,7 @@ def mini_signals(traj):
 def signals(config, out, instance, diff):
     iid = instance["instance_id"]
     files = gold_files(instance["patch"])
-    if config == "mini":
+    if config.startswith("mini"):
         actions, tokens, reproduced = mini_signals(out / "trajectories" / f"{iid}.traj.json")
     else:
         actions, tokens, reproduced = [], 0, False
@@ -255,8 +257,8 @@ def run_config(args, instances, config, run, rows, lock):
     """One configuration's run over the tasks, graded; its rows join `rows`."""
     out = args.out / f"{config}-r{run}"
     started = time.time()
-    if config == "mini":
-        per_instance = run_mini(args, instances, out)
+    if config.startswith("mini"):
+        per_instance = run_mini(args, instances, out, text_mode=config == "mini-text")
     else:
         samples = int(config.split("-s")[1]) if "-s" in config else 1
         run_ours(args, instances, out, samples)
