@@ -284,6 +284,13 @@ pub fn instance_image_tag(env_tag: &str, instance: &Instance, setup_script: &str
     format!("{INSTANCE_REPOSITORY}:{id}-{hash}")
 }
 
+/// Puts the checkout on the environment's import path, as the `setup.py develop` installs of the
+/// official environments did. Today's setuptools makes `pip install -e .` a PEP 660 install whose
+/// import hook maps the package but leaves the checkout off `sys.path`; a tool that removes the
+/// working directory from `sys.path` and loads its own modules by file path then finds none of
+/// them (pylint 2.x: its checkers, so `UnknownMessageError: 'c-extension-no-member'` at start-up).
+const TESTBED_ON_PATH: &str = "python -c \"import site; open(site.getsitepackages()[0] + '/testbed-checkout.pth', 'w').write('/testbed\\n')\"";
+
 /// The instance setup of the official harness, after the clone: pre-install, install, and a
 /// commit of whatever setup changed, so that `git diff` shows only later changes.
 pub fn setup_repo_script(spec: &ResolvedSpec<'_>) -> String {
@@ -297,6 +304,9 @@ pub fn setup_repo_script(spec: &ResolvedSpec<'_>) -> String {
     lines.extend(spec.spec.pre_install.iter().cloned());
     if let Some(install) = &spec.spec.install {
         lines.push(install.clone());
+        if install.contains(" install -e ") {
+            lines.push(TESTBED_ON_PATH.to_string());
+        }
     }
     lines.extend([
         "git config --global user.email setup@swebench.config".to_string(),
@@ -321,6 +331,17 @@ mod tests {
 
     use super::*;
     use crate::specs::SpecTable;
+
+    #[test]
+    fn an_editable_install_puts_the_checkout_on_the_import_path() {
+        let table = SpecTable::bundled().unwrap();
+        let pylint = table.lookup("pylint-dev/pylint", "2.15").unwrap();
+        let script = setup_repo_script(&pylint);
+        let install = script.find("python -m pip install -e .").unwrap();
+        let on_path = script.find("testbed-checkout.pth").unwrap();
+        assert!(install < on_path, "{script}");
+        assert!(script.contains(".write('/testbed\\n')"), "{script}");
+    }
 
     #[test]
     fn env_recipes_hash_their_inputs() {
