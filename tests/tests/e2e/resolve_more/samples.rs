@@ -76,22 +76,9 @@ fn fix_samples(server: &ScriptedServer, extra: &[&str]) -> Samples {
 }
 
 fn fix_samples_in(server: &ScriptedServer, repo: tempfile::TempDir, extra: &[&str]) -> Samples {
-    let base = server.base_url();
     let traj = repo.path().join(".agent/fix.jsonl");
-    let mut args = vec![
-        "fix",
-        "--issue-text",
-        STATS_ISSUE,
-        "--base-url",
-        &base,
-        "--trajectory",
-        traj.to_str().unwrap(),
-        "--samples",
-        "3",
-        "--test-command",
-        TEST_COMMAND,
-    ];
-    args.extend_from_slice(extra);
+    let args = samples_args(&server.base_url(), &traj, extra);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = run_agent(repo.path(), &args, &[]).unwrap();
     Samples {
         code: out.status.code().unwrap_or(-1),
@@ -100,6 +87,25 @@ fn fix_samples_in(server: &ScriptedServer, repo: tempfile::TempDir, extra: &[&st
         events: read_events(&traj),
         repo,
     }
+}
+
+/// `agent fix --samples 3` on the stats fixture against `base`, writing `traj`, then `extra`.
+fn samples_args(base: &str, traj: &std::path::Path, extra: &[&str]) -> Vec<String> {
+    let mut args = vec![
+        "fix",
+        "--issue-text",
+        STATS_ISSUE,
+        "--base-url",
+        base,
+        "--trajectory",
+        traj.to_str().unwrap(),
+        "--samples",
+        "3",
+        "--test-command",
+        TEST_COMMAND,
+    ];
+    args.extend_from_slice(extra);
+    args.into_iter().map(String::from).collect()
 }
 
 fn attempt_trajectories_exist(run: &Samples) {
@@ -654,21 +660,8 @@ fn a_run_kind_error_after_the_attempts_reads_as_a_single_runs() {
     // The attempts' trajectories go beside it; the run's own cannot be a directory.
     let traj = repo.path().join(".agent/fix.jsonl");
     std::fs::create_dir_all(&traj).unwrap();
-    let base = server.base_url();
-    let args = [
-        "fix",
-        "--issue-text",
-        STATS_ISSUE,
-        "--base-url",
-        &base,
-        "--trajectory",
-        traj.to_str().unwrap(),
-        "--samples",
-        "3",
-        "--test-command",
-        TEST_COMMAND,
-        "--no-review",
-    ];
+    let args = samples_args(&server.base_url(), &traj, &["--no-review"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = run_agent(repo.path(), &args, &[]).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
