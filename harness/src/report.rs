@@ -42,6 +42,34 @@ pub struct RunSummary {
     pub failure_reasons: Option<std::collections::BTreeMap<String, (String, bool)>>,
 }
 
+/// 5.x splits failed instances by their reason: the environment's (infra) or not (ambiguous).
+struct FailureTiers {
+    infra: BTreeSet<String>,
+    ambiguous: BTreeSet<String>,
+    reasons: PyJson,
+}
+
+impl FailureTiers {
+    fn of(reasons: &std::collections::BTreeMap<String, (String, bool)>) -> Self {
+        let tier = |environment: bool| -> BTreeSet<String> {
+            reasons
+                .iter()
+                .filter(|(_, (_, e))| *e == environment)
+                .map(|(id, _)| id.clone())
+                .collect()
+        };
+        let reasons = reasons
+            .iter()
+            .map(|(id, (reason, _))| (id.clone(), PyJson::Str(reason.clone())))
+            .collect();
+        FailureTiers {
+            infra: tier(true),
+            ambiguous: tier(false),
+            reasons: PyJson::Dict(reasons),
+        }
+    }
+}
+
 impl RunSummary {
     /// Build the summary from the reports on disk. `dataset` is the dataset as selected by
     /// `--instances` (the official `full_dataset`); `predictions` are all loaded predictions.
@@ -111,27 +139,36 @@ impl RunSummary {
         self.failure_reasons = Some(reasons);
     }
 
+    /// The summary as the official harness dumps it; with 5.x failure reasons, the 5.x keys
+    /// come in where 5.x puts them (the 4.1.0 keys keep their order around them).
     pub fn to_pyjson(&self) -> PyJson {
         let count = |n: usize| PyJson::Int(n as i64);
         let ids = |set: &BTreeSet<String>| PyJson::str_list(set.iter().cloned());
-        if let Some(reasons) = &self.failure_reasons {
-            return self.to_pyjson_v5(reasons);
+        let v5 = self.failure_reasons.as_ref().map(FailureTiers::of);
+        let mut entries: Vec<(String, PyJson)> = vec![
+            ("total_instances".into(), count(self.total_instances)),
+            (
+                "submitted_instances".into(),
+                count(self.submitted_instances),
+            ),
+            (
+                "completed_instances".into(),
+                count(self.completed_ids.len()),
+            ),
+            ("resolved_instances".into(), count(self.resolved_ids.len())),
+            (
+                "unresolved_instances".into(),
+                count(self.unresolved_ids.len()),
+            ),
+        ];
+        if let Some(v5) = &v5 {
+            entries.push(("infra_failure_instances".into(), count(v5.infra.len())));
+            entries.push((
+                "ambiguous_failure_instances".into(),
+                count(v5.ambiguous.len()),
+            ));
         }
-        PyJson::Dict(vec![
-            ("total_instances".into(), count(self.total_instances)),
-            (
-                "submitted_instances".into(),
-                count(self.submitted_instances),
-            ),
-            (
-                "completed_instances".into(),
-                count(self.completed_ids.len()),
-            ),
-            ("resolved_instances".into(), count(self.resolved_ids.len())),
-            (
-                "unresolved_instances".into(),
-                count(self.unresolved_ids.len()),
-            ),
+        entries.extend([
             (
                 "empty_patch_instances".into(),
                 count(self.empty_patch_ids.len()),
@@ -143,64 +180,15 @@ impl RunSummary {
             ("submitted_ids".into(), ids(&self.submitted_ids)),
             ("resolved_ids".into(), ids(&self.resolved_ids)),
             ("unresolved_ids".into(), ids(&self.unresolved_ids)),
-            ("error_ids".into(), ids(&self.error_ids)),
-            ("schema_version".into(), PyJson::Int(2)),
-        ])
-    }
-
-    fn to_pyjson_v5(&self, reasons: &std::collections::BTreeMap<String, (String, bool)>) -> PyJson {
-        let count = |n: usize| PyJson::Int(n as i64);
-        let ids = |set: &BTreeSet<String>| PyJson::str_list(set.iter().cloned());
-        let tier = |environment: bool| -> BTreeSet<String> {
-            reasons
-                .iter()
-                .filter(|(_, (_, e))| *e == environment)
-                .map(|(id, _)| id.clone())
-                .collect()
-        };
-        let (infra, ambiguous) = (tier(true), tier(false));
-        PyJson::Dict(vec![
-            ("total_instances".into(), count(self.total_instances)),
-            (
-                "submitted_instances".into(),
-                count(self.submitted_instances),
-            ),
-            (
-                "completed_instances".into(),
-                count(self.completed_ids.len()),
-            ),
-            ("resolved_instances".into(), count(self.resolved_ids.len())),
-            (
-                "unresolved_instances".into(),
-                count(self.unresolved_ids.len()),
-            ),
-            ("infra_failure_instances".into(), count(infra.len())),
-            ("ambiguous_failure_instances".into(), count(ambiguous.len())),
-            (
-                "empty_patch_instances".into(),
-                count(self.empty_patch_ids.len()),
-            ),
-            ("error_instances".into(), count(self.error_ids.len())),
-            ("completed_ids".into(), ids(&self.completed_ids)),
-            ("incomplete_ids".into(), ids(&self.incomplete_ids)),
-            ("empty_patch_ids".into(), ids(&self.empty_patch_ids)),
-            ("submitted_ids".into(), ids(&self.submitted_ids)),
-            ("resolved_ids".into(), ids(&self.resolved_ids)),
-            ("unresolved_ids".into(), ids(&self.unresolved_ids)),
-            ("infra_failure_ids".into(), ids(&infra)),
-            ("ambiguous_failure_ids".into(), ids(&ambiguous)),
-            (
-                "failure_reasons".into(),
-                PyJson::Dict(
-                    reasons
-                        .iter()
-                        .map(|(id, (reason, _))| (id.clone(), PyJson::Str(reason.clone())))
-                        .collect(),
-                ),
-            ),
-            ("error_ids".into(), ids(&self.error_ids)),
-            ("schema_version".into(), PyJson::Int(2)),
-        ])
+        ]);
+        if let Some(v5) = v5 {
+            entries.push(("infra_failure_ids".into(), ids(&v5.infra)));
+            entries.push(("ambiguous_failure_ids".into(), ids(&v5.ambiguous)));
+            entries.push(("failure_reasons".into(), v5.reasons));
+        }
+        entries.push(("error_ids".into(), ids(&self.error_ids)));
+        entries.push(("schema_version".into(), PyJson::Int(2)));
+        PyJson::Dict(entries)
     }
 
     /// The file name `MODEL.RUN_ID.json` (model with `/` as `__`).
