@@ -62,6 +62,44 @@ fn run_args(base_url: &str, ids: &[String]) -> Vec<String> {
     args
 }
 
+/// `agent bench eval` arguments: `predictions` on the mini dataset's `ids`, `extra` options
+/// before the ids.
+fn eval_args<'a>(
+    predictions: &'a str,
+    run_id: &'a str,
+    ids: &[&'a str],
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "bench",
+        "eval",
+        "--dataset",
+        "mini",
+        "--predictions",
+        predictions,
+        "--run-id",
+        run_id,
+    ];
+    args.extend_from_slice(extra);
+    args.push("--instances");
+    args.extend_from_slice(ids);
+    args
+}
+
+/// Runs `bench eval` in `dir` (see [`eval_args`]), asserts it succeeded, and returns the run
+/// summary it wrote for `model`.
+fn eval_summary(dir: &Path, model: &str, args: &[&str]) -> Value {
+    let out = agent(dir, args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run_id = args[args.iter().position(|a| *a == "--run-id").unwrap() + 1];
+    let path = dir.join(format!("{model}.{run_id}.json"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 fn predictions(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
@@ -105,28 +143,9 @@ fn bench_run_writes_predictions_that_eval_resolves() {
         );
     }
 
-    let mut eval = vec![
-        "bench",
-        "eval",
-        "--dataset",
-        "mini",
-        "--predictions",
-        "out/predictions.jsonl",
-        "--run-id",
-        "graded",
-        "--instances",
-    ];
-    eval.extend(ids.iter().map(String::as_str));
-    let out = agent(dir.path(), &eval).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("scripted.graded.json")).unwrap(),
-    )
-    .unwrap();
+    let id_args: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let eval = eval_args("out/predictions.jsonl", "graded", &id_args, &[]);
+    let summary = eval_summary(dir.path(), "scripted", &eval);
     assert_eq!(summary["resolved_instances"], 2, "{summary}");
 
     // pass@k over the whole mini dataset: two of seven instances were run and resolved.
@@ -327,18 +346,11 @@ fn bench_eval_exits_non_zero_when_an_instance_ends_in_error() {
         })
         .collect();
     std::fs::write(dir.path().join("p.jsonl"), lines.join("\n") + "\n").unwrap();
-    let mut args = vec![
-        "bench",
-        "eval",
-        "--dataset",
-        "mini",
-        "--predictions",
-        "p.jsonl",
-        "--run-id",
-        "broken",
-        "--instances",
-    ];
-    args.extend(instances.iter().map(|i| i["instance_id"].as_str().unwrap()));
+    let ids: Vec<&str> = instances
+        .iter()
+        .map(|i| i["instance_id"].as_str().unwrap())
+        .collect();
+    let args = eval_args("p.jsonl", "broken", &ids, &[]);
     let out = agent(dir.path(), &args).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -444,30 +456,13 @@ fn setup_happens_in_the_image_with_network_and_a_failed_setup_is_an_env_error() 
     );
 
     // The prediction made in the set-up image resolves when graded.
-    let eval = [
-        "bench",
-        "eval",
-        "--dataset",
-        "mini",
-        "--specs",
-        "specs.json",
-        "--predictions",
+    let eval = eval_args(
         "out/predictions.jsonl",
-        "--run-id",
         "graded",
-        "--instances",
-        id.as_str(),
-    ];
-    let out = agent(dir.path(), &eval).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        &[id.as_str()],
+        &["--specs", "specs.json"],
     );
-    let summary: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("scripted.graded.json")).unwrap(),
-    )
-    .unwrap();
+    let summary = eval_summary(dir.path(), "scripted", &eval);
     assert_eq!(summary["resolved_instances"], 1, "{summary}");
 }
 
@@ -481,27 +476,10 @@ fn official_images_are_pulled_by_their_official_names_from_the_registry() {
     let id = instance["instance_id"].as_str().unwrap().to_string();
     let dir = tempfile::tempdir().unwrap();
     // The instance image built here, to stand in for the official one.
-    let out = agent(
+    eval_summary(
         dir.path(),
-        &[
-            "bench",
-            "eval",
-            "--dataset",
-            "mini",
-            "--predictions",
-            "gold",
-            "--run-id",
-            "local",
-            "--instances",
-            &id,
-        ],
-    )
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        "gold",
+        &eval_args("gold", "local", &[id.as_str()], &[]),
     );
     let images = Command::new("docker")
         .args([
@@ -586,24 +564,16 @@ fn official_images_are_pulled_by_their_official_names_from_the_registry() {
     // Only the registry has it now: the evaluation must pull it.
     docker(&["rmi", &official]);
 
+    let registry_address = format!("127.0.0.1:{port}");
+    let from_registry = [
+        "--image-source",
+        "official",
+        "--registry",
+        &registry_address,
+    ];
     let result = agent(
         dir.path(),
-        &[
-            "bench",
-            "eval",
-            "--dataset",
-            "mini",
-            "--predictions",
-            "gold",
-            "--run-id",
-            "official",
-            "--instances",
-            &id,
-            "--image-source",
-            "official",
-            "--registry",
-            &format!("127.0.0.1:{port}"),
-        ],
+        &eval_args("gold", "official", &[id.as_str()], &from_registry),
     )
     .output()
     .unwrap();
@@ -636,22 +606,7 @@ fn official_images_are_pulled_by_their_official_names_from_the_registry() {
     // Without the registry the name cannot be pulled: an error naming the image and the fix.
     let missing = agent(
         dir.path(),
-        &[
-            "bench",
-            "eval",
-            "--dataset",
-            "mini",
-            "--predictions",
-            "gold",
-            "--run-id",
-            "gone",
-            "--instances",
-            &id,
-            "--image-source",
-            "official",
-            "--registry",
-            &format!("127.0.0.1:{port}"),
-        ],
+        &eval_args("gold", "gone", &[id.as_str()], &from_registry),
     )
     .output()
     .unwrap();
@@ -752,28 +707,9 @@ fn samples_with_select_write_one_chosen_prediction_per_instance_and_keep_every_s
     assert!(server.judge_requests().is_empty());
 
     // The chosen predictions are what bench eval grades: both resolve.
-    let mut eval = vec![
-        "bench",
-        "eval",
-        "--dataset",
-        "mini",
-        "--predictions",
-        "out/predictions.jsonl",
-        "--run-id",
-        "selected",
-        "--instances",
-    ];
-    eval.extend(ids.iter().map(String::as_str));
-    let out = agent(dir.path(), &eval).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("scripted.selected.json")).unwrap(),
-    )
-    .unwrap();
+    let id_args: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let eval = eval_args("out/predictions.jsonl", "selected", &id_args, &[]);
+    let summary = eval_summary(dir.path(), "scripted", &eval);
     assert_eq!(summary["resolved_instances"], 2, "{summary}");
 
     // A rerun finds everything done, selection included.

@@ -11,7 +11,7 @@ use agent_tests::engine_proxy::EngineProxy;
 use agent_tests::{Reply, ScriptedServer};
 use serde_json::{Value, json};
 
-use super::{agent, gold_script, mini_dataset, predictions, run_args};
+use super::{agent, eval_args, gold_script, mini_dataset, predictions, run_args};
 
 fn ids(instances: &[Value]) -> Vec<String> {
     instances
@@ -264,18 +264,12 @@ fn slow_gold_predictions(dir: &Path) -> std::path::PathBuf {
 fn bench_eval_stopped_by_sigterm_removes_its_containers() {
     let dir = tempfile::tempdir().unwrap();
     let predictions = slow_gold_predictions(dir.path());
-    let args = [
-        "bench",
-        "eval",
-        "--dataset",
-        "mini",
-        "--predictions",
+    let args = eval_args(
         predictions.to_str().unwrap(),
-        "--run-id",
         "sigterm",
-        "--instances",
-        "minibench__tinyconf-12",
-    ];
+        &["minibench__tinyconf-12"],
+        &[],
+    );
     let child = agent(dir.path(), &args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -328,18 +322,12 @@ fn bench_eval_signalled_twice_exits_and_leaves_no_container() {
     use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     let predictions = slow_gold_predictions(dir.path());
-    let args = [
-        "bench",
-        "eval",
-        "--dataset",
-        "mini",
-        "--predictions",
+    let args = eval_args(
         predictions.to_str().unwrap(),
-        "--run-id",
         "twice",
-        "--instances",
-        "minibench__tinyconf-12",
-    ];
+        &["minibench__tinyconf-12"],
+        &[],
+    );
     let mut child = agent(dir.path(), &args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
