@@ -110,6 +110,24 @@ def has_commit(git_dir, commit):
                           stderr=subprocess.DEVNULL).returncode == 0
 
 
+def missing_blobs(git_dir, commit):
+    """The files of `commit` whose content the mirror lacks (the fetch tool's snapshots can
+    leave out a repository's largest files): such an instance cannot be checked out here."""
+    tree = subprocess.run(["git", "--git-dir", git_dir, "ls-tree", "-r", commit],
+                          capture_output=True, text=True, check=True).stdout
+    blobs = {}
+    for line in tree.splitlines():
+        meta, path = line.split("\t", 1)
+        _mode, kind, oid = meta.split()
+        if kind == "blob":
+            blobs.setdefault(oid, path)
+    answer = subprocess.run(["git", "--git-dir", git_dir, "cat-file", "--batch-check"],
+                            input="".join(oid + "\n" for oid in blobs), capture_output=True,
+                            text=True, check=True).stdout
+    return [f"{blobs[line.split()[0]]} ({line.split()[0][:12]})"
+            for line in answer.splitlines() if line.endswith(" missing")]
+
+
 def spec_of(specs, row):
     return specs.get(row["repo"], {}).get("versions", {}).get(row["version"])
 
@@ -200,6 +218,7 @@ def main():
     repos_dir = os.path.join(args.work, "repos")
     os.makedirs(repos_dir, exist_ok=True)
     missing_repo, missing_commit, linked = set(), [], set()
+    incomplete = {}
     usable = []
     for row in verified:
         git_dir = mirror_of(args.mirrors, row["repo"])
@@ -230,7 +249,14 @@ def main():
     ids = [l.strip() for l in open(IDS) if l.strip() and not l.startswith("#")]
     by_id = {r["instance_id"]: r for r in usable}
     absent = [i for i in ids if i not in by_id]
-    dev = [by_id[i] for i in ids if i in by_id]
+    dev = []
+    for i in ids:
+        if i in by_id:
+            lacks = missing_blobs(mirror_of(args.mirrors, by_id[i]["repo"]), by_id[i]["base_commit"])
+            if lacks:
+                incomplete[i] = lacks
+            else:
+                dev.append(by_id[i])
     with open(os.path.join(args.work, "devset.jsonl"), "w") as f:
         for row in dev:
             f.write(json.dumps(row) + "\n")
@@ -246,6 +272,9 @@ def main():
         print(f"no mirror (fetch it into {args.mirrors}): {', '.join(sorted(missing_repo))}")
     if missing_commit:
         print(f"base_commit not in the mirror ({len(missing_commit)}): {' '.join(missing_commit)}")
+    for iid, lacks in incomplete.items():
+        print(f"not in devset.jsonl: {iid}: the mirror lacks {', '.join(lacks)} "
+              f"at its base_commit (a snapshot without its largest files; a full clone has it)")
     if absent:
         print(f"listed in devset_ids.txt but not usable ({len(absent)}): {' '.join(absent)}")
 

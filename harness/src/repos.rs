@@ -130,13 +130,31 @@ pub async fn checkout_at_base(source: &str, base_commit: &str, dest: &Path) -> R
     )
     .await
     .map_err(|e| {
+        let hint = if lacks_objects(&e.to_string()) {
+            " (the repository lacks files this commit needs: an incomplete clone or snapshot; \
+             use a full clone)"
+        } else {
+            ""
+        };
         HarnessError::Git(format!(
-            "cannot fetch base_commit {base_commit} from {source}: {e}"
+            "cannot fetch base_commit {base_commit} from {source}{hint}: {e}"
         ))
     })?;
     keep_tags_in_history(source, dest).await?;
     git(Some(dest), &["reset", "-q", "--hard", "main"]).await?;
     verify_nothing_after(dest, base_commit).await
+}
+
+/// Whether git's message says the source repository is missing objects (a partial clone, or
+/// a snapshot that left out its largest files), rather than the commit being unknown.
+fn lacks_objects(git_message: &str) -> bool {
+    [
+        "unable to read",
+        "missing blob",
+        "did not send all necessary objects",
+    ]
+    .iter()
+    .any(|sign| git_message.contains(sign))
 }
 
 /// Tags of the source that point at commits we have (all of which are in the history of
@@ -350,5 +368,29 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("deadbeefdeadbeef"), "{err}");
+    }
+
+    /// A repository without one of its files' contents (as a snapshot that left out its
+    /// largest files): the error says so and names the fix, not only git's complaint.
+    #[tokio::test]
+    async fn a_repository_missing_a_file_is_named_incomplete() {
+        let root = tempfile::tempdir().unwrap();
+        let work = root.path().join("work");
+        git(None, &["init", "-q", "-b", "main", work.to_str().unwrap()])
+            .await
+            .unwrap();
+        let base = commit(&work, "big.dat", "large data\n", "c1").await;
+        let blob = git(Some(&work), &["rev-parse", "HEAD:big.dat"])
+            .await
+            .unwrap();
+        let blob = blob.trim();
+        let loose = work.join(".git/objects").join(&blob[..2]).join(&blob[2..]);
+        std::fs::remove_file(&loose).unwrap();
+        let err = checkout_at_base(work.to_str().unwrap(), &base, &root.path().join("co"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("incomplete clone or snapshot"), "{err}");
+        assert!(err.contains(&base), "{err}");
     }
 }
