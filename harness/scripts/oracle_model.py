@@ -9,13 +9,22 @@ that recognises each instance by its problem statement in the conversation and a
         --base-url http://127.0.0.1:8931/v1 --model oracle --workers 2
 
 A conversation whose instance it cannot tell gets HTTP 400 (the run then counts a model error).
+
+With --probe, between the patch and the submit it also calls `run` twice in the agent's sandbox:
+importing the repository's package (named as the repository, e.g. sympy) and opening a
+connection to PyPI. Then `--summarize OUT/trajectories` reads what came back: the package
+imported from the mounted checkout, and the network was off.
 """
 import argparse
+import glob
 import http.server
 import itertools
 import json
+import os
 
 COUNTER = itertools.count(1)
+PROBE_IMPORT = "probe-imported-from"
+PROBE_ONLINE = "probe-network-reachable"
 
 
 def load(path):
@@ -48,11 +57,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.reply(400, {"error": {"message": "oracle: no instance's problem statement in this conversation",
                                               "type": "invalid_request_error"}})
         row = max(matches, key=lambda r: len(r["problem_statement"]))
-        applied = any(m.get("role") == "tool" for m in messages)
-        if applied:
-            name, args = "submit", {"summary": "applied the reference change"}
-        else:
-            name, args = "apply_patch", {"patch": row["patch"]}
+        name, args = self.next_call(row, sum(1 for m in messages if m.get("role") == "tool"))
         n = next(COUNTER)
         message = {"role": "assistant", "content": None,
                    "tool_calls": [{"id": f"call_{n}", "type": "function",
@@ -61,6 +66,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
                          "model": body.get("model", "oracle"),
                          "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
                          "usage": {"prompt_tokens": 1000, "completion_tokens": 100, "total_tokens": 1100}})
+
+    probe = False
+
+    def next_call(self, row, tool_results):
+        """apply_patch, then (with --probe) the two probes, then submit."""
+        package = row["repo"].split("/")[1]
+        calls = [("apply_patch", {"patch": row["patch"]})]
+        if self.probe:
+            calls += [("run", {"command": f"python -c 'import {package}; print(\"{PROBE_IMPORT}\", {package}.__file__)'"}),
+                      ("run", {"command": "python -c 'import urllib.request; "
+                                          "urllib.request.urlopen(\"https://pypi.org/simple/\", timeout=10); "
+                                          f"print(\"{PROBE_ONLINE}\")'"})]
+        calls.append(("submit", {"summary": "applied the reference change"}))
+        return calls[min(tool_results, len(calls) - 1)]
 
     def reply(self, status, obj):
         data = json.dumps(obj).encode()
@@ -71,11 +90,30 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
+def summarize(trajectories):
+    """Per instance: where the package was imported from, whether the network answered."""
+    imported, offline, total = 0, 0, 0
+    for path in sorted(glob.glob(os.path.join(trajectories, "*.traj.json"))):
+        total += 1
+        texts = [json.loads(l).get("text", "") for l in open(path) if '"observation"' in l]
+        origin = next((t.split(PROBE_IMPORT, 1)[1].split()[0] for t in texts if PROBE_IMPORT in t), None)
+        online = any(PROBE_ONLINE in t for t in texts)
+        imported += origin is not None
+        offline += not online
+        print(f"{os.path.basename(path).split('.traj')[0]}: imported from {origin}; network {'ON' if online else 'off'}")
+    print(f"{total} trajectories: package imported in {imported}, network off in {offline}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("dataset")
+    ap.add_argument("dataset", nargs="?")
     ap.add_argument("--port", type=int, default=8931)
+    ap.add_argument("--probe", action="store_true", help="run the import and network probes before submitting")
+    ap.add_argument("--summarize", metavar="TRAJECTORIES", help="print the probes' outcomes and exit")
     args = ap.parse_args()
+    if args.summarize:
+        return summarize(args.summarize)
+    Handler.probe = args.probe
     Handler.rows = load(args.dataset)
     http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler).serve_forever()
 
