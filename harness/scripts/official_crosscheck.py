@@ -11,7 +11,7 @@ our reports from `agent bench eval --harness-version 5`.
         each report.json we wrote vs the official get_eval_report on the same test_output.txt
     (cd LOGS_PARENT && python3 official_crosscheck.py --official /tmp/swebench summary DATASET.jsonl PREDICTIONS|gold RUN_ID OURS.json)
         our MODEL.RUN_ID.json vs the official make_run_report over the same logs (run it where
-        logs/ is; the official function writes its file there, so keep a copy of ours)
+        logs/ is; the official file is left beside ours as MODEL.RUN_ID.json.official.json)
 
 Only the official parser and grading functions are loaded (their package imports Docker and
 network clients, which are stubbed out here).
@@ -208,12 +208,24 @@ def check_summary(root, dataset_path, predictions_path, run_id, ours_path):
     ours = open(ours_path).read()
     import contextlib
     import io
+    # The official function writes MODEL.RUN_ID.json here, where our own summary usually is:
+    # keep ours, and leave the official one beside it as .official.json.
+    model = next(iter(predictions.values()))["model_name_or_path"].replace("/", "__")
+    target = f"{model}.{run_id}.json"
+    before = open(target).read() if os.path.exists(target) else None
     with contextlib.redirect_stdout(io.StringIO()):
         if is_v5(root):
             path = namespace["make_run_report"](predictions, dataset, run_id, None, tempfile.mkdtemp())
         else:
             path = namespace["make_run_report"](predictions, dataset, run_id, Client())
-    same = open(path).read() == ours
+    official = open(path).read()
+    if before is not None and os.path.abspath(path) == os.path.abspath(target):
+        with open(target, "w") as f:
+            f.write(before)
+        path = target + ".official.json"
+        with open(path, "w") as f:
+            f.write(official)
+    same = official == ours
     print(f"summary {path}: {'byte-identical' if same else 'DIFFERENT'}")
     return same
 
