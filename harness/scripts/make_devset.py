@@ -252,11 +252,13 @@ def main():
     dev = []
     for i in ids:
         if i in by_id:
-            lacks = missing_blobs(mirror_of(args.mirrors, by_id[i]["repo"]), by_id[i]["base_commit"])
+            row = by_id[i]
+            lacks = missing_blobs(os.path.join(repos_dir, row["repo"].replace("/", "__") + ".git"),
+                                  row["base_commit"])
             if lacks:
                 incomplete[i] = lacks
             else:
-                dev.append(by_id[i])
+                dev.append(row)
     with open(os.path.join(args.work, "devset.jsonl"), "w") as f:
         for row in dev:
             f.write(json.dumps(row) + "\n")

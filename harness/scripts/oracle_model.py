@@ -25,6 +25,7 @@ import os
 COUNTER = itertools.count(1)
 PROBE_IMPORT = "probe-imported-from"
 PROBE_ONLINE = "probe-network-reachable"
+PROBE_OFFLINE = "probe-network-unreachable"
 
 
 def load(path):
@@ -43,6 +44,7 @@ def text_of(message):
 
 class Handler(http.server.BaseHTTPRequestHandler):
     rows = []
+    probe = False
 
     def log_message(self, *args):
         pass
@@ -67,17 +69,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
                          "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
                          "usage": {"prompt_tokens": 1000, "completion_tokens": 100, "total_tokens": 1100}})
 
-    probe = False
-
     def next_call(self, row, tool_results):
         """apply_patch, then (with --probe) the two probes, then submit."""
         package = row["repo"].split("/")[1]
         calls = [("apply_patch", {"patch": row["patch"]})]
         if self.probe:
             calls += [("run", {"command": f"python -c 'import {package}; print(\"{PROBE_IMPORT}\", {package}.__file__)'"}),
-                      ("run", {"command": "python -c 'import urllib.request; "
-                                          "urllib.request.urlopen(\"https://pypi.org/simple/\", timeout=10); "
-                                          f"print(\"{PROBE_ONLINE}\")'"})]
+                      ("run", {"command": "python -c 'import urllib.request\ntry:\n"
+                                          "    urllib.request.urlopen(\"https://pypi.org/simple/\", timeout=10)\n"
+                                          f"    print(\"{PROBE_ONLINE}\")\n"
+                                          f"except OSError as e:\n    print(\"{PROBE_OFFLINE}\", type(e).__name__)'"})]
         calls.append(("submit", {"summary": "applied the reference change"}))
         return calls[min(tool_results, len(calls) - 1)]
 
@@ -97,10 +98,12 @@ def summarize(trajectories):
         total += 1
         texts = [json.loads(l).get("text", "") for l in open(path) if '"observation"' in l]
         origin = next((t.split(PROBE_IMPORT, 1)[1].split()[0] for t in texts if PROBE_IMPORT in t), None)
-        online = any(PROBE_ONLINE in t for t in texts)
+        # Off only when the probe ran and its connection failed; a probe that never ran is unknown.
+        network = ("ON" if any(PROBE_ONLINE in t for t in texts)
+                   else "off" if any(PROBE_OFFLINE in t for t in texts) else "not probed")
         imported += origin is not None
-        offline += not online
-        print(f"{os.path.basename(path).split('.traj')[0]}: imported from {origin}; network {'ON' if online else 'off'}")
+        offline += network == "off"
+        print(f"{os.path.basename(path).split('.traj')[0]}: imported from {origin}; network {network}")
     print(f"{total} trajectories: package imported in {imported}, network off in {offline}")
 
 
